@@ -1,0 +1,1130 @@
+//! Workflow bodies: names, arguments, types, binding cycles, and at every agent call
+//! the context budget and the rules of the protocols that govern the workflow.
+//!
+//! Each expression is evaluated abstractly to a [`Value`]: its type, the worst-case
+//! size of what it renders to, and what it carries (`read(...)` values, results,
+//! full outputs). Bindings are evaluated in dependency order, workflows callees first,
+//! so the analysis never recurses deeper than the source nests.
+
+use std::collections::{BTreeSet, HashMap};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graphmap::DiGraphMap;
+
+use super::budget::{self, Bound, Chain};
+use super::graph::{cycle_path, walk};
+use super::items::{literal_type, AgentInfo};
+use super::modules::ModuleId;
+use super::scope::{ItemKind, ItemRef};
+use super::types::{Type, RESULT_FIELDS};
+use super::Checker;
+use crate::diagnostics;
+use crate::source::Span;
+use crate::syntax::ast::{self, BinOp, Call, Expr, ExprKind, Ident, Item, Let, ProtocolRule, Value as SettingValue};
+
+/// What the checker knows of a value before the run.
+#[derive(Clone, Debug)]
+pub struct Value {
+    pub ty: Type,
+    pub bound: Bound,
+    /// For lists: the bound of one element.
+    pub elem: Option<Bound>,
+    /// For lists: an upper bound on the length, when one is known before the run.
+    pub len: Option<u64>,
+    /// How many `read(...)` values it carries.
+    pub reads: u64,
+    /// How many agent results it carries.
+    pub results: u64,
+    /// Where a child's full `output` flows into it.
+    pub outputs: Vec<Span>,
+    /// Whether it is a text literal (which may stand for a path).
+    pub literal_text: bool,
+}
+
+impl Value {
+    fn of(ty: Type, bound: Bound) -> Value {
+        Value {
+            ty,
+            bound,
+            elem: None,
+            len: None,
+            reads: 0,
+            results: 0,
+            outputs: Vec::new(),
+            literal_text: false,
+        }
+    }
+
+    fn scalar(ty: Type) -> Value {
+        Value::of(ty, Bound::of(budget::SCALAR_TOKENS))
+    }
+
+    fn unknown() -> Value {
+        Value::of(Type::Unknown, Bound::default())
+    }
+
+    /// The value of an agent's answer: bounded by its summary budget.
+    fn answer(ty: Type, summary: u64) -> Value {
+        let bound = Bound::of(summary);
+        let mut value = Value::of(ty, bound.clone());
+        if value.ty.is_list() {
+            value.elem = Some(bound);
+        }
+        value.results = 1;
+        value
+    }
+}
+
+/// Where a workflow's analysis stands.
+#[derive(Debug)]
+pub enum WorkflowState {
+    InProgress,
+    Done(Value),
+}
+
+/// The limits of one protocol.
+#[derive(Debug, Default)]
+struct Rules {
+    name: String,
+    depth: Option<(u64, Span)>,
+    fanout: Option<(u64, Span)>,
+    summary: Option<(u64, Span)>,
+    reads: Option<(u64, Span)>,
+}
+
+enum SlotState {
+    Pending,
+    InProgress,
+    Done(Value),
+}
+
+struct LetSlot<'a> {
+    decl: &'a Let,
+    state: SlotState,
+    used: bool,
+}
+
+struct Frame<'a> {
+    lets: Vec<LetSlot<'a>>,
+    var: Option<(&'a Ident, Value)>,
+}
+
+struct ParamSlot {
+    name: String,
+    span: Span,
+    value: Value,
+    used: bool,
+}
+
+struct Analysis<'c, 'p> {
+    checker: &'c mut Checker<'p>,
+    module: ModuleId,
+    rules: Vec<Rules>,
+    params: Vec<ParamSlot>,
+    frames: Vec<Frame<'p>>,
+}
+
+impl<'p> Checker<'p> {
+    pub(super) fn analyze_workflows(&mut self) {
+        // Callees first (Tarjan yields strongly connected components in reverse
+        // topological order), so calls find their callee already analysed.
+        let mut graph: DiGraphMap<ItemRef, ()> = DiGraphMap::new();
+        for (from, edges) in &self.calls.edges {
+            graph.add_node(*from);
+            for edge in edges {
+                graph.add_edge(*from, edge.target, ());
+            }
+        }
+        for component in tarjan_scc(&graph) {
+            for workflow in component {
+                self.workflow_value(workflow);
+            }
+        }
+    }
+
+    /// The value a call of `workflow` yields, analysing its body on first use.
+    fn workflow_value(&mut self, item: ItemRef) -> Value {
+        match self.workflows.get(&item) {
+            Some(WorkflowState::Done(value)) => return value.clone(),
+            Some(WorkflowState::InProgress) => return self.recursive_value(item),
+            None => {}
+        }
+        let program = self.program;
+        let Item::Workflow(workflow) = &program.module(item.module).ast.items[item.index] else {
+            return Value::unknown();
+        };
+        self.workflows.insert(item, WorkflowState::InProgress);
+        let rules = self
+            .governed
+            .get(&item)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| self.rules(p))
+            .collect();
+        let mut analysis = Analysis {
+            checker: self,
+            module: item.module,
+            rules,
+            params: Vec::new(),
+            frames: Vec::new(),
+        };
+        let mut value = analysis.workflow(workflow);
+        value.reads = 0;
+        value.outputs.clear();
+        self.workflows.insert(item, WorkflowState::Done(value.clone()));
+        value
+    }
+
+    /// The value of a workflow met again while its own body is being analysed: its
+    /// declared type, bounded by the summary of the agent its `return` calls.
+    fn recursive_value(&mut self, item: ItemRef) -> Value {
+        let program = self.program;
+        let Item::Workflow(workflow) = &program.module(item.module).ast.items[item.index] else {
+            return Value::unknown();
+        };
+        let ty = workflow
+            .returns
+            .as_ref()
+            .map_or(Type::Unknown, |t| self.resolve_type_quiet(item.module, t));
+        let summary = workflow
+            .returns_stmts
+            .first()
+            .and_then(|stmt| match &stmt.value.kind {
+                ExprKind::Call(call) if call.method.is_none() => {
+                    let binding = self.scopes.get(item.module.0)?.names.get(&call.callee.name)?;
+                    self.agents.get(&binding.item)?.summary
+                }
+                _ => None,
+            })
+            .unwrap_or(budget::DEFAULT_SUMMARY);
+        Value::answer(ty, summary)
+    }
+
+    fn rules(&self, protocol: ItemRef) -> Rules {
+        let Item::Protocol(decl) = self.item(protocol) else {
+            return Rules::default();
+        };
+        let mut rules = Rules {
+            name: decl.name.name.clone(),
+            ..Rules::default()
+        };
+        for rule in &decl.rules {
+            match rule {
+                ProtocolRule::Max { what, limit, span } => {
+                    let value = limit.as_count().map(|n| (n, *span));
+                    match what.name.as_str() {
+                        "depth" => rules.depth = rules.depth.or(value),
+                        "fanout" => rules.fanout = rules.fanout.or(value),
+                        _ => {}
+                    }
+                }
+                ProtocolRule::Delegate { what, limit, span, .. } if what.name == "reads" => {
+                    rules.reads = rules.reads.or(limit.as_count().map(|n| (n, *span)));
+                }
+                ProtocolRule::Delegate { .. } => {}
+            }
+        }
+        for setting in &decl.settings {
+            if let ("summary", SettingValue::Quantity(q)) = (setting.key.name.as_str(), &setting.value) {
+                rules.summary = rules.summary.or(q.as_count().map(|n| (n, setting.span)));
+            }
+        }
+        rules
+    }
+}
+
+impl<'c, 'p> Analysis<'c, 'p> {
+    fn emit(&mut self, diagnostic: diagnostics::Diagnostic) {
+        self.checker.emit(self.module, diagnostic);
+    }
+
+    fn workflow(&mut self, workflow: &'p ast::Workflow) -> Value {
+        if let Some(depth) = workflow.depth.first() {
+            let declared = depth.as_count().unwrap_or(0);
+            let limits: Vec<(String, u64, Span)> = self
+                .rules
+                .iter()
+                .filter_map(|r| r.depth.map(|(limit, span)| (r.name.clone(), limit, span)))
+                .collect();
+            for (name, limit, rule) in limits {
+                if declared > limit {
+                    self.emit(diagnostics::protocol_depth(depth.span, &name, declared, limit, rule));
+                }
+            }
+        }
+        for param in &workflow.params {
+            let value = self.param_value(param);
+            self.params.push(ParamSlot {
+                name: param.name.name.clone(),
+                span: param.name.span,
+                value,
+                used: false,
+            });
+        }
+        let returned = self.frame(&workflow.lets, |analysis| {
+            let mut value = None;
+            for stmt in &workflow.returns_stmts {
+                analysis.after(&stmt.after);
+                let returned = analysis.expr(&stmt.value);
+                if value.is_none() {
+                    value = Some(returned);
+                }
+            }
+            value.unwrap_or_else(Value::unknown)
+        });
+        if let (Some(declared), Some(stmt)) = (&workflow.returns, workflow.returns_stmts.first()) {
+            let expected = self.checker.resolve_type_quiet(self.module, declared);
+            if !returned.ty.fits(&expected) {
+                self.emit(diagnostics::type_mismatch(
+                    stmt.value.span,
+                    &format!("the return of workflow `{}`", workflow.name.name),
+                    &expected.to_string(),
+                    &returned.ty.to_string(),
+                ));
+            }
+        }
+        let params = std::mem::take(&mut self.params);
+        for param in params.iter().filter(|p| !p.used) {
+            self.emit(diagnostics::unused_parameter(param.span, &workflow.name.name, &param.name, false));
+        }
+        let mut value = returned;
+        if let Some(declared) = &workflow.returns {
+            let expected = self.checker.resolve_type_quiet(self.module, declared);
+            if expected != Type::Unknown {
+                value.ty = expected;
+            }
+        }
+        value
+    }
+
+    /// The worst-case value of a workflow parameter, from its declaration.
+    fn param_value(&mut self, param: &ast::Param) -> Value {
+        let ty = self.checker.resolve_type_quiet(self.module, &param.ty);
+        let max = param.max.as_ref().and_then(|q| q.as_count());
+        let name = &param.name.name;
+        let assumed = |tokens: u64, why: &str| {
+            Bound::assumed(tokens, format!("`{name}` ({} tokens assumed for {why})", diagnostics::thousands(tokens)), param.name.span)
+        };
+        match &ty {
+            Type::Text => {
+                let bound = match max {
+                    Some(max) => Bound::of(max),
+                    None => assumed(budget::ASSUMED_TEXT, "a text parameter without `max`"),
+                };
+                Value::of(ty, bound)
+            }
+            Type::Path => Value::of(ty, Bound::of(budget::PATH_TOKENS)),
+            Type::Number | Type::Bool | Type::Duration => Value::scalar(ty),
+            Type::List(element) => {
+                let elem = match &**element {
+                    Type::Path => Bound::of(budget::PATH_TOKENS),
+                    Type::Number | Type::Bool | Type::Duration => Bound::of(budget::SCALAR_TOKENS),
+                    _ => assumed(budget::ASSUMED_TEXT, "each element of a list parameter"),
+                };
+                let (len, bound) = match max {
+                    Some(max) => (Some(max), elem.clone().times(max)),
+                    None => {
+                        let mut bound = elem.clone().times(budget::ASSUMED_LIST);
+                        bound.assumed.push(budget::Assumption {
+                            what: format!("`{name}` ({} elements assumed for a list parameter without `max`)", budget::ASSUMED_LIST),
+                            span: param.name.span,
+                        });
+                        (None, bound)
+                    }
+                };
+                let mut value = Value::of(ty, bound);
+                value.elem = Some(elem);
+                value.len = len;
+                value
+            }
+            _ => Value::of(ty, assumed(budget::ASSUMED_TEXT, "a parameter of unknown size")),
+        }
+    }
+
+    /// Evaluates `body` with a frame holding `lets`, then reports the frame's cycles and
+    /// unused bindings.
+    fn frame<T>(&mut self, lets: &'p [Let], body: impl FnOnce(&mut Self) -> T) -> T {
+        self.push_frame(lets, None);
+        let value = body(self);
+        self.pop_frame();
+        value
+    }
+
+    fn push_frame(&mut self, lets: &'p [Let], var: Option<(&'p Ident, Value)>) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for binding in lets {
+            if let Some(first) = seen.insert(&binding.name.name, binding.name.span) {
+                self.emit(diagnostics::duplicate(binding.name.span, "binding", &binding.name.name, first));
+            }
+        }
+        self.frames.push(Frame {
+            lets: lets
+                .iter()
+                .map(|decl| LetSlot {
+                    decl,
+                    state: SlotState::Pending,
+                    used: false,
+                })
+                .collect(),
+            var,
+        });
+        let order = self.binding_order(lets);
+        let level = self.frames.len() - 1;
+        for index in order {
+            self.evaluate_let(level, index);
+        }
+    }
+
+    fn pop_frame(&mut self) {
+        let Some(frame) = self.frames.pop() else { return };
+        for slot in frame.lets.iter().filter(|slot| !slot.used) {
+            self.emit(diagnostics::unused_binding(slot.decl.name.span, &slot.decl.name.name));
+        }
+    }
+
+    /// The order to evaluate `lets` in (dependencies first), reporting cycles.
+    fn binding_order(&mut self, lets: &'p [Let]) -> Vec<usize> {
+        let index_of: HashMap<&str, usize> = lets
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.name.as_str(), i))
+            .collect();
+        let mut graph: DiGraphMap<usize, ()> = DiGraphMap::new();
+        for (i, binding) in lets.iter().enumerate() {
+            graph.add_node(i);
+            let mut refs = Vec::new();
+            walk(&binding.value, &mut |expr| {
+                if let ExprKind::Ref(ident) = &expr.kind {
+                    refs.push(ident.name.as_str());
+                }
+            });
+            refs.extend(binding.after.iter().map(|a| a.name.as_str()));
+            for name in refs {
+                if let Some(&j) = index_of.get(name) {
+                    graph.add_edge(i, j, ());
+                }
+            }
+        }
+        let mut order = Vec::with_capacity(lets.len());
+        for component in tarjan_scc(&graph) {
+            let cyclic = component.len() > 1
+                || component.first().is_some_and(|&n| graph.contains_edge(n, n));
+            if cyclic {
+                let members: BTreeSet<usize> = component.iter().copied().collect();
+                if let Some(&first) = members.first() {
+                    let path = cycle_path(first, |n| graph.neighbors(n).filter(|m| members.contains(m)).collect());
+                    let names: Vec<&str> = path.iter().filter_map(|&i| lets.get(i)).map(|l| l.name.name.as_str()).collect();
+                    if let Some(binding) = lets.get(first) {
+                        self.emit(diagnostics::binding_cycle(binding.name.span, &names.join(" -> ")));
+                    }
+                }
+            }
+            order.extend(component);
+        }
+        order
+    }
+
+    fn evaluate_let(&mut self, level: usize, index: usize) -> Value {
+        let Some(slot) = self.frames.get_mut(level).and_then(|f| f.lets.get_mut(index)) else {
+            return Value::unknown();
+        };
+        match &slot.state {
+            SlotState::Done(value) => return value.clone(),
+            // A cycle, already reported by `binding_order`.
+            SlotState::InProgress => return Value::unknown(),
+            SlotState::Pending => slot.state = SlotState::InProgress,
+        }
+        let decl = slot.decl;
+        // Evaluate in the scope where the binding was written.
+        let inner = self.frames.split_off(level + 1);
+        self.after(&decl.after);
+        let value = self.expr(&decl.value);
+        self.frames.extend(inner);
+        if let Some(slot) = self.frames.get_mut(level).and_then(|f| f.lets.get_mut(index)) {
+            slot.state = SlotState::Done(value.clone());
+        }
+        value
+    }
+
+    fn after(&mut self, names: &[Ident]) {
+        for name in names {
+            let found = self.frames.iter_mut().rev().find_map(|frame| {
+                frame.lets.iter_mut().find(|slot| slot.decl.name.name == name.name)
+            });
+            match found {
+                Some(slot) => slot.used = true,
+                None => {
+                    let suggestion = self.suggest_local(&name.name);
+                    self.emit(diagnostics::unknown_name(name.span, "binding", &name.name, suggestion, None));
+                }
+            }
+        }
+    }
+
+    fn suggest_local(&self, name: &str) -> Option<String> {
+        let mut names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
+        for frame in &self.frames {
+            names.extend(frame.lets.iter().map(|s| s.decl.name.name.clone()));
+            names.extend(frame.var.as_ref().map(|(v, _)| v.name.clone()));
+        }
+        diagnostics::suggest(name, names.iter().map(String::as_str))
+    }
+
+    /// Looks up a binding, loop variable or parameter.
+    fn local(&mut self, name: &str) -> Option<Value> {
+        for level in (0..self.frames.len()).rev() {
+            let frame = &mut self.frames[level];
+            if let Some((var, value)) = &frame.var {
+                if var.name == name {
+                    return Some(value.clone());
+                }
+            }
+            if let Some(index) = frame.lets.iter().position(|s| s.decl.name.name == name) {
+                frame.lets[index].used = true;
+                return Some(self.evaluate_let(level, index));
+            }
+        }
+        let param = self.params.iter_mut().find(|p| p.name == name)?;
+        param.used = true;
+        Some(param.value.clone())
+    }
+
+    fn expr(&mut self, expr: &'p Expr) -> Value {
+        match &expr.kind {
+            ExprKind::Text(text) => {
+                let mut value = Value::of(Type::Text, Bound::of(budget::tokens_of_bytes(text.value.len())));
+                value.literal_text = true;
+                value
+            }
+            ExprKind::Quantity(q) => Value::scalar(if q.is_duration() { Type::Duration } else { Type::Number }),
+            ExprKind::Bool(_) => Value::scalar(Type::Bool),
+            ExprKind::List(items) => self.list(items),
+            ExprKind::Ref(ident) => self.reference(ident),
+            ExprKind::Field(base, field) => self.field(base, field),
+            ExprKind::Call(call) => self.call(call, expr.span),
+            ExprKind::Binary(op, left, right) => self.binary(*op, left, right),
+            ExprKind::Not(inner) => {
+                let value = self.expr(inner);
+                self.expect_bool(&value, inner.span, "`not`");
+                Value::scalar(Type::Bool)
+            }
+            ExprKind::For(f) => self.for_expr(f),
+            ExprKind::If(i) => self.if_expr(i),
+        }
+    }
+
+    fn list(&mut self, items: &'p [Expr]) -> Value {
+        let mut element: Option<Type> = None;
+        let mut value = Value::of(Type::EmptyList, Bound::default());
+        let mut elem = Bound::default();
+        for item in items {
+            let item_value = self.expr(item);
+            match &element {
+                None => element = Some(item_value.ty.clone()),
+                Some(first) if item_value.ty.fits(first) => {}
+                Some(first) if first.fits(&item_value.ty) => element = Some(item_value.ty.clone()),
+                Some(first) => {
+                    let first = first.to_string();
+                    self.emit(diagnostics::type_mismatch(item.span, "a list whose first element is of this type", &first, &item_value.ty.to_string()));
+                }
+            }
+            elem = elem.max(item_value.bound.clone());
+            value.bound = value.bound.add(item_value.bound);
+            value.reads += item_value.reads;
+            value.results += item_value.results;
+            value.outputs.extend(item_value.outputs);
+        }
+        if let Some(element) = element {
+            value.ty = Type::List(Box::new(element));
+        }
+        value.elem = Some(elem);
+        value.len = Some(items.len() as u64);
+        value
+    }
+
+    fn reference(&mut self, ident: &Ident) -> Value {
+        if let Some(value) = self.local(&ident.name) {
+            return value;
+        }
+        // A name with `-` whose parts exist: the user meant a minus that does not exist.
+        let minus = ident.name.split_once('-').and_then(|(left, right)| {
+            let exists = |this: &mut Self, n: &str| {
+                this.params.iter().any(|p| p.name == n)
+                    || this.frames.iter().any(|f| {
+                        f.lets.iter().any(|s| s.decl.name.name == n)
+                            || f.var.as_ref().is_some_and(|(v, _)| v.name == n)
+                    })
+            };
+            (exists(self, left) && exists(self, right)).then(|| (left.to_string(), right.to_string()))
+        });
+        let kind_hint = self
+            .checker
+            .scopes
+            .get(self.module.0)
+            .and_then(|s| s.names.get(&ident.name))
+            .map(|b| b.kind);
+        let suggestion = match kind_hint {
+            Some(kind @ (ItemKind::Agent | ItemKind::Workflow | ItemKind::Skill)) => Some(format!(
+                "`{}` is {} {}: call it with named arguments, `{}(...)`",
+                ident.name,
+                if kind == ItemKind::Agent { "an" } else { "a" },
+                kind.noun(),
+                ident.name
+            )),
+            _ => self.suggest_local(&ident.name),
+        };
+        self.emit(diagnostics::unknown_name(
+            ident.span,
+            "binding or parameter",
+            &ident.name,
+            suggestion,
+            minus.as_ref().map(|(l, r)| (l.as_str(), r.as_str())),
+        ));
+        Value::unknown()
+    }
+
+    fn field(&mut self, base: &'p Expr, field: &Ident) -> Value {
+        let value = self.expr(base);
+        let name = field.name.as_str();
+        match &value.ty {
+            Type::Unknown => Value::unknown(),
+            Type::Result => match name {
+                "summary" => Value {
+                    ty: Type::Text,
+                    literal_text: false,
+                    elem: None,
+                    len: None,
+                    ..value
+                },
+                "status" => Value::scalar(Type::Text),
+                "output" => {
+                    let mut out = Value::of(
+                        Type::Text,
+                        Bound::assumed(budget::ASSUMED_TEXT, format!("`.output` ({} tokens assumed for a full output)", diagnostics::thousands(budget::ASSUMED_TEXT)), field.span),
+                    );
+                    out.outputs.push(field.span);
+                    out.outputs.extend(value.outputs);
+                    out.results = value.results;
+                    out
+                }
+                "outputs" | "children" => {
+                    let ty = Type::result_field(name).unwrap_or(Type::Unknown);
+                    let elem = if name == "outputs" { Bound::of(budget::PATH_TOKENS) } else { value.bound.clone() };
+                    let mut bound = elem.clone().times(budget::ASSUMED_LIST);
+                    bound.assumed.push(budget::Assumption {
+                        what: format!("`.{name}` ({} elements assumed)", budget::ASSUMED_LIST),
+                        span: field.span,
+                    });
+                    let mut out = Value::of(ty, bound);
+                    out.elem = Some(elem);
+                    out
+                }
+                _ => {
+                    self.emit(diagnostics::unknown_field(field.span, "result", name, RESULT_FIELDS));
+                    Value::unknown()
+                }
+            },
+            Type::Record(record) => {
+                let record = record.clone();
+                let fields = self.checker.record_fields(self.module, &record).unwrap_or_default();
+                match fields.iter().find(|(n, _)| n == name) {
+                    Some((_, ty)) => {
+                        let mut out = Value::of(ty.clone(), value.bound.clone());
+                        if ty.is_list() {
+                            out.elem = Some(value.bound.clone());
+                        }
+                        out.results = value.results;
+                        out.reads = value.reads;
+                        out.outputs = value.outputs;
+                        out
+                    }
+                    None => {
+                        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+                        self.emit(diagnostics::unknown_field(field.span, &record, name, &names));
+                        Value::unknown()
+                    }
+                }
+            }
+            other => {
+                let other = other.to_string();
+                self.emit(diagnostics::unknown_field(field.span, &other, name, &[]));
+                Value::unknown()
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, left: &'p Expr, right: &'p Expr) -> Value {
+        let l = self.expr(left);
+        let r = self.expr(right);
+        match op {
+            BinOp::Add => {
+                let Some(ty) = l.ty.join(&r.ty) else {
+                    let (bad, span) = if l.ty.is_list() { (&r.ty, right.span) } else { (&l.ty, left.span) };
+                    let message = if l.ty.is_list() && r.ty.is_list() {
+                        format!("`+` joins lists of one element type, found `{}` and `{}`", l.ty, r.ty)
+                    } else {
+                        format!("`+` joins two lists, found `{bad}`")
+                    };
+                    self.emit(diagnostics::invalid_operand(span, message, &bad.to_string(), "there is no arithmetic or text concatenation; to combine texts, pass both to an agent"));
+                    return Value::unknown();
+                };
+                let mut value = Value::of(ty, l.bound.add(r.bound));
+                value.elem = Some(l.elem.unwrap_or_default().max(r.elem.unwrap_or_default()));
+                value.len = l.len.zip(r.len).map(|(a, b)| a.saturating_add(b));
+                value.reads = l.reads + r.reads;
+                value.results = l.results + r.results;
+                value.outputs = [l.outputs, r.outputs].concat();
+                value
+            }
+            BinOp::And | BinOp::Or => {
+                let name = if op == BinOp::And { "`and`" } else { "`or`" };
+                self.expect_bool(&l, left.span, name);
+                self.expect_bool(&r, right.span, name);
+                Value::scalar(Type::Bool)
+            }
+            BinOp::Compare(cmp) => {
+                if !(l.ty.fits(&r.ty) || r.ty.fits(&l.ty)) {
+                    self.emit(diagnostics::invalid_operand(
+                        right.span,
+                        format!("`{cmp}` compares values of one type, found `{}` and `{}`", l.ty, r.ty),
+                        &r.ty.to_string(),
+                        "compare two values of the same type",
+                    ));
+                }
+                Value::scalar(Type::Bool)
+            }
+        }
+    }
+
+    fn expect_bool(&mut self, value: &Value, span: Span, operator: &str) {
+        if !value.ty.fits(&Type::Bool) {
+            self.emit(diagnostics::invalid_operand(
+                span,
+                format!("{operator} takes `bool`, found `{}`", value.ty),
+                &value.ty.to_string(),
+                "use a comparison such as `len(xs) > 0` to get a `bool`",
+            ));
+        }
+    }
+
+    fn for_expr(&mut self, f: &'p ast::For) -> Value {
+        let iter = self.expr(&f.iter);
+        let element = match iter.ty.element() {
+            Some(element) => element,
+            None => {
+                self.emit(diagnostics::invalid_operand(
+                    f.iter.span,
+                    format!("`for` iterates a list, found `{}`", iter.ty),
+                    &iter.ty.to_string(),
+                    "iterate a list: `files(dir, \"*.rs\")`, `dirs(dir)`, a list parameter or an agent that returns `list<T>`",
+                ));
+                Type::Unknown
+            }
+        };
+        let declared = f.max.as_ref().and_then(|max| {
+            let count = max.as_count().filter(|&n| n > 0 && !max.is_duration());
+            if count.is_none() {
+                self.emit(diagnostics::invalid_quantity(max.span, "`max`", "a whole number of items, 1 or more"));
+            }
+            count.map(|n| (n, max.span))
+        });
+        if let Some((declared, span)) = declared {
+            let limits: Vec<(String, u64, Span)> = self
+                .rules
+                .iter()
+                .filter_map(|r| r.fanout.map(|(limit, rule)| (r.name.clone(), limit, rule)))
+                .collect();
+            for (name, limit, rule) in limits {
+                if declared > limit {
+                    self.emit(diagnostics::protocol_fanout(span, &name, &format!("`max {declared}`"), limit, rule));
+                }
+            }
+        }
+        let count = match (declared, iter.len) {
+            (Some((declared, _)), Some(len)) => Some(declared.min(len)),
+            (Some((declared, _)), None) => Some(declared),
+            (None, len) => len,
+        };
+        let mut unproven = None;
+        if count.is_none() && iter.ty != Type::Unknown {
+            let what = match &f.iter.kind {
+                ExprKind::Call(call) => format!("`{}(...)`", call.callee.name),
+                _ => "a list of unknown length".to_string(),
+            };
+            self.emit(diagnostics::for_without_max(f.iter.span, &what));
+            unproven = Some(f.iter.span);
+        }
+        let mut var_value = Value::of(element, iter.elem.clone().unwrap_or_else(|| iter.bound.element()));
+        var_value.results = iter.results.min(1);
+        var_value.reads = iter.reads.min(1);
+        var_value.outputs = iter.outputs.clone();
+        if var_value.ty.is_list() {
+            var_value.elem = Some(var_value.bound.clone());
+        }
+        self.push_frame(&f.body.lets, Some((&f.var, var_value)));
+        let body = self.expr(&f.body.value);
+        self.pop_frame();
+
+        let times = count.unwrap_or(1);
+        let mut bound = body.bound.clone().times(times);
+        bound.unproven = bound.unproven.or(unproven);
+        let mut value = Value::of(Type::List(Box::new(body.ty.clone())), bound);
+        value.elem = Some(body.bound);
+        value.len = count;
+        value.reads = body.reads.saturating_mul(times);
+        value.results = body.results.saturating_mul(times);
+        value.outputs = body.outputs;
+        value
+    }
+
+    fn if_expr(&mut self, i: &'p ast::If) -> Value {
+        let cond = self.expr(&i.cond);
+        self.expect_bool(&cond, i.cond.span, "an `if` condition");
+        self.push_frame(&i.then.lets, None);
+        let then = self.expr(&i.then.value);
+        self.pop_frame();
+        self.push_frame(&i.otherwise.lets, None);
+        let otherwise = self.expr(&i.otherwise.value);
+        self.pop_frame();
+        let ty = if otherwise.ty.fits(&then.ty) {
+            then.ty.clone()
+        } else if then.ty.fits(&otherwise.ty) {
+            otherwise.ty.clone()
+        } else {
+            self.emit(diagnostics::type_mismatch(
+                i.otherwise.value.span,
+                "the `else` branch, like the `if` branch,",
+                &then.ty.to_string(),
+                &otherwise.ty.to_string(),
+            ));
+            Type::Unknown
+        };
+        let mut value = Value::of(ty, then.bound.max(otherwise.bound));
+        value.elem = match (then.elem, otherwise.elem) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        value.len = then.len.zip(otherwise.len).map(|(a, b)| a.max(b));
+        value.reads = then.reads.max(otherwise.reads);
+        value.results = then.results.max(otherwise.results);
+        value.outputs = [then.outputs, otherwise.outputs].concat();
+        value
+    }
+
+    fn call(&mut self, call: &'p Call, span: Span) -> Value {
+        let binding = self.checker.lookup(self.module, &call.callee.name);
+        let Some(binding) = binding else {
+            if call.method.is_none() {
+                if let Some(value) = self.builtin(call, span) {
+                    return value;
+                }
+            }
+            let names = self.checker.visible_names(self.module);
+            let mut candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+            candidates.extend(BUILTINS);
+            let suggestion = diagnostics::suggest(&call.callee.name, candidates);
+            let kind = if call.method.is_some() { "skill" } else { "agent, workflow or skill" };
+            self.emit(diagnostics::unknown_name(call.callee.span, kind, &call.callee.name, suggestion, None));
+            self.discard_args(call);
+            return Value::unknown();
+        };
+        match binding.kind {
+            ItemKind::Agent if call.method.is_none() => self.agent_call(binding.item, call, span),
+            ItemKind::Workflow | ItemKind::Skill => match self.checker.call_target(self.module, call) {
+                Some(edge) => self.workflow_call(edge.target, call),
+                None => {
+                    let (message, help) = match (&call.method, binding.kind) {
+                        (Some(method), ItemKind::Skill) => {
+                            let workflows = self.skill_workflows(binding.item);
+                            (
+                                format!("skill `{}` has no workflow `{}`", call.callee.name, method.name),
+                                diagnostics::suggest(&method.name, workflows.iter().map(String::as_str)).unwrap_or_else(|| {
+                                    format!("its workflows are {}", workflows.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "))
+                                }),
+                            )
+                        }
+                        (Some(_), _) => (
+                            format!("`{}` is a workflow, not a skill", call.callee.name),
+                            format!("call it directly: `{}(...)`", call.callee.name),
+                        ),
+                        (None, _) => (
+                            format!("skill `{}` has no default workflow", call.callee.name),
+                            "list a workflow in the skill; the first is its default".to_string(),
+                        ),
+                    };
+                    self.emit(diagnostics::invalid_call(call.callee.span.to(call.method.as_ref().map_or(call.callee.span, |m| m.span)), message, help));
+                    self.discard_args(call);
+                    Value::unknown()
+                }
+            },
+            kind => {
+                self.emit(diagnostics::invalid_call(
+                    call.callee.span,
+                    format!("`{}` is a {}, which cannot be called", call.callee.name, kind.noun()),
+                    "call an agent, a workflow or a skill".to_string(),
+                ));
+                self.discard_args(call);
+                Value::unknown()
+            }
+        }
+    }
+
+    fn skill_workflows(&self, skill: ItemRef) -> Vec<String> {
+        match self.checker.item(skill) {
+            Item::Skill(s) => s.workflows.iter().map(|w| w.name.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Evaluates arguments of a call that could not be resolved, for their own errors.
+    fn discard_args(&mut self, call: &'p Call) {
+        for arg in &call.args {
+            self.expr(&arg.value);
+        }
+    }
+
+    /// Matches named arguments to parameters; returns each parameter's value.
+    fn arguments(
+        &mut self,
+        call: &'p Call,
+        target_module: ModuleId,
+        params: &'p [ast::Param],
+    ) -> Vec<(String, Value)> {
+        let callee = call.callee.name.as_str();
+        let mut given: HashMap<&str, (Span, Value)> = HashMap::new();
+        for arg in &call.args {
+            let value = self.expr(&arg.value);
+            let Some(name) = &arg.name else {
+                let hint = params.get(given.len()).map_or("name", |p| p.name.name.as_str());
+                self.emit(diagnostics::invalid_call(
+                    arg.span,
+                    format!("`{callee}` takes named arguments"),
+                    format!("name the argument: `{hint}: ...`"),
+                ));
+                continue;
+            };
+            let Some(param) = params.iter().find(|p| p.name.name == name.name) else {
+                let names: Vec<&str> = params.iter().map(|p| p.name.name.as_str()).collect();
+                let list = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                };
+                self.emit(diagnostics::unknown_argument(name.span, callee, &name.name, diagnostics::suggest(&name.name, names.iter().copied()), &list));
+                continue;
+            };
+            if let Some((first, _)) = given.get(name.name.as_str()) {
+                self.emit(diagnostics::repeated_argument(name.span, &name.name, *first));
+                continue;
+            }
+            let expected = self.checker.resolve_type_quiet(target_module, &param.ty);
+            let text_for_path = value.literal_text && expected == Type::Path;
+            if !text_for_path && !value.ty.fits(&expected) {
+                self.emit(diagnostics::type_mismatch(
+                    arg.value.span,
+                    &format!("argument `{}` of `{callee}`", name.name),
+                    &expected.to_string(),
+                    &value.ty.to_string(),
+                ));
+            }
+            given.insert(&name.name, (name.span, value));
+        }
+        let mut out = Vec::new();
+        for param in params {
+            match given.remove(param.name.name.as_str()) {
+                Some((_, value)) => out.push((param.name.name.clone(), value)),
+                None => match &param.default {
+                    Some(default) => {
+                        let ty = literal_type(default).unwrap_or(Type::Unknown);
+                        let tokens = match &default.kind {
+                            ExprKind::Text(t) => budget::tokens_of_bytes(t.value.len()),
+                            _ => budget::tokens_of_bytes(default.span.len()),
+                        };
+                        out.push((param.name.name.clone(), Value::of(ty, Bound::of(tokens))));
+                    }
+                    None => {
+                        let ty = self.checker.resolve_type_quiet(target_module, &param.ty);
+                        let decl = param.name.span;
+                        let mut diagnostic = diagnostics::missing_argument(call.args_span, callee, &param.name.name, &ty.to_string(), decl);
+                        if let Some(related) = diagnostic.related.first_mut() {
+                            related.file = Some(self.checker.program.module(target_module).file);
+                        }
+                        self.emit(diagnostic);
+                    }
+                },
+            }
+        }
+        out
+    }
+
+    fn workflow_call(&mut self, target: ItemRef, call: &'p Call) -> Value {
+        let program = self.checker.program;
+        let Item::Workflow(workflow) = &program.module(target.module).ast.items[target.index] else {
+            return Value::unknown();
+        };
+        self.arguments(call, target.module, &workflow.params);
+        // What the callee reads and hands on stays inside it: its own calls are checked
+        // in its own body.
+        let mut value = self.checker.workflow_value(target);
+        value.reads = 0;
+        value.outputs.clear();
+        value
+    }
+
+    fn agent_call(&mut self, target: ItemRef, call: &'p Call, span: Span) -> Value {
+        let program = self.checker.program;
+        let Item::Agent(agent) = &program.module(target.module).ast.items[target.index] else {
+            return Value::unknown();
+        };
+        let args = self.arguments(call, target.module, &agent.params);
+        let Some(info) = self.checker.agents.get(&target).cloned() else {
+            return Value::unknown();
+        };
+        self.prove_budget(&info, target, &args, span);
+        self.protocol_rules_at_call(&info, &args, span);
+        Value::answer(info.returns.clone(), info.summary.unwrap_or(budget::DEFAULT_SUMMARY))
+    }
+
+    /// The context budget of one agent call (DESIGN §2).
+    fn prove_budget(&mut self, info: &AgentInfo, target: ItemRef, args: &[(String, Value)], span: Span) {
+        let agent_file = self.checker.program.module(target.module).file;
+        let mut chain = Chain::default();
+        let mut assumed = Vec::new();
+        let mut unproven = false;
+        for (name, value) in args {
+            let uses = info.uses.get(name).copied().unwrap_or(0);
+            if uses == 0 {
+                continue;
+            }
+            chain.push(value.bound.clone().times(uses), name.clone());
+            assumed.extend(value.bound.assumed.iter().map(|a| a.what.clone()));
+            unproven |= value.bound.unproven.is_some();
+            for output in &value.outputs {
+                self.emit(diagnostics::output_instead_of_summary(*output));
+            }
+        }
+        chain.push(Bound::of(info.template_tokens), "template");
+        let Some(context) = info.context else {
+            if self.checker.warned_no_context.insert(target) {
+                let mut diagnostic = diagnostics::no_context(span, &info.name, info.span);
+                if let Some(related) = diagnostic.related.first_mut() {
+                    related.file = Some(agent_file);
+                }
+                self.emit(diagnostic);
+            }
+            return;
+        };
+        if unproven {
+            // W007 already says why: the fan-out has no bound.
+            return;
+        }
+        if chain.total() > context {
+            let mut diagnostic = diagnostics::budget_exceeded(span, &info.name, &chain.render(), context, info.span);
+            if let Some(related) = diagnostic.related.first_mut() {
+                related.file = Some(agent_file);
+            }
+            self.emit(diagnostic);
+        } else if !assumed.is_empty() {
+            assumed.sort();
+            assumed.dedup();
+            self.emit(diagnostics::assumed_size(span, &info.name, &assumed.join(", ")));
+        }
+    }
+
+    fn protocol_rules_at_call(&mut self, info: &AgentInfo, args: &[(String, Value)], span: Span) {
+        let results: u64 = args.iter().map(|(_, v)| v.results).sum();
+        let reads: u64 = args.iter().map(|(_, v)| v.reads).sum();
+        let mut found = Vec::new();
+        for rules in &self.rules {
+            if let Some((limit, rule)) = rules.fanout {
+                if results > limit {
+                    found.push(diagnostics::protocol_fanout(
+                        span,
+                        &rules.name,
+                        &format!("`{}` is handed {results} results, which", info.name),
+                        limit,
+                        rule,
+                    ));
+                }
+            }
+            if let Some((limit, rule)) = rules.summary {
+                if info.summary.is_none_or(|s| s > limit) {
+                    found.push(diagnostics::protocol_summary(span, &rules.name, &info.name, info.summary, limit, rule));
+                }
+            }
+            if let Some((limit, rule)) = rules.reads {
+                if reads >= limit {
+                    found.push(diagnostics::protocol_delegate(span, &rules.name, &info.name, reads, limit, rule));
+                }
+            }
+        }
+        for diagnostic in found {
+            self.emit(diagnostic);
+        }
+    }
+
+    /// `files`, `dirs`, `read`, `len`, `exec`: positional arguments.
+    fn builtin(&mut self, call: &'p Call, span: Span) -> Option<Value> {
+        let name = call.callee.name.as_str();
+        let params: &[(&str, Type)] = match name {
+            "files" => &[("dir", Type::Path), ("glob", Type::Text)],
+            "dirs" => &[("dir", Type::Path)],
+            "read" => &[("path", Type::Path)],
+            "len" => &[("value", Type::Unknown)],
+            "exec" => &[("argv", Type::List(Box::new(Type::Text)))],
+            _ => return None,
+        };
+        let mut values = Vec::new();
+        for arg in &call.args {
+            let value = self.expr(&arg.value);
+            if let Some(arg_name) = &arg.name {
+                self.emit(diagnostics::invalid_call(
+                    arg_name.span,
+                    format!("builtin `{name}` takes positional arguments"),
+                    format!("drop the name: `{name}({})`", params.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")),
+                ));
+            }
+            values.push((arg.value.span, value));
+        }
+        if values.len() != params.len() {
+            self.emit(diagnostics::invalid_call(
+                call.args_span,
+                format!("builtin `{name}` takes {} argument{}, found {}", params.len(), if params.len() == 1 { "" } else { "s" }, values.len()),
+                format!("write `{name}({})`", params.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")),
+            ));
+        }
+        for ((arg_span, value), (param, expected)) in values.iter().zip(params) {
+            let text_for_path = value.literal_text && *expected == Type::Path;
+            let ok = match (name, &value.ty) {
+                ("len", ty) => ty.is_list() || matches!(ty, Type::Text | Type::Unknown),
+                _ => text_for_path || value.ty.fits(expected),
+            };
+            if !ok {
+                let expected = if name == "len" { "list<_> or text".to_string() } else { expected.to_string() };
+                self.emit(diagnostics::type_mismatch(*arg_span, &format!("argument `{param}` of `{name}`"), &expected, &value.ty.to_string()));
+            }
+        }
+        Some(match name {
+            "files" | "dirs" => {
+                let mut value = Value::of(Type::List(Box::new(Type::Path)), Bound::of(budget::PATH_TOKENS));
+                value.bound.unproven = Some(span);
+                value.elem = Some(Bound::of(budget::PATH_TOKENS));
+                value
+            }
+            "read" => {
+                let mut value = Value::of(
+                    Type::Text,
+                    Bound::assumed(budget::ASSUMED_TEXT, format!("`read(...)` ({} tokens assumed for a file)", diagnostics::thousands(budget::ASSUMED_TEXT)), span),
+                );
+                value.reads = 1;
+                value
+            }
+            "len" => Value::scalar(Type::Number),
+            _ => Value::answer(Type::Result, budget::DEFAULT_SUMMARY),
+        })
+    }
+}
+
+/// The builtin functions, for suggestions.
+pub const BUILTINS: &[&str] = &["files", "dirs", "read", "len", "exec"];

@@ -1,0 +1,236 @@
+//! Worst-case sizes of values, in tokens, and the chain of terms a budget error prints.
+//!
+//! Tokens are estimated as bytes ÷ 4, rounded up (docs/budgets.md). A bound is a sum of
+//! terms `count × each`, so that an error can say where the tokens come from:
+//! `6 × 80 + 10 × 80 (children) + 12 (template) = 1,292 > context 1,000`.
+
+use crate::diagnostics::thousands;
+use crate::source::Span;
+
+/// Tokens assumed for a workflow `text` parameter without `max`, and for `read(...)`.
+pub const ASSUMED_TEXT: u64 = 4_000;
+/// Tokens of a path: PATH_MAX (4,096 bytes) ÷ 4. A proven bound, not a guess.
+pub const PATH_TOKENS: u64 = 1_024;
+/// Tokens of a number, bool or duration as rendered.
+pub const SCALAR_TOKENS: u64 = 6;
+/// The summary budget of an agent that declares none; the runtime cuts summaries to it.
+pub const DEFAULT_SUMMARY: u64 = 200;
+/// Length assumed for a list parameter without `max`.
+pub const ASSUMED_LIST: u64 = 16;
+
+/// Estimated tokens of `bytes` bytes of text.
+pub fn tokens_of_bytes(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(4)
+}
+
+/// One term of a bound: `count` values of at most `each` tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Term {
+    pub count: u64,
+    pub each: u64,
+}
+
+/// A size that the proof had to guess, with where the guess comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assumption {
+    pub what: String,
+    pub span: Span,
+}
+
+/// The worst-case size of a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bound {
+    pub terms: Vec<Term>,
+    /// Sizes that were guessed (W008).
+    pub assumed: Vec<Assumption>,
+    /// Set when no bound can be proven at all (a `for` without `max` over a list of
+    /// unknown length): the span of the culprit.
+    pub unproven: Option<Span>,
+}
+
+impl Bound {
+    /// A single value of at most `tokens` tokens.
+    pub fn of(tokens: u64) -> Bound {
+        Bound {
+            terms: vec![Term {
+                count: 1,
+                each: tokens,
+            }],
+            ..Bound::default()
+        }
+    }
+
+    /// A single value whose size is a guess.
+    pub fn assumed(tokens: u64, what: String, span: Span) -> Bound {
+        let mut bound = Bound::of(tokens);
+        bound.assumed.push(Assumption { what, span });
+        bound
+    }
+
+    /// The total, saturating.
+    pub fn total(&self) -> u64 {
+        self.terms.iter().fold(0u64, |sum, term| {
+            sum.saturating_add(term.count.saturating_mul(term.each))
+        })
+    }
+
+    /// Both bounds together (`a + b`, a list literal, several arguments).
+    pub fn add(mut self, other: Bound) -> Bound {
+        self.terms.extend(other.terms);
+        self.assumed.extend(other.assumed);
+        self.unproven = self.unproven.or(other.unproven);
+        self.merge_terms();
+        self
+    }
+
+    /// `times` copies of this bound (a fan-out).
+    pub fn times(mut self, times: u64) -> Bound {
+        for term in &mut self.terms {
+            term.count = term.count.saturating_mul(times);
+        }
+        self
+    }
+
+    /// The bound of one element of a list with this bound: its largest term's `each`.
+    pub fn element(&self) -> Bound {
+        Bound {
+            terms: vec![Term {
+                count: 1,
+                each: self.terms.iter().map(|t| t.each).max().unwrap_or(0),
+            }],
+            assumed: self.assumed.clone(),
+            unproven: self.unproven,
+        }
+    }
+
+    /// The larger of two bounds (the branches of an `if`).
+    pub fn max(self, other: Bound) -> Bound {
+        let (mut larger, smaller) = if other.total() > self.total() {
+            (other, self)
+        } else {
+            (self, other)
+        };
+        larger.assumed.extend(smaller.assumed);
+        larger.unproven = larger.unproven.or(smaller.unproven);
+        larger
+    }
+
+    /// The same terms, with one total instead of its parts (for values the runtime
+    /// cuts, like a summary): keeps the assumptions.
+    pub fn capped(self, tokens: u64) -> Bound {
+        Bound {
+            terms: vec![Term {
+                count: 1,
+                each: tokens.min(self.total()),
+            }],
+            ..self
+        }
+    }
+
+    /// Merges terms of equal `each` so `80 + 80` reads `2 × 80`.
+    fn merge_terms(&mut self) {
+        let mut merged: Vec<Term> = Vec::with_capacity(self.terms.len());
+        for term in self.terms.drain(..) {
+            match merged.last_mut() {
+                Some(last) if last.each == term.each => {
+                    last.count = last.count.saturating_add(term.count)
+                }
+                _ => merged.push(term),
+            }
+        }
+        self.terms = merged;
+    }
+
+    /// `6 × 80 + 10 × 80` (terms only).
+    pub fn render_terms(&self) -> String {
+        let mut out = String::new();
+        for (i, term) in self.terms.iter().filter(|t| t.count > 0).enumerate() {
+            if i > 0 {
+                out.push_str(" + ");
+            }
+            if term.count == 1 {
+                out.push_str(&thousands(term.each));
+            } else {
+                out.push_str(&format!(
+                    "{} × {}",
+                    thousands(term.count),
+                    thousands(term.each)
+                ));
+            }
+        }
+        if out.is_empty() {
+            out.push('0');
+        }
+        out
+    }
+}
+
+/// The chain of labelled parts that makes up an agent's worst-case input.
+#[derive(Debug, Default)]
+pub struct Chain {
+    parts: Vec<(Bound, String)>,
+}
+
+impl Chain {
+    /// Adds `bound`, labelled `label` (a parameter name, or `template`).
+    pub fn push(&mut self, bound: Bound, label: impl Into<String>) {
+        if bound.total() > 0 {
+            self.parts.push((bound, label.into()));
+        }
+    }
+
+    /// The total of every part, saturating.
+    pub fn total(&self) -> u64 {
+        self.parts
+            .iter()
+            .fold(0u64, |sum, (bound, _)| sum.saturating_add(bound.total()))
+    }
+
+    /// `64 × 500 (parts) + 12 (template) = 32,012`
+    pub fn render(&self) -> String {
+        let terms: Vec<String> = self
+            .parts
+            .iter()
+            .map(|(bound, label)| format!("{} ({label})", bound.render_terms()))
+            .collect();
+        format!("{} = {}", terms.join(" + "), thousands(self.total()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_up() {
+        assert_eq!(tokens_of_bytes(0), 0);
+        assert_eq!(tokens_of_bytes(1), 1);
+        assert_eq!(tokens_of_bytes(8), 2);
+        assert_eq!(tokens_of_bytes(9), 3);
+    }
+
+    #[test]
+    fn fan_out_multiplies_and_lists_join() {
+        let subtrees = Bound::of(80).times(6);
+        let leaves = Bound::of(80).times(10);
+        let children = subtrees.add(leaves);
+        assert_eq!(children.total(), 1_280);
+        assert_eq!(children.render_terms(), "16 × 80");
+        let mixed = Bound::of(80).times(6).add(Bound::of(500).times(2));
+        assert_eq!(mixed.render_terms(), "6 × 80 + 2 × 500");
+    }
+
+    #[test]
+    fn chain_names_every_part() {
+        let mut chain = Chain::default();
+        chain.push(Bound::of(500).times(64), "parts");
+        chain.push(Bound::of(12), "template");
+        assert_eq!(chain.render(), "64 × 500 (parts) + 12 (template) = 32,012");
+    }
+
+    #[test]
+    fn totals_saturate_instead_of_overflowing() {
+        let huge = Bound::of(u64::MAX).times(u64::MAX);
+        assert_eq!(huge.total(), u64::MAX);
+    }
+}

@@ -1,0 +1,326 @@
+//! The call graph between workflows: recursion must carry `depth`, skills must not
+//! call each other in a cycle, and each protocol governs the workflow that `follows`
+//! it plus every workflow that one calls directly (not through another skill).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graphmap::DiGraphMap;
+
+use super::modules::ModuleId;
+use super::scope::{ItemKind, ItemRef};
+use super::Checker;
+use crate::diagnostics;
+use crate::syntax::ast::{self, Expr, ExprKind, Item};
+
+/// One call from a workflow body to another workflow.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge {
+    pub target: ItemRef,
+    /// The skill the call went through, if it named a skill.
+    pub via_skill: Option<ItemRef>,
+}
+
+/// Workflow-to-workflow calls, by calling workflow.
+#[derive(Debug, Default)]
+pub struct CallGraph {
+    pub edges: HashMap<ItemRef, Vec<Edge>>,
+}
+
+/// Walks every expression of a workflow body, inner ones included.
+pub fn walk_exprs<'a>(workflow: &'a ast::Workflow, visit: &mut dyn FnMut(&'a Expr)) {
+    for binding in &workflow.lets {
+        walk(&binding.value, visit);
+    }
+    for stmt in &workflow.returns_stmts {
+        walk(&stmt.value, visit);
+    }
+}
+
+/// Walks `expr` and everything inside it, outermost first.
+pub fn walk<'a>(expr: &'a Expr, visit: &mut dyn FnMut(&'a Expr)) {
+    visit(expr);
+    match &expr.kind {
+        ExprKind::Text(_) | ExprKind::Quantity(_) | ExprKind::Bool(_) | ExprKind::Ref(_) => {}
+        ExprKind::List(items) => items.iter().for_each(|item| walk(item, visit)),
+        ExprKind::Field(base, _) => walk(base, visit),
+        ExprKind::Call(call) => call.args.iter().for_each(|arg| walk(&arg.value, visit)),
+        ExprKind::Binary(_, left, right) => {
+            walk(left, visit);
+            walk(right, visit);
+        }
+        ExprKind::Not(inner) => walk(inner, visit),
+        ExprKind::For(f) => {
+            walk(&f.iter, visit);
+            walk_block(&f.body, visit);
+        }
+        ExprKind::If(i) => {
+            walk(&i.cond, visit);
+            walk_block(&i.then, visit);
+            walk_block(&i.otherwise, visit);
+        }
+    }
+}
+
+fn walk_block<'a>(block: &'a ast::Block, visit: &mut dyn FnMut(&'a Expr)) {
+    for binding in &block.lets {
+        walk(&binding.value, visit);
+    }
+    walk(&block.value, visit);
+}
+
+impl Checker<'_> {
+    /// The workflow a call resolves to from `module`, with the skill it went through.
+    pub(super) fn call_target(&mut self, module: ModuleId, call: &ast::Call) -> Option<Edge> {
+        let binding = self.lookup(module, &call.callee.name)?;
+        match binding.kind {
+            ItemKind::Workflow if call.method.is_none() => Some(Edge {
+                target: binding.item,
+                via_skill: None,
+            }),
+            ItemKind::Skill => {
+                let Item::Skill(skill) = self.item(binding.item) else {
+                    return None;
+                };
+                let name = match &call.method {
+                    Some(method) => skill.workflows.iter().find(|w| w.name == method.name)?,
+                    None => skill.workflows.first()?,
+                };
+                let name = name.name.clone();
+                let target = self.lookup(binding.item.module, &name)?;
+                (target.kind == ItemKind::Workflow).then_some(Edge {
+                    target: target.item,
+                    via_skill: Some(binding.item),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn build_call_graph(&mut self) {
+        let program = self.program;
+        for (id, module) in program.modules.iter().enumerate() {
+            for (index, item) in module.ast.items.iter().enumerate() {
+                let Item::Workflow(workflow) = item else {
+                    continue;
+                };
+                let mut calls = Vec::new();
+                walk_exprs(workflow, &mut |expr| {
+                    if let ExprKind::Call(call) = &expr.kind {
+                        calls.push(call);
+                    }
+                });
+                let from = ItemRef {
+                    module: ModuleId(id),
+                    index,
+                };
+                let edges: Vec<Edge> = calls
+                    .into_iter()
+                    .filter_map(|call| self.call_target(ModuleId(id), call))
+                    .collect();
+                self.calls.edges.insert(from, edges);
+            }
+        }
+        self.check_recursion();
+        self.check_skill_cycles();
+        self.assign_protocols();
+    }
+
+    fn check_recursion(&mut self) {
+        let mut graph: DiGraphMap<ItemRef, ()> = DiGraphMap::new();
+        for (from, edges) in &self.calls.edges {
+            graph.add_node(*from);
+            for edge in edges {
+                graph.add_edge(*from, edge.target, ());
+            }
+        }
+        for component in tarjan_scc(&graph) {
+            let Some(&first) = component.first() else {
+                continue;
+            };
+            if component.len() == 1 && !graph.contains_edge(first, first) {
+                continue;
+            }
+            let members: BTreeSet<ItemRef> = component.iter().copied().collect();
+            for &workflow in &members {
+                let Item::Workflow(decl) = self.item(workflow) else {
+                    continue;
+                };
+                if !decl.depth.is_empty() {
+                    continue;
+                }
+                let path = cycle_path(workflow, |node| {
+                    graph
+                        .neighbors(node)
+                        .filter(|n| members.contains(n))
+                        .collect()
+                });
+                let names = self.render_path(&path);
+                let (name, span) = (decl.name.name.clone(), decl.name.span);
+                self.emit(
+                    workflow.module,
+                    diagnostics::recursion_without_depth(span, &name, &names),
+                );
+            }
+        }
+    }
+
+    fn check_skill_cycles(&mut self) {
+        let mut graph: DiGraphMap<ItemRef, ()> = DiGraphMap::new();
+        let program = self.program;
+        for (id, module) in program.modules.iter().enumerate() {
+            for (index, item) in module.ast.items.iter().enumerate() {
+                let Item::Skill(skill) = item else { continue };
+                let from = ItemRef {
+                    module: ModuleId(id),
+                    index,
+                };
+                graph.add_node(from);
+                let starts: Vec<ItemRef> = skill
+                    .workflows
+                    .iter()
+                    .filter_map(|w| {
+                        let binding = self.scopes.get(id)?.names.get(&w.name)?;
+                        (binding.kind == ItemKind::Workflow).then_some(binding.item)
+                    })
+                    .collect();
+                for called in self.skills_called_from(starts) {
+                    graph.add_edge(from, called, ());
+                }
+            }
+        }
+        for component in tarjan_scc(&graph) {
+            let Some(&first) = component.first() else {
+                continue;
+            };
+            if component.len() == 1 && !graph.contains_edge(first, first) {
+                continue;
+            }
+            let members: BTreeSet<ItemRef> = component.iter().copied().collect();
+            for &skill in &members {
+                let path = cycle_path(skill, |node| {
+                    graph
+                        .neighbors(node)
+                        .filter(|n| members.contains(n))
+                        .collect()
+                });
+                let names = self.render_path(&path);
+                let span = self.item_ident(skill).span;
+                self.emit(skill.module, diagnostics::skill_cycle(span, &names));
+            }
+        }
+    }
+
+    /// The skills called (through a skill call) by `starts` or any workflow they call
+    /// directly.
+    fn skills_called_from(&self, starts: Vec<ItemRef>) -> BTreeSet<ItemRef> {
+        let mut skills = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut queue: VecDeque<ItemRef> = starts.into_iter().collect();
+        while let Some(workflow) = queue.pop_front() {
+            if !seen.insert(workflow) {
+                continue;
+            }
+            for edge in self.calls.edges.get(&workflow).into_iter().flatten() {
+                match edge.via_skill {
+                    Some(skill) => {
+                        skills.insert(skill);
+                    }
+                    None => queue.push_back(edge.target),
+                }
+            }
+        }
+        skills
+    }
+
+    fn assign_protocols(&mut self) {
+        let program = self.program;
+        for (id, module) in program.modules.iter().enumerate() {
+            for (index, item) in module.ast.items.iter().enumerate() {
+                let Item::Workflow(workflow) = item else { continue };
+                let Some(follows) = workflow.follows.first() else { continue };
+                let Some(binding) = self
+                    .scopes
+                    .get(id)
+                    .and_then(|s| s.names.get(&follows.name))
+                    .filter(|b| b.kind == ItemKind::Protocol)
+                    .copied()
+                else {
+                    continue;
+                };
+                let mut seen = BTreeSet::new();
+                let mut queue = VecDeque::from([ItemRef {
+                    module: ModuleId(id),
+                    index,
+                }]);
+                while let Some(current) = queue.pop_front() {
+                    if !seen.insert(current) {
+                        continue;
+                    }
+                    let list = self.governed.entry(current).or_default();
+                    if !list.contains(&binding.item) {
+                        list.push(binding.item);
+                    }
+                    for edge in self.calls.edges.get(&current).into_iter().flatten() {
+                        if edge.via_skill.is_none() {
+                            queue.push_back(edge.target);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `a -> b -> a`
+    fn render_path(&self, path: &[ItemRef]) -> String {
+        path.iter()
+            .map(|item| self.item_ident(*item).name.clone())
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    }
+}
+
+/// A path from `start` back to `start`, found breadth-first over `next`.
+pub fn cycle_path<T: Copy + Ord>(start: T, next: impl Fn(T) -> Vec<T>) -> Vec<T> {
+    let mut parent: std::collections::BTreeMap<T, T> = std::collections::BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        for n in next(node) {
+            if n == start {
+                let mut path = vec![start];
+                let mut current = node;
+                while current != start {
+                    path.push(current);
+                    match parent.get(&current) {
+                        Some(&p) => current = p,
+                        None => break,
+                    }
+                }
+                path.push(start);
+                let last = path.len() - 1;
+                if let Some(middle) = path.get_mut(1..last) {
+                    middle.reverse();
+                }
+                return path;
+            }
+            if let std::collections::btree_map::Entry::Vacant(entry) = parent.entry(n) {
+                entry.insert(node);
+                queue.push_back(n);
+            }
+        }
+    }
+    vec![start, start]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cycle_path;
+
+    #[test]
+    fn cycle_path_goes_round_once() {
+        // a(0) -> b(1) -> c(2) -> a(0)
+        let next = |n: u8| vec![(n + 1) % 3];
+        assert_eq!(cycle_path(0, next), vec![0, 1, 2, 0]);
+        assert_eq!(cycle_path(5u8, |_| vec![5]), vec![5, 5]);
+    }
+}

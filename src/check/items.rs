@@ -1,0 +1,417 @@
+//! Item-level checks: settings, signatures, record types, prompt templates, skills,
+//! protocols and providers.
+
+use std::collections::HashMap;
+
+use super::budget::tokens_of_bytes;
+use super::modules::ModuleId;
+use super::scope::{ItemKind, ItemRef};
+use super::templates;
+use super::types::Type;
+use super::Checker;
+use crate::diagnostics;
+use crate::source::Span;
+use crate::syntax::ast::{self, Item, Param, ProtocolRule, Setting, Value};
+
+/// What a setting's value must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Tokens,
+    Duration,
+    Count,
+    Number,
+    Text,
+    Name,
+    /// A list of names or texts: `tools [Read, Edit]`.
+    List,
+    /// `env("NAME")`
+    Env,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Tokens => "a token count such as `200k` or `80 tokens`",
+            Kind::Duration => "a duration such as `30s`, `10m` or `2h`",
+            Kind::Count => "a whole number",
+            Kind::Number => "a number",
+            Kind::Text => "a text in quotes",
+            Kind::Name => "a name",
+            Kind::List => "a list such as `[Read, Edit]`",
+            Kind::Env => "`env(\"VARIABLE\")`",
+        }
+    }
+}
+
+const AGENT_SETTINGS: &[(&str, Kind)] = &[
+    ("model", Kind::Text),
+    ("provider", Kind::Name),
+    ("tools", Kind::List),
+    ("context", Kind::Tokens),
+    ("summary", Kind::Tokens),
+    ("timeout", Kind::Duration),
+    ("retries", Kind::Count),
+    ("prompt", Kind::Text),
+    ("system", Kind::Text),
+    ("temperature", Kind::Number),
+];
+const SKILL_SETTINGS: &[(&str, Kind)] = &[("description", Kind::Text)];
+const PROTOCOL_SETTINGS: &[(&str, Kind)] = &[("summary", Kind::Tokens), ("description", Kind::Text)];
+const PROVIDER_SETTINGS: &[(&str, Kind)] = &[
+    ("kind", Kind::Text),
+    ("url", Kind::Text),
+    ("model", Kind::Text),
+    ("key", Kind::Env),
+    ("command", Kind::List),
+    ("preset", Kind::Text),
+    ("fixture", Kind::Text),
+    ("latency", Kind::Duration),
+    ("timeout", Kind::Duration),
+];
+/// The limits a protocol's `max` can set, and the triggers of `delegate when`.
+pub const PROTOCOL_LIMITS: &[&str] = &["depth", "fanout"];
+pub const DELEGATE_TRIGGERS: &[&str] = &["reads"];
+/// Providers every program has without declaring them.
+pub const BUILTIN_PROVIDERS: &[&str] = &["sim", "replay"];
+
+/// What the checker knows about an agent once its item is checked.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub name: String,
+    pub span: Span,
+    pub returns: Type,
+    pub summary: Option<u64>,
+    pub context: Option<u64>,
+    pub template_tokens: u64,
+    /// How many times each parameter is rendered by the templates.
+    pub uses: HashMap<String, u64>,
+}
+
+impl Checker<'_> {
+    pub(super) fn check_items(&mut self) {
+        let program = self.program;
+        for (id, module_data) in program.modules.iter().enumerate() {
+            let module = ModuleId(id);
+            for (index, ast_item) in module_data.ast.items.iter().enumerate() {
+                let item = ItemRef { module, index };
+                match ast_item {
+                    Item::Use(_) => {}
+                    Item::Type(decl) => self.type_decl(module, decl),
+                    Item::Agent(agent) => {
+                        let info = self.agent(module, agent);
+                        self.agents.insert(item, info);
+                    }
+                    Item::Workflow(workflow) => self.workflow_signature(module, workflow),
+                    Item::Skill(skill) => self.skill(module, skill),
+                    Item::Protocol(protocol) => self.protocol(module, protocol),
+                    Item::Provider(provider) => {
+                        self.settings(module, "a provider", &provider.settings, PROVIDER_SETTINGS);
+                    }
+                }
+            }
+        }
+    }
+
+    fn type_decl(&mut self, module: ModuleId, decl: &ast::TypeDecl) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for field in &decl.fields {
+            if let Some(first) = seen.insert(&field.name.name, field.name.span) {
+                self.emit(
+                    module,
+                    diagnostics::duplicate(field.name.span, "field", &field.name.name, first),
+                );
+            }
+            self.resolve_type(module, &field.ty, true);
+        }
+    }
+
+    /// Checks a parameter list and returns each parameter's type.
+    fn params(&mut self, module: ModuleId, params: &[Param]) -> Vec<(String, Type)> {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut out = Vec::new();
+        for param in params {
+            if let Some(first) = seen.insert(&param.name.name, param.name.span) {
+                self.emit(
+                    module,
+                    diagnostics::duplicate(param.name.span, "parameter", &param.name.name, first),
+                );
+            }
+            let ty = self.resolve_type(module, &param.ty, true);
+            if let Some(max) = &param.max {
+                if max.is_duration() || max.as_count().is_none_or(|n| n == 0) {
+                    self.emit(
+                        module,
+                        diagnostics::invalid_quantity(
+                            max.span,
+                            "`max` of a parameter",
+                            "a positive token count (for text) or length (for a list)",
+                        ),
+                    );
+                }
+            }
+            if let Some(default) = &param.default {
+                let found = literal_type(default);
+                match found {
+                    None => self.emit(
+                        module,
+                        diagnostics::invalid_quantity(
+                            default.span,
+                            "a parameter default",
+                            "a constant literal: text, number, duration, bool or a list of them",
+                        ),
+                    ),
+                    Some(found) => {
+                        let text_for_path =
+                            found == Type::Text && ty == Type::Path;
+                        if !text_for_path && !found.fits(&ty) {
+                            self.emit(
+                                module,
+                                diagnostics::type_mismatch(
+                                    default.span,
+                                    &format!("parameter `{}`", param.name.name),
+                                    &ty.to_string(),
+                                    &found.to_string(),
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            out.push((param.name.name.clone(), ty));
+        }
+        out
+    }
+
+    fn agent(&mut self, module: ModuleId, agent: &ast::Agent) -> AgentInfo {
+        let params = self.params(module, &agent.params);
+        let returns = agent
+            .returns
+            .as_ref()
+            .map_or(Type::Result, |ty| self.resolve_type(module, ty, true));
+        let values = self.settings(module, "an agent", &agent.settings, AGENT_SETTINGS);
+
+        if let Some(Value::Name(provider)) = values.get("provider").map(|s| &s.value) {
+            let declared = matches!(
+                self.lookup(module, &provider.name),
+                Some(b) if b.kind == ItemKind::Provider
+            );
+            if !declared && !BUILTIN_PROVIDERS.contains(&provider.name.as_str()) {
+                let mut names = self.visible_names(module);
+                names.extend(BUILTIN_PROVIDERS.iter().map(|s| s.to_string()));
+                let suggestion = diagnostics::suggest(&provider.name, names.iter().map(String::as_str));
+                self.emit(
+                    module,
+                    diagnostics::unknown_name(provider.span, "provider", &provider.name, suggestion, None),
+                );
+            }
+        }
+
+        let mut uses: HashMap<String, u64> = HashMap::new();
+        let mut literal_bytes = 0;
+        let mut found = Vec::new();
+        for key in ["system", "prompt"] {
+            if let Some(Value::Text(text)) = values.get(key).map(|s| &s.value) {
+                let program = &*self;
+                let fields = |name: &str| program.record_fields(module, name);
+                let used = templates::check(&agent.name.name, text, &params, &fields, &mut found);
+                literal_bytes += used.literal_bytes;
+                for (name, count) in used.uses {
+                    *uses.entry(name).or_insert(0) += count;
+                }
+            }
+        }
+        for diagnostic in found {
+            self.emit(module, diagnostic);
+        }
+        if values.contains_key("prompt") {
+            for param in &agent.params {
+                if !uses.contains_key(&param.name.name) {
+                    self.emit(
+                        module,
+                        diagnostics::unused_parameter(param.name.span, &agent.name.name, &param.name.name, true),
+                    );
+                }
+            }
+        }
+        let tokens = |key: &str| match values.get(key).map(|s| &s.value) {
+            Some(Value::Quantity(q)) => q.as_count(),
+            _ => None,
+        };
+        AgentInfo {
+            name: agent.name.name.clone(),
+            span: agent.name.span,
+            returns,
+            summary: tokens("summary"),
+            context: tokens("context"),
+            template_tokens: tokens_of_bytes(literal_bytes),
+            uses,
+        }
+    }
+
+    fn workflow_signature(&mut self, module: ModuleId, workflow: &ast::Workflow) {
+        self.params(module, &workflow.params);
+        if let Some(ty) = &workflow.returns {
+            self.resolve_type(module, ty, true);
+        }
+        if let Some((first, rest)) = workflow.depth.split_first() {
+            for again in rest {
+                self.emit(module, diagnostics::repeated_modifier(again.span, "depth", first.span));
+            }
+            if first.is_duration() || first.as_count().is_none_or(|n| n == 0) {
+                self.emit(
+                    module,
+                    diagnostics::invalid_quantity(first.span, "`depth`", "a whole number of levels, 1 or more"),
+                );
+            }
+        }
+        if let Some((first, rest)) = workflow.follows.split_first() {
+            for again in rest {
+                self.emit(module, diagnostics::repeated_modifier(again.span, "follows", first.span));
+            }
+            match self.lookup(module, &first.name) {
+                Some(binding) if binding.kind == ItemKind::Protocol => {}
+                _ => {
+                    let names = self.visible_names(module);
+                    let suggestion = diagnostics::suggest(&first.name, names.iter().map(String::as_str));
+                    self.emit(
+                        module,
+                        diagnostics::unknown_name(first.span, "protocol", &first.name, suggestion, None),
+                    );
+                }
+            }
+        }
+        match workflow.returns_stmts.as_slice() {
+            [_] => {}
+            [] => self.emit(module, diagnostics::return_count(workflow.name.span, &workflow.name.name, 0)),
+            [_, extra @ ..] => {
+                for stmt in extra {
+                    self.emit(
+                        module,
+                        diagnostics::return_count(stmt.span, &workflow.name.name, workflow.returns_stmts.len()),
+                    );
+                }
+            }
+        }
+    }
+
+    fn skill(&mut self, module: ModuleId, skill: &ast::Skill) {
+        self.settings(module, "a skill", &skill.settings, SKILL_SETTINGS);
+        for workflow in &skill.workflows {
+            match self.lookup(module, &workflow.name) {
+                Some(binding) if binding.kind == ItemKind::Workflow => {}
+                _ => {
+                    let names = self.visible_names(module);
+                    let suggestion = diagnostics::suggest(&workflow.name, names.iter().map(String::as_str));
+                    self.emit(
+                        module,
+                        diagnostics::unknown_name(workflow.span, "workflow", &workflow.name, suggestion, None),
+                    );
+                }
+            }
+        }
+        if skill.workflows.is_empty() {
+            self.emit(
+                module,
+                diagnostics::invalid_call(
+                    skill.name.span,
+                    format!("skill `{}` lists no workflow", skill.name.name),
+                    "add `workflow NAME` to the skill; the first is its default".to_string(),
+                ),
+            );
+        }
+    }
+
+    fn protocol(&mut self, module: ModuleId, protocol: &ast::Protocol) {
+        self.settings(module, "a protocol", &protocol.settings, PROTOCOL_SETTINGS);
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for rule in &protocol.rules {
+            let (what, limit, known, key) = match rule {
+                ProtocolRule::Max { what, limit, .. } => (what, limit, PROTOCOL_LIMITS, format!("max {}", what.name)),
+                ProtocolRule::Delegate { what, limit, .. } => {
+                    (what, limit, DELEGATE_TRIGGERS, format!("delegate when {}", what.name))
+                }
+            };
+            if !known.contains(&what.name.as_str()) {
+                let owner = match rule {
+                    ProtocolRule::Max { .. } => "`max` in a protocol",
+                    ProtocolRule::Delegate { .. } => "`delegate when` in a protocol",
+                };
+                self.emit(module, diagnostics::unknown_setting(what.span, owner, &what.name, known));
+            }
+            if limit.is_duration() || limit.as_count().is_none_or(|n| n == 0) {
+                self.emit(module, diagnostics::invalid_quantity(limit.span, &format!("`{key}`"), "a whole number, 1 or more"));
+            }
+            if let Some(first) = seen.insert(key.clone(), what.span) {
+                self.emit(module, diagnostics::repeated_setting(what.span, &key, first));
+            }
+        }
+    }
+
+    /// Checks settings against `known`; returns the first of each key.
+    fn settings<'s>(
+        &mut self,
+        module: ModuleId,
+        owner: &str,
+        settings: &'s [Setting],
+        known: &[(&str, Kind)],
+    ) -> HashMap<&'s str, &'s Setting> {
+        let mut values: HashMap<&str, &Setting> = HashMap::new();
+        for setting in settings {
+            let key = setting.key.name.as_str();
+            let Some(&(_, kind)) = known.iter().find(|(k, _)| *k == key) else {
+                let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+                self.emit(module, diagnostics::unknown_setting(setting.key.span, owner, key, &names));
+                continue;
+            };
+            if let Some(first) = values.get(key) {
+                self.emit(module, diagnostics::repeated_setting(setting.key.span, key, first.key.span));
+                continue;
+            }
+            if !value_fits(&setting.value, kind) {
+                self.emit(module, diagnostics::invalid_setting_value(setting.value.span(), key, kind.describe()));
+                continue;
+            }
+            values.insert(key, setting);
+        }
+        values
+    }
+}
+
+fn value_fits(value: &Value, kind: Kind) -> bool {
+    match (value, kind) {
+        (Value::Quantity(q), Kind::Tokens | Kind::Count) => q.as_count().is_some(),
+        (Value::Quantity(q), Kind::Duration) => q.is_duration(),
+        (Value::Quantity(q), Kind::Number) => !q.is_duration(),
+        (Value::Text(_), Kind::Text) => true,
+        (Value::Name(_), Kind::Name) => true,
+        (Value::List(items, _), Kind::List) => items
+            .iter()
+            .all(|item| matches!(item, Value::Name(_) | Value::Text(_))),
+        (Value::Env(..), Kind::Env) => true,
+        _ => false,
+    }
+}
+
+/// The type of a constant literal, or `None` if the expression is not one.
+pub fn literal_type(expr: &ast::Expr) -> Option<Type> {
+    use ast::ExprKind;
+    Some(match &expr.kind {
+        ExprKind::Text(_) => Type::Text,
+        ExprKind::Quantity(q) if q.is_duration() => Type::Duration,
+        ExprKind::Quantity(_) => Type::Number,
+        ExprKind::Bool(_) => Type::Bool,
+        ExprKind::List(items) => {
+            let mut element = None;
+            for item in items {
+                let ty = literal_type(item)?;
+                match &element {
+                    None => element = Some(ty),
+                    Some(first) if ty.fits(first) => {}
+                    Some(_) => return None,
+                }
+            }
+            element.map_or(Type::EmptyList, |t| Type::List(Box::new(t)))
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,169 @@
+//! The checker: everything `pai check` proves before anything runs (DESIGN §2).
+//!
+//! Passes, each in its own module:
+//! - [`modules`]: read and parse every file once, resolve `use`;
+//! - [`scope`]: the names each file sees, duplicates;
+//! - [`items`]: settings of agents, skills, protocols and providers, record types,
+//!   prompt templates ([`templates`]);
+//! - [`graph`]: the call graph: recursion bounds, skill cycles, which workflows each
+//!   protocol governs;
+//! - [`analyze`]: workflow bodies: names, arguments, types, binding cycles, context
+//!   budgets ([`budget`]) and protocol rules at each call;
+//! - [`lints`]: unused things and overlapping triggers.
+//!
+//! Every pass collects all it finds; nothing stops at the first error.
+
+mod analyze;
+pub mod budget;
+mod graph;
+mod items;
+mod lints;
+pub mod modules;
+mod scope;
+mod templates;
+pub mod types;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+pub use modules::{LoadError, ModuleId, Program};
+
+use crate::diagnostics::{self, Code, Diagnostic, Severity};
+use crate::source::SourceMap;
+use scope::Scope;
+
+/// The result of checking some files: their sources and every diagnostic, sorted.
+#[derive(Debug)]
+pub struct Outcome {
+    pub sources: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Outcome {
+    /// How many errors were found.
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// How many warnings were found.
+    pub fn warning_count(&self) -> usize {
+        self.diagnostics.len() - self.error_count()
+    }
+}
+
+/// Checks files on disk. Fails only when a named file cannot be read at all.
+pub fn check_paths(paths: &[PathBuf]) -> Result<Outcome, LoadError> {
+    let mut program = Program::default();
+    let mut roots = Vec::new();
+    for path in paths {
+        roots.push(program.load_root(path)?);
+    }
+    Ok(check_program(program, &roots))
+}
+
+/// Checks one text that is not on disk; `use` resolves relative to `dir`.
+pub fn check_text(name: &str, text: &str, dir: &Path) -> Outcome {
+    let mut program = Program::default();
+    let root = program.load_text(name, text, dir);
+    check_program(program, &[root])
+}
+
+/// Runs every pass over a loaded program and keeps the diagnostics of `roots`.
+pub fn check_program(program: Program, roots: &[ModuleId]) -> Outcome {
+    let mut checker = Checker::new(&program);
+    checker.run();
+    let mut found = std::mem::take(&mut checker.diagnostics);
+    found.extend(program.diagnostics.iter().cloned());
+
+    let root_files: HashSet<_> = roots.iter().map(|&r| program.module(r).file).collect();
+    let mut allows: HashMap<_, Vec<(usize, Code)>> = HashMap::new();
+    for &root in roots {
+        let module = program.module(root);
+        let source = program.sources.get(module.file);
+        for allow in &module.ast.allows {
+            let (line, _) = source.line_col(allow.span.start);
+            for code in &allow.codes {
+                match code.name.parse::<Code>() {
+                    Ok(parsed) if parsed.severity() == Severity::Warning => allows
+                        .entry(module.file)
+                        .or_default()
+                        .push((line + 1, parsed)),
+                    _ => found.push(
+                        diagnostics::unknown_allow(code.span, &code.name).in_file(module.file),
+                    ),
+                }
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut kept: Vec<Diagnostic> = found
+        .into_iter()
+        .filter(|d| root_files.contains(&d.file))
+        .filter(|d| {
+            if d.is_error() {
+                return true;
+            }
+            let (line, _) = program.sources.get(d.file).line_col(d.span.start);
+            !allows
+                .get(&d.file)
+                .is_some_and(|list| list.contains(&(line, d.code)))
+        })
+        .filter(|d| seen.insert((d.file, d.span.start, d.span.end, d.code, d.message.clone())))
+        .collect();
+    kept.sort_by_key(|d| (d.file, d.span.start, d.code));
+    Outcome {
+        sources: program.sources,
+        diagnostics: kept,
+    }
+}
+
+/// Shared state of the passes over one program.
+pub(crate) struct Checker<'p> {
+    program: &'p Program,
+    scopes: Vec<Scope>,
+    diagnostics: Vec<Diagnostic>,
+    agents: HashMap<scope::ItemRef, items::AgentInfo>,
+    calls: graph::CallGraph,
+    /// Workflows (by item) and the protocols (by item) that govern them.
+    governed: HashMap<scope::ItemRef, Vec<scope::ItemRef>>,
+    /// Items referenced from anywhere, for the unused lints.
+    used_items: HashSet<scope::ItemRef>,
+    /// `use` items whose names were referenced: (module, import index).
+    used_imports: HashSet<(ModuleId, usize)>,
+    workflows: HashMap<scope::ItemRef, analyze::WorkflowState>,
+    warned_no_context: HashSet<scope::ItemRef>,
+}
+
+impl<'p> Checker<'p> {
+    fn new(program: &'p Program) -> Self {
+        Checker {
+            program,
+            scopes: Vec::new(),
+            diagnostics: Vec::new(),
+            agents: HashMap::new(),
+            calls: graph::CallGraph::default(),
+            governed: HashMap::new(),
+            used_items: HashSet::new(),
+            used_imports: HashSet::new(),
+            workflows: HashMap::new(),
+            warned_no_context: HashSet::new(),
+        }
+    }
+
+    fn run(&mut self) {
+        self.build_scopes();
+        self.check_items();
+        self.build_call_graph();
+        self.analyze_workflows();
+        self.lint();
+    }
+
+    fn emit(&mut self, module: ModuleId, diagnostic: Diagnostic) {
+        let file = self.program.module(module).file;
+        let mut diagnostic = diagnostic.in_file(file);
+        for related in &mut diagnostic.related {
+            related.file.get_or_insert(file);
+        }
+        self.diagnostics.push(diagnostic);
+    }
+}

@@ -1,0 +1,255 @@
+//! Loading files and resolving `use`: every file is read and parsed once per check,
+//! whoever uses it.
+//!
+//! `use "rel/path.pai"` reads a file relative to the file that says it. `use NAME`
+//! looks for `skills/NAME.pai` in the using file's directory and each directory above
+//! it, then in each directory of `PAI_PATH`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostics::{self, Diagnostic};
+use crate::source::{FileId, SourceFile, SourceMap, Span};
+use crate::syntax::{self, ast};
+
+/// Index of a [`Module`] in a [`Program`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModuleId(pub usize);
+
+/// One parsed file.
+#[derive(Debug)]
+pub struct Module {
+    pub file: FileId,
+    /// The directory `use "..."` paths are relative to.
+    pub dir: PathBuf,
+    pub ast: ast::File,
+    /// One entry per `use` item, in order.
+    pub imports: Vec<Import>,
+    /// Whether the file had syntax errors (its AST is partial).
+    pub broken: bool,
+}
+
+/// A resolved `use`.
+#[derive(Debug)]
+pub struct Import {
+    pub span: Span,
+    /// What the `use` named, as written.
+    pub target: String,
+    pub module: Option<ModuleId>,
+    /// For `use NAME`: the skill's name.
+    pub skill: Option<String>,
+}
+
+/// Every file of one check, and the diagnostics of loading them.
+#[derive(Debug, Default)]
+pub struct Program {
+    pub sources: SourceMap,
+    pub modules: Vec<Module>,
+    /// Syntax and loading diagnostics, each in its own file.
+    pub diagnostics: Vec<Diagnostic>,
+    by_path: HashMap<PathBuf, ModuleId>,
+}
+
+/// A file that could not be read at all: the CLI turns it into exit code 2.
+#[derive(Debug)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
+}
+
+impl Program {
+    /// Loads a file named on the command line, and everything it uses.
+    pub fn load_root(&mut self, path: &Path) -> Result<ModuleId, LoadError> {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if let Some(&id) = self.by_path.get(&key) {
+            return Ok(id);
+        }
+        let bytes = std::fs::read(path).map_err(|error| LoadError {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Ok(self.add(key, &path.display().to_string(), &bytes, parent_dir(path)))
+    }
+
+    /// Loads text that is not on disk (tests, benchmarks, fuzzing); `use` resolves
+    /// relative to `dir`.
+    pub fn load_text(&mut self, name: &str, text: &str, dir: &Path) -> ModuleId {
+        let key = PathBuf::from(format!("<memory>/{}/{name}", self.modules.len()));
+        self.add(key, name, text.as_bytes(), dir.to_path_buf())
+    }
+
+    /// The module with id `id`.
+    pub fn module(&self, id: ModuleId) -> &Module {
+        &self.modules[id.0]
+    }
+
+    fn add(&mut self, key: PathBuf, name: &str, bytes: &[u8], dir: PathBuf) -> ModuleId {
+        let id = ModuleId(self.modules.len());
+        self.by_path.insert(key, id);
+        let (text, decode_error) = match syntax::decode(bytes) {
+            Ok(text) => (text.to_string(), None),
+            Err(diagnostic) => (String::from_utf8_lossy(bytes).into_owned(), Some(diagnostic)),
+        };
+        let file = self.sources.add(SourceFile::new(name, text.as_str()));
+        let (ast, errors) = match decode_error {
+            Some(diagnostic) => (ast::File::default(), vec![diagnostic]),
+            None => {
+                let parsed = syntax::parse(&text);
+                (parsed.file, parsed.diagnostics)
+            }
+        };
+        let broken = !errors.is_empty();
+        self.diagnostics
+            .extend(errors.into_iter().map(|d| d.in_file(file)));
+        self.modules.push(Module {
+            file,
+            dir,
+            ast,
+            imports: Vec::new(),
+            broken,
+        });
+        let imports = self.resolve_imports(id);
+        self.modules[id.0].imports = imports;
+        id
+    }
+
+    fn resolve_imports(&mut self, id: ModuleId) -> Vec<Import> {
+        let uses: Vec<ast::Use> = self.modules[id.0]
+            .ast
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                ast::Item::Use(u) => Some(u.clone()),
+                _ => None,
+            })
+            .collect();
+        let dir = self.modules[id.0].dir.clone();
+        let file = self.modules[id.0].file;
+        let mut imports = Vec::new();
+        for u in uses {
+            let import = match &u.target {
+                ast::UseTarget::File(text) => {
+                    let candidate = dir.join(&text.value);
+                    let module = self.load_used(&candidate, file, text.span, &text.value);
+                    Import {
+                        span: u.span,
+                        target: text.value.clone(),
+                        module,
+                        skill: None,
+                    }
+                }
+                ast::UseTarget::Skill(name) => {
+                    let module = match find_skill(&dir, &name.name) {
+                        Some(path) => self.load_used(&path, file, name.span, &name.name),
+                        None => {
+                            self.diagnostics.push(
+                                diagnostics::unresolved_use(
+                                    name.span,
+                                    &name.name,
+                                    "no skill of that name on the search path",
+                                    &format!(
+                                        "put the skill in `skills/{}.pai` beside this file or in a directory above it, or add its directory to `PAI_PATH`",
+                                        name.name
+                                    ),
+                                )
+                                .in_file(file),
+                            );
+                            None
+                        }
+                    };
+                    Import {
+                        span: u.span,
+                        target: name.name.clone(),
+                        module,
+                        skill: Some(name.name.clone()),
+                    }
+                }
+                ast::UseTarget::MisplacedWhen(_) => continue,
+            };
+            imports.push(import);
+        }
+        imports
+    }
+
+    /// Loads a file named by a `use`, reporting at the `use` when it cannot be read or
+    /// has errors of its own.
+    fn load_used(&mut self, path: &Path, from: FileId, span: Span, written: &str) -> Option<ModuleId> {
+        let key = match path.canonicalize() {
+            Ok(key) => key,
+            Err(error) => {
+                self.diagnostics.push(
+                    diagnostics::unresolved_use(
+                        span,
+                        written,
+                        &io_reason(&error),
+                        &format!("`{}` must be an existing `.pai` file", path.display()),
+                    )
+                    .in_file(from),
+                );
+                return None;
+            }
+        };
+        if let Some(&id) = self.by_path.get(&key) {
+            return Some(id);
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.diagnostics.push(
+                    diagnostics::unresolved_use(
+                        span,
+                        written,
+                        &io_reason(&error),
+                        &format!("`{}` must be a readable `.pai` file", path.display()),
+                    )
+                    .in_file(from),
+                );
+                return None;
+            }
+        };
+        let id = self.add(key, &path.display().to_string(), &bytes, parent_dir(path));
+        if self.modules[id.0].broken {
+            self.diagnostics.push(
+                diagnostics::unresolved_use(
+                    span,
+                    written,
+                    "the file has syntax errors",
+                    &format!("run `pai check {}` and fix them", path.display()),
+                )
+                .in_file(from),
+            );
+        }
+        Some(id)
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn io_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string().to_lowercase(),
+    }
+}
+
+/// The file of skill `name`: `skills/NAME.pai` in `dir` or above, then `PAI_PATH`.
+fn find_skill(dir: &Path, name: &str) -> Option<PathBuf> {
+    let file = format!("{name}.pai");
+    let start = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    for ancestor in start.ancestors() {
+        let candidate = ancestor.join("skills").join(&file);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+    }
+    let search = std::env::var_os("PAI_PATH")?;
+    std::env::split_paths(&search)
+        .map(|dir| dir.join(&file))
+        .find(|candidate| candidate.is_file())
+}

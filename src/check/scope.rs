@@ -1,0 +1,302 @@
+//! The names each file sees: its own items, the items of the files it `use`s, and the
+//! skills it `use`s. All items share one namespace.
+
+use std::collections::HashMap;
+
+use super::modules::ModuleId;
+use super::types::Type;
+use super::Checker;
+use crate::diagnostics;
+use crate::syntax::ast::{self, Ident, Item, TypeExpr};
+
+/// The kinds of item a name can denote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    Agent,
+    Workflow,
+    Type,
+    Skill,
+    Protocol,
+    Provider,
+}
+
+impl ItemKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            ItemKind::Agent => "agent",
+            ItemKind::Workflow => "workflow",
+            ItemKind::Type => "type",
+            ItemKind::Skill => "skill",
+            ItemKind::Protocol => "protocol",
+            ItemKind::Provider => "provider",
+        }
+    }
+}
+
+/// An item of some module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemRef {
+    pub module: ModuleId,
+    pub index: usize,
+}
+
+/// What a name in a scope resolves to.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    pub item: ItemRef,
+    pub kind: ItemKind,
+    /// The `use` it came through (index into the module's imports), if imported.
+    pub import: Option<usize>,
+}
+
+/// The names one module sees.
+#[derive(Debug, Default)]
+pub struct Scope {
+    pub names: HashMap<String, Binding>,
+}
+
+/// The name and kind of an item (`use` has none).
+pub fn item_name(item: &Item) -> Option<(&Ident, ItemKind)> {
+    Some(match item {
+        Item::Use(_) => return None,
+        Item::Type(t) => (&t.name, ItemKind::Type),
+        Item::Agent(a) => (&a.name, ItemKind::Agent),
+        Item::Workflow(w) => (&w.name, ItemKind::Workflow),
+        Item::Skill(s) => (&s.name, ItemKind::Skill),
+        Item::Protocol(p) => (&p.name, ItemKind::Protocol),
+        Item::Provider(p) => (&p.name, ItemKind::Provider),
+    })
+}
+
+impl Checker<'_> {
+    pub(super) fn build_scopes(&mut self) {
+        for id in 0..self.program.modules.len() {
+            let scope = self.scope_of(ModuleId(id));
+            self.scopes.push(scope);
+        }
+    }
+
+    fn scope_of(&mut self, id: ModuleId) -> Scope {
+        let program = self.program;
+        let module = program.module(id);
+        let mut scope = Scope::default();
+        for (index, item) in module.ast.items.iter().enumerate() {
+            let Some((name, kind)) = item_name(item) else {
+                continue;
+            };
+            if name.name.is_empty() {
+                continue;
+            }
+            let binding = Binding {
+                item: ItemRef { module: id, index },
+                kind,
+                import: None,
+            };
+            if let Some(first) = scope.names.get(&name.name) {
+                let first_span = self.item_ident(first.item).span;
+                self.emit(
+                    id,
+                    diagnostics::duplicate(name.span, kind.noun(), &name.name, first_span),
+                );
+                continue;
+            }
+            scope.names.insert(name.name.clone(), binding);
+        }
+        for (import_index, import) in module.imports.iter().enumerate() {
+            let Some(target) = import.module else {
+                continue;
+            };
+            let target_module = program.module(target);
+            for (index, item) in target_module.ast.items.iter().enumerate() {
+                let Some((name, kind)) = item_name(item) else {
+                    continue;
+                };
+                // `use NAME` brings in the skill only; `use "file"` brings everything.
+                if let Some(skill) = &import.skill {
+                    if kind != ItemKind::Skill || &name.name != skill {
+                        continue;
+                    }
+                }
+                let binding = Binding {
+                    item: ItemRef {
+                        module: target,
+                        index,
+                    },
+                    kind,
+                    import: Some(import_index),
+                };
+                match scope.names.get(&name.name) {
+                    Some(existing) if existing.item == binding.item => {}
+                    Some(existing) if existing.import.is_none() => {
+                        let own = self.item_ident(existing.item).span;
+                        self.emit(
+                            id,
+                            diagnostics::duplicate_in(
+                                own,
+                                existing.kind.noun(),
+                                &name.name,
+                                target_module.file,
+                                name.span,
+                            ),
+                        );
+                    }
+                    Some(_) => {
+                        // Two imports define the same name: report at the second `use`.
+                        self.emit(
+                            id,
+                            diagnostics::duplicate_in(
+                                import.span,
+                                kind.noun(),
+                                &name.name,
+                                target_module.file,
+                                name.span,
+                            ),
+                        );
+                    }
+                    None => {
+                        scope.names.insert(name.name.clone(), binding);
+                    }
+                }
+            }
+            if let Some(skill) = &import.skill {
+                if !scope.names.contains_key(skill) {
+                    self.emit(
+                        id,
+                        diagnostics::unresolved_use(
+                            import.span,
+                            skill,
+                            &format!(
+                                "`{}` defines no skill `{skill}`",
+                                program.sources.get(target_module.file).name()
+                            ),
+                            &format!("declare `skill {skill} {{ ... }}` in that file"),
+                        ),
+                    );
+                }
+            }
+        }
+        scope
+    }
+
+    /// The item `item` refers to.
+    pub(super) fn item(&self, item: ItemRef) -> &ast::Item {
+        &self.program.module(item.module).ast.items[item.index]
+    }
+
+    /// The name of item `item`.
+    pub(super) fn item_ident(&self, item: ItemRef) -> &Ident {
+        static NONE: std::sync::OnceLock<Ident> = std::sync::OnceLock::new();
+        item_name(self.item(item)).map(|(ident, _)| ident).unwrap_or_else(|| {
+            NONE.get_or_init(|| Ident {
+                name: String::new(),
+                span: Default::default(),
+            })
+        })
+    }
+
+    /// Looks `name` up in the scope of `module`, marking it (and its `use`) used.
+    pub(super) fn lookup(&mut self, module: ModuleId, name: &str) -> Option<Binding> {
+        let binding = *self.scopes.get(module.0)?.names.get(name)?;
+        if let Some(import) = binding.import {
+            self.used_imports.insert((module, import));
+        }
+        self.used_items.insert(binding.item);
+        Some(binding)
+    }
+
+    /// Every name visible in `module`, for "did you mean" suggestions.
+    pub(super) fn visible_names(&self, module: ModuleId) -> Vec<String> {
+        self.scopes
+            .get(module.0)
+            .map(|scope| scope.names.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Resolves a written type in `module`, reporting unknown names when `report`.
+    pub(super) fn resolve_type(&mut self, module: ModuleId, ty: &TypeExpr, report: bool) -> Type {
+        match ty {
+            TypeExpr::List(element, _) => {
+                Type::List(Box::new(self.resolve_type(module, element, report)))
+            }
+            TypeExpr::Named(ident) => {
+                if let Some(builtin) = Type::builtin(&ident.name) {
+                    return builtin;
+                }
+                match self.lookup(module, &ident.name) {
+                    Some(binding) if binding.kind == ItemKind::Type => {
+                        Type::Record(ident.name.clone())
+                    }
+                    _ => {
+                        if report {
+                            let mut candidates: Vec<String> =
+                                ["text", "path", "number", "bool", "duration", "result", "list"]
+                                    .iter()
+                                    .map(|s| s.to_string())
+                                    .collect();
+                            candidates.extend(self.type_names(module));
+                            let suggestion = diagnostics::suggest(
+                                &ident.name,
+                                candidates.iter().map(String::as_str),
+                            );
+                            self.emit(
+                                module,
+                                diagnostics::unknown_type(ident.span, &ident.name, suggestion),
+                            );
+                        }
+                        Type::Unknown
+                    }
+                }
+            }
+        }
+    }
+
+    fn type_names(&self, module: ModuleId) -> Vec<String> {
+        self.scopes
+            .get(module.0)
+            .map(|scope| {
+                scope
+                    .names
+                    .iter()
+                    .filter(|(_, b)| b.kind == ItemKind::Type)
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The fields of record type `name` as seen from `module`.
+    pub(super) fn record_fields(&self, module: ModuleId, name: &str) -> Option<Vec<(String, Type)>> {
+        let binding = self.scopes.get(module.0)?.names.get(name)?;
+        let Item::Type(decl) = self.item(binding.item) else {
+            return None;
+        };
+        Some(
+            decl.fields
+                .iter()
+                .map(|field| {
+                    (
+                        field.name.name.clone(),
+                        self.resolve_type_quiet(binding.item.module, &field.ty),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// Resolves a type without reporting or marking anything used.
+    pub(super) fn resolve_type_quiet(&self, module: ModuleId, ty: &TypeExpr) -> Type {
+        match ty {
+            TypeExpr::List(element, _) => {
+                Type::List(Box::new(self.resolve_type_quiet(module, element)))
+            }
+            TypeExpr::Named(ident) => Type::builtin(&ident.name).unwrap_or_else(|| {
+                match self.scopes.get(module.0).and_then(|s| s.names.get(&ident.name)) {
+                    Some(binding) if binding.kind == ItemKind::Type => {
+                        Type::Record(ident.name.clone())
+                    }
+                    _ => Type::Unknown,
+                }
+            }),
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! Prompt templates: parsed with handlebars' own parser, every path resolved against
+//! the agent's parameters and their types, every diagnostic mapped back to the exact
+//! variable in the `.pai` source.
+
+use std::collections::HashMap;
+
+use handlebars::template::{BlockParam, HelperTemplate, Parameter, Template, TemplateElement};
+use handlebars::Path as HbPath;
+
+use super::types::{Type, RESULT_FIELDS};
+use crate::diagnostics::{self, Diagnostic};
+use crate::syntax::ast::Text;
+
+/// Helpers a template may call: handlebars' builtins that `pai` registers.
+const HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
+    "not", "len",
+];
+
+/// What the checker learns from an agent's templates.
+#[derive(Debug, Default)]
+pub struct TemplateUse {
+    /// How many times each parameter is rendered.
+    pub uses: HashMap<String, u64>,
+    /// Bytes of literal text (everything outside `{{ }}`).
+    pub literal_bytes: usize,
+}
+
+/// Looks up the fields of a record type.
+pub type FieldsOf<'a> = dyn Fn(&str) -> Option<Vec<(String, Type)>> + 'a;
+
+/// Checks one template of agent `agent`, adding diagnostics to `out`.
+pub fn check(
+    agent: &str,
+    text: &Text,
+    params: &[(String, Type)],
+    fields: &FieldsOf<'_>,
+    out: &mut Vec<Diagnostic>,
+) -> TemplateUse {
+    let mut checker = Checker {
+        agent,
+        text,
+        params,
+        fields,
+        out,
+        line_starts: std::iter::once(0)
+            .chain(text.value.match_indices('\n').map(|(i, _)| i + 1))
+            .collect(),
+        result: TemplateUse::default(),
+        frames: vec![Frame {
+            this: None,
+            block_params: Vec::new(),
+            iterating: false,
+        }],
+        cursor: 0,
+    };
+    match Template::compile(&text.value) {
+        Ok(template) => checker.template(&template),
+        Err(error) => {
+            let offset = error
+                .pos()
+                .and_then(|(line, col)| checker.offset_of(line, col))
+                .unwrap_or(0);
+            let reason = error.reason().to_string().to_lowercase();
+            checker.out.push(diagnostics::invalid_template(
+                text.source_span(offset, offset + 1),
+                &reason,
+            ));
+        }
+    }
+    checker.result
+}
+
+struct Frame {
+    /// The type of `this`; `None` at the top, where `this` is the agent's parameters.
+    this: Option<Type>,
+    block_params: Vec<(String, Type)>,
+    /// Inside `#each`, where `@index` and friends exist.
+    iterating: bool,
+}
+
+struct Checker<'a> {
+    agent: &'a str,
+    text: &'a Text,
+    params: &'a [(String, Type)],
+    fields: &'a FieldsOf<'a>,
+    out: &'a mut Vec<Diagnostic>,
+    line_starts: Vec<usize>,
+    result: TemplateUse,
+    frames: Vec<Frame>,
+    /// Where to start looking for the next path's text in the template.
+    cursor: usize,
+}
+
+impl Checker<'_> {
+    /// The byte offset in the template of 1-based `line`, `col` (characters).
+    fn offset_of(&self, line: usize, col: usize) -> Option<usize> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let rest = self.text.value.get(start..)?;
+        let within = rest
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(rest.len(), |(i, _)| i);
+        Some(start + within)
+    }
+
+    fn template(&mut self, template: &Template) {
+        for (i, element) in template.elements.iter().enumerate() {
+            if let Some(mapping) = template.mapping.get(i) {
+                if let Some(offset) = self.offset_of(mapping.0, mapping.1) {
+                    self.cursor = offset;
+                }
+            }
+            self.element(element);
+        }
+    }
+
+    fn element(&mut self, element: &TemplateElement) {
+        match element {
+            TemplateElement::RawString(raw) => self.result.literal_bytes += raw.len(),
+            TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                self.expression(helper)
+            }
+            TemplateElement::HelperBlock(helper) => self.block(helper),
+            TemplateElement::DecoratorExpression(_)
+            | TemplateElement::DecoratorBlock(_)
+            | TemplateElement::PartialExpression(_)
+            | TemplateElement::PartialBlock(_)
+            | _ => {
+                let span = self.text.source_span(self.cursor, self.cursor + 2);
+                self.out.push(diagnostics::invalid_template(
+                    span,
+                    "partials and decorators are not available in prompts",
+                ));
+            }
+        }
+    }
+
+    /// `{{x}}`, `{{x.y}}` or `{{helper a b}}`.
+    fn expression(&mut self, helper: &HelperTemplate) {
+        let is_call = !helper.params.is_empty() || !helper.hash.is_empty();
+        match &helper.name {
+            Parameter::Name(name) if is_call => {
+                self.helper_name(name);
+                self.params(helper);
+            }
+            Parameter::Name(name) => {
+                self.path_text(name, false);
+            }
+            Parameter::Path(path) => {
+                self.path(path);
+            }
+            Parameter::Subexpression(sub) => self.element(&sub.element),
+            _ => {}
+        }
+    }
+
+    fn params(&mut self, helper: &HelperTemplate) {
+        for param in &helper.params {
+            self.param(param);
+        }
+        let mut hash: Vec<_> = helper.hash.iter().collect();
+        hash.sort_by(|a, b| a.0.cmp(b.0));
+        for (_, param) in hash {
+            self.param(param);
+        }
+    }
+
+    fn param(&mut self, param: &Parameter) -> Option<Type> {
+        match param {
+            Parameter::Name(name) => self.path_text(name, false),
+            Parameter::Path(path) => self.path(path),
+            Parameter::Subexpression(sub) => {
+                self.element(&sub.element);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn helper_name(&mut self, name: &str) {
+        if !HELPERS.contains(&name) {
+            let span = self.find(name);
+            self.out.push(diagnostics::unknown_helper(span, name));
+        }
+    }
+
+    /// `{{#each xs}}...{{else}}...{{/each}}`, `{{#if x}}`, `{{#with x}}`.
+    fn block(&mut self, helper: &HelperTemplate) {
+        let name = match &helper.name {
+            Parameter::Name(name) => name.as_str(),
+            Parameter::Path(path) => path_raw(path),
+            _ => "",
+        };
+        self.helper_name(name);
+        let subject = helper.params.first().and_then(|p| self.param(p));
+        for param in helper.params.iter().skip(1) {
+            self.param(param);
+        }
+        let mut frame = Frame {
+            this: None,
+            block_params: Vec::new(),
+            iterating: false,
+        };
+        let pushes = match name {
+            "each" => {
+                let element = match &subject {
+                    Some(Type::List(element)) => Some((**element).clone()),
+                    Some(ty @ (Type::Record(_) | Type::Result)) => Some(ty.clone()),
+                    _ => Some(Type::Unknown),
+                };
+                if let (Some(ty), Some(Parameter::Path(path))) = (&subject, helper.params.first()) {
+                    if !ty.is_list() && !matches!(ty, Type::Record(_) | Type::Result | Type::Unknown) {
+                        let raw = path_raw(path).to_string();
+                        let span = self.find(&raw);
+                        self.out.push(diagnostics::template_out_of_scope(
+                            span,
+                            self.agent,
+                            &raw,
+                            &format!("which is `{ty}`, not a list"),
+                            "`#each` iterates a list parameter".to_string(),
+                        ));
+                    }
+                }
+                frame.this = element.clone();
+                frame.iterating = true;
+                if let Some(block_param) = &helper.block_param {
+                    let element = element.unwrap_or(Type::Unknown);
+                    match block_param {
+                        BlockParam::Single(p) => {
+                            frame.block_params.extend(param_name(p).map(|n| (n, element)))
+                        }
+                        BlockParam::Pair((a, b)) => {
+                            frame.block_params.extend(param_name(a).map(|n| (n, element)));
+                            frame.block_params.extend(param_name(b).map(|n| (n, Type::Number)));
+                        }
+                        _ => {}
+                    }
+                }
+                true
+            }
+            "with" => {
+                frame.this = Some(subject.unwrap_or(Type::Unknown));
+                if let Some(BlockParam::Single(p)) = &helper.block_param {
+                    let ty = frame.this.clone().unwrap_or(Type::Unknown);
+                    frame.block_params.extend(param_name(p).map(|n| (n, ty)));
+                }
+                true
+            }
+            _ => false,
+        };
+        if pushes {
+            self.frames.push(frame);
+        }
+        if let Some(template) = &helper.template {
+            self.template(template);
+        }
+        if pushes {
+            self.frames.pop();
+        }
+        if let Some(inverse) = &helper.inverse {
+            self.template(inverse);
+        }
+    }
+
+    fn path(&mut self, path: &HbPath) -> Option<Type> {
+        match path {
+            HbPath::Local((level, name, raw)) => {
+                let iterating = self
+                    .frames
+                    .len()
+                    .checked_sub(1 + level)
+                    .and_then(|i| self.frames.get(i))
+                    .is_some_and(|frame| frame.iterating);
+                let known = matches!(name.as_str(), "index" | "first" | "last" | "key");
+                if !(iterating && known) {
+                    let raw = raw.clone();
+                    let span = self.find(&raw);
+                    let reason = if known {
+                        "which exists only inside `#each`"
+                    } else {
+                        "which is not a template variable"
+                    };
+                    self.out.push(diagnostics::template_out_of_scope(
+                        span,
+                        self.agent,
+                        &raw,
+                        reason,
+                        "inside `{{#each xs}}` the variables are `@index`, `@first`, `@last` and `@key`".to_string(),
+                    ));
+                    return None;
+                }
+                Some(if name == "index" { Type::Number } else { Type::Bool })
+            }
+            HbPath::Relative((_, raw)) => self.path_text(raw, true),
+        }
+    }
+
+    /// Resolves a path as written: `x`, `x.y`, `this`, `this.y`, `../x`, `@root.x`.
+    fn path_text(&mut self, raw: &str, _relative: bool) -> Option<Type> {
+        let span = self.find(raw);
+        let mut rest = raw.trim();
+        let mut frame = self.frames.len().saturating_sub(1);
+        let mut explicit_this = false;
+        if let Some(after) = rest.strip_prefix("@root") {
+            frame = 0;
+            rest = after.trim_start_matches(['.', '/']);
+            explicit_this = true;
+        }
+        while let Some(after) = rest.strip_prefix("../") {
+            frame = frame.saturating_sub(1);
+            rest = after;
+        }
+        if rest == "this" || rest == "." {
+            rest = "";
+            explicit_this = true;
+        } else if let Some(after) = rest.strip_prefix("this.").or_else(|| rest.strip_prefix("this/")).or_else(|| rest.strip_prefix("./")) {
+            rest = after;
+            explicit_this = true;
+        }
+        let segments: Vec<&str> = rest
+            .split(['.', '/'])
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_start_matches('[').trim_end_matches(']'))
+            .collect();
+
+        // Block parameters are visible from every frame below the one that made them.
+        if !explicit_this {
+            if let Some(first) = segments.first() {
+                let block_param = self.frames[..=frame]
+                    .iter()
+                    .rev()
+                    .find_map(|f| f.block_params.iter().find(|(n, _)| n == first))
+                    .map(|(_, ty)| ty.clone());
+                if let Some(ty) = block_param {
+                    return self.fields_path(raw, span, ty, segments.get(1..).unwrap_or(&[]));
+                }
+            }
+        }
+        let this = self.frames.get(frame).and_then(|f| f.this.clone());
+        match this {
+            None => {
+                let Some(first) = segments.first() else {
+                    self.out.push(diagnostics::template_out_of_scope(
+                        span,
+                        self.agent,
+                        raw,
+                        "which is the whole parameter set",
+                        "name one parameter, such as `{{task}}`".to_string(),
+                    ));
+                    return None;
+                };
+                let Some((_, ty)) = self.params.iter().find(|(n, _)| n == first) else {
+                    let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
+                    let help = diagnostics::suggest(first, names.iter().copied()).unwrap_or_else(|| {
+                        if names.is_empty() {
+                            format!("add a parameter `{first}` to the agent")
+                        } else {
+                            format!(
+                                "only the agent's parameters are in scope: {}",
+                                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                            )
+                        }
+                    });
+                    self.out.push(diagnostics::template_out_of_scope(
+                        span,
+                        self.agent,
+                        raw,
+                        "which is not a parameter of the agent",
+                        help,
+                    ));
+                    return None;
+                };
+                let ty = ty.clone();
+                *self.result.uses.entry((*first).to_string()).or_insert(0) += 1;
+                self.fields_path(raw, span, ty, segments.get(1..).unwrap_or(&[]))
+            }
+            Some(this) => self.fields_path(raw, span, this, &segments),
+        }
+    }
+
+    /// Follows `segments` as fields of `ty`.
+    fn fields_path(&mut self, raw: &str, span: crate::source::Span, mut ty: Type, segments: &[&str]) -> Option<Type> {
+        for segment in segments {
+            let next = match &ty {
+                Type::Unknown => return Some(Type::Unknown),
+                Type::Result => Type::result_field(segment),
+                Type::Record(name) => (self.fields)(name)
+                    .and_then(|fields| fields.into_iter().find(|(n, _)| n == segment).map(|(_, t)| t)),
+                _ => None,
+            };
+            let Some(next) = next else {
+                let available: Vec<String> = match &ty {
+                    Type::Result => RESULT_FIELDS.iter().map(|s| s.to_string()).collect(),
+                    Type::Record(name) => (self.fields)(name)
+                        .map(|f| f.into_iter().map(|(n, _)| n).collect())
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                let help = if available.is_empty() {
+                    format!("a `{ty}` has no fields")
+                } else {
+                    diagnostics::suggest(segment, available.iter().map(String::as_str))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "the fields of `{ty}` are {}",
+                                available.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                            )
+                        })
+                };
+                self.out.push(diagnostics::template_out_of_scope(
+                    span,
+                    self.agent,
+                    raw,
+                    &format!("but `{ty}` has no field `{segment}`"),
+                    help,
+                ));
+                return None;
+            };
+            ty = next;
+        }
+        Some(ty)
+    }
+
+    /// The source span of the next occurrence of `needle` at or after the cursor.
+    fn find(&mut self, needle: &str) -> crate::source::Span {
+        let value = &self.text.value;
+        let start = self.cursor.min(value.len());
+        match value.get(start..).and_then(|rest| rest.find(needle)) {
+            Some(at) if !needle.is_empty() => {
+                let from = start + at;
+                self.cursor = from + needle.len();
+                self.text.source_span(from, from + needle.len())
+            }
+            _ => self.text.source_span(start, start + 1),
+        }
+    }
+}
+
+fn path_raw(path: &HbPath) -> &str {
+    match path {
+        HbPath::Relative((_, raw)) | HbPath::Local((_, _, raw)) => raw,
+    }
+}
+
+fn param_name(param: &Parameter) -> Option<String> {
+    match param {
+        Parameter::Name(name) => Some(name.clone()),
+        Parameter::Path(path) => Some(path_raw(path).to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,211 @@
+//! The command line: argument parsing with clap, exit codes, output streams. Everything
+//! else lives in the library modules this calls.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::check;
+use crate::diagnostics::Code;
+use crate::report;
+
+/// How `pai` ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Nothing wrong (warnings allowed unless denied).
+    Clean = 0,
+    /// The input has errors (or denied warnings).
+    Failed = 1,
+    /// Bad usage, or a file could not be read.
+    Usage = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "pai", version, about = "A compiler and runtime for workflows of cooperating AI agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check `.pai` files (or directories of them, recursively) without running anything
+    Check {
+        /// Files or directories to check
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Treat warnings as errors: `--deny warnings`
+        #[arg(long, value_enum)]
+        deny: Option<Deny>,
+        /// When to colour the human report (`NO_COLOR` is honoured with `auto`)
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+    /// Print the long explanation of a diagnostic code, such as `E004`
+    Explain {
+        /// The code: `E004`, `W001` or `pai::E004`
+        code: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Deny {
+    Warnings,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Clean.into()
+            };
+        }
+    };
+    match cli.command {
+        Command::Check {
+            paths,
+            format,
+            deny,
+            color,
+        } => run_check(&paths, format, deny.is_some(), color).into(),
+        Command::Explain { code } => explain(&code).into(),
+    }
+}
+
+fn explain(code: &str) -> Exit {
+    match code.parse::<Code>() {
+        Ok(code) => {
+            println!("pai::{code}: {}\n\n{}", code.summary(), code.explain());
+            Exit::Clean
+        }
+        Err(()) => {
+            eprintln!("error: `{code}` is not a diagnostic code of pai");
+            eprintln!("help: codes look like `E004` or `W001`; see docs/diagnostics.md for the list");
+            Exit::Usage
+        }
+    }
+}
+
+fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -> Exit {
+    let mut files = Vec::new();
+    for path in paths {
+        if let Err(error) = collect_pai_files(path, &mut files) {
+            eprintln!("error: cannot read `{}`: {error}", path.display());
+            return Exit::Usage;
+        }
+    }
+    if files.is_empty() {
+        eprintln!("error: no `.pai` files found in the given paths");
+        eprintln!("help: pass `.pai` files or directories that contain them");
+        return Exit::Usage;
+    }
+    let outcome = match check::check_paths(&files) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!(
+                "error: cannot read `{}`: {}",
+                error.path.display(),
+                error.error.to_string().to_lowercase()
+            );
+            return Exit::Usage;
+        }
+    };
+    let errors = outcome.error_count();
+    let warnings = outcome.warning_count();
+    match format {
+        Format::Human => {
+            let color = match color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                        && std::io::stderr().is_terminal()
+                }
+            };
+            let width = std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(100);
+            let text = report::human(
+                &outcome.sources,
+                &outcome.diagnostics,
+                report::HumanStyle { color, width },
+            );
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(text.as_bytes());
+            let _ = writeln!(stderr, "{}", summary_line(files.len(), errors, warnings));
+        }
+        Format::Json => print!("{}", report::json(&outcome.sources, &outcome.diagnostics)),
+        Format::Sarif => print!("{}", report::sarif(&outcome.sources, &outcome.diagnostics)),
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        Exit::Failed
+    } else {
+        Exit::Clean
+    }
+}
+
+fn summary_line(files: usize, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "checked {}: {}, {}",
+        plural(files, "file"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
+}
+
+/// `path` itself if it is a file, or every `.pai` file under it (sorted, skipping
+/// hidden directories and `target`).
+fn collect_pai_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if entry.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                collect_pai_files(&entry, out)?;
+            }
+        } else if name.ends_with(".pai") {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}

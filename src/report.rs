@@ -1,0 +1,295 @@
+//! Rendering diagnostics: miette's graphical report for people, JSON for tools, SARIF
+//! 2.1.0 for code scanning.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
+use serde_json::{json, Value};
+
+use crate::diagnostics::{Code, Diagnostic, Severity};
+use crate::source::{SourceFile, SourceMap};
+
+/// How the graphical report looks.
+#[derive(Clone, Copy, Debug)]
+pub struct HumanStyle {
+    pub color: bool,
+    pub width: usize,
+}
+
+/// Renders every diagnostic as miette's graphical report, one after the other.
+pub fn human(sources: &SourceMap, diagnostics: &[Diagnostic], style: HumanStyle) -> String {
+    let theme = if style.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(style.width)
+        .with_links(false);
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let report = Report::new(sources, diagnostic);
+        // Rendering into a String cannot fail.
+        let _ = handler.render_report(&mut out, &report);
+    }
+    out
+}
+
+/// One diagnostic as miette sees it.
+struct Report {
+    diagnostic: Diagnostic,
+    source: Arc<SourceFile>,
+    /// Labels in other files, shown as related reports.
+    elsewhere: Vec<Related>,
+}
+
+struct Related {
+    source: Arc<SourceFile>,
+    span: crate::source::Span,
+    label: String,
+}
+
+impl Report {
+    fn new(sources: &SourceMap, diagnostic: &Diagnostic) -> Report {
+        let elsewhere = diagnostic
+            .related
+            .iter()
+            .filter(|r| r.file.is_some_and(|f| f != diagnostic.file))
+            .filter_map(|r| {
+                Some(Related {
+                    source: sources.get(r.file?).clone(),
+                    span: r.span,
+                    label: r.label.clone(),
+                })
+            })
+            .collect();
+        Report {
+            diagnostic: diagnostic.clone(),
+            source: sources.get(diagnostic.file).clone(),
+            elsewhere,
+        }
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(format!("pai::{}", self.diagnostic.code)))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.code.severity() {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(self.source.miette_source())
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let file = self.diagnostic.file;
+        let primary = LabeledSpan::new_primary_with_span(
+            Some(self.diagnostic.label.clone()),
+            self.diagnostic.span,
+        );
+        let related = self
+            .diagnostic
+            .related
+            .iter()
+            .filter(move |r| r.file.is_none_or(|f| f == file))
+            .map(|r| LabeledSpan::new_with_span(Some(r.label.clone()), r.span));
+        Some(Box::new(std::iter::once(primary).chain(related)))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.elsewhere.is_empty() {
+            return None;
+        }
+        Some(Box::new(
+            self.elsewhere.iter().map(|r| r as &dyn miette::Diagnostic),
+        ))
+    }
+}
+
+impl fmt::Debug for Related {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+impl fmt::Display for Related {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+impl std::error::Error for Related {}
+
+impl miette::Diagnostic for Related {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Advice)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(self.source.miette_source())
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some(self.label.clone()),
+            self.span,
+        ))))
+    }
+}
+
+fn location(source: &SourceFile, span: crate::source::Span) -> Value {
+    let (line, column) = source.line_col(span.start);
+    let (end_line, end_column) = source.line_col(span.end);
+    json!({
+        "file": source.name(),
+        "line": line,
+        "column": column,
+        "end_line": end_line,
+        "end_column": end_column,
+        "start": span.start,
+        "end": span.end,
+    })
+}
+
+/// Every diagnostic as one JSON document (`pai check --format json`).
+pub fn json(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
+    let items: Vec<Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let source = sources.get(d.file);
+            json!({
+                "code": format!("pai::{}", d.code),
+                "severity": severity_name(d.code),
+                "message": d.message,
+                "label": d.label,
+                "help": d.help,
+                "location": location(source, d.span),
+                "related": d.related.iter().map(|r| {
+                    let file = sources.get(r.file.unwrap_or(d.file));
+                    json!({ "label": r.label, "location": location(file, r.span) })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let document = json!({
+        "diagnostics": items,
+        "errors": errors,
+        "warnings": diagnostics.len() - errors,
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+/// Every diagnostic as a SARIF 2.1.0 log (`pai check --format sarif`).
+pub fn sarif(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
+    let rules: Vec<Value> = Code::ALL
+        .iter()
+        .map(|code| {
+            json!({
+                "id": format!("pai::{code}"),
+                "shortDescription": { "text": code.summary() },
+                "fullDescription": { "text": code.explain() },
+                "defaultConfiguration": { "level": sarif_level(*code) },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let source = sources.get(d.file);
+            let (line, column) = source.line_col(d.span.start);
+            let (end_line, end_column) = source.line_col(d.span.end);
+            let mut text = d.message.clone();
+            if let Some(help) = &d.help {
+                text.push_str("\nhelp: ");
+                text.push_str(help);
+            }
+            json!({
+                "ruleId": format!("pai::{}", d.code),
+                "ruleIndex": Code::ALL.iter().position(|c| *c == d.code),
+                "level": sarif_level(d.code),
+                "message": { "text": text },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": source.name() },
+                        "region": {
+                            "startLine": line,
+                            "startColumn": column,
+                            "endLine": end_line,
+                            "endColumn": end_column,
+                        }
+                    }
+                }],
+                "relatedLocations": d.related.iter().enumerate().map(|(i, r)| {
+                    let file = sources.get(r.file.unwrap_or(d.file));
+                    let (line, column) = file.line_col(r.span.start);
+                    json!({
+                        "id": i,
+                        "message": { "text": r.label },
+                        "physicalLocation": {
+                            "artifactLocation": { "uri": file.name() },
+                            "region": { "startLine": line, "startColumn": column }
+                        }
+                    })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "pai",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                }
+            },
+            "results": results,
+        }]
+    });
+    serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
+}
+
+fn severity_name(code: Code) -> &'static str {
+    match code.severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+fn sarif_level(code: Code) -> &'static str {
+    match code.severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}

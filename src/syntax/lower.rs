@@ -1,0 +1,736 @@
+//! Lowering from pest pairs to the AST. One function per construct.
+
+use std::sync::OnceLock;
+
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+
+use super::ast::*;
+use super::parser::{convert_error, parse_rule, Rule, MAX_NESTING};
+use super::text;
+use crate::diagnostics::{self, Diagnostic};
+use crate::source::Span;
+
+/// Lowers the pairs of one file, collecting every diagnostic instead of stopping.
+pub(crate) struct Lowerer<'t> {
+    text: &'t str,
+    pub diagnostics: Vec<Diagnostic>,
+    depth: usize,
+}
+
+fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    let span = pair.as_span();
+    Span::new(span.start(), span.end())
+}
+
+/// Pairs that carry no structure: keywords (kept non-silent so errors can name them)
+/// and directives (collected separately).
+fn is_noise(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::directive
+            | Rule::kw_use
+            | Rule::kw_type
+            | Rule::kw_agent
+            | Rule::kw_workflow
+            | Rule::kw_skill
+            | Rule::kw_protocol
+            | Rule::kw_provider
+            | Rule::kw_when
+            | Rule::kw_depth
+            | Rule::kw_follows
+            | Rule::kw_max
+            | Rule::kw_delegate
+            | Rule::kw_env
+            | Rule::kw_list
+            | Rule::kw_tokens
+            | Rule::kw_let
+            | Rule::kw_return
+            | Rule::kw_after
+            | Rule::kw_for
+            | Rule::kw_in
+            | Rule::kw_if
+            | Rule::kw_else
+    )
+}
+
+fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
+    pair.into_inner().filter(|p| !is_noise(p.as_rule()))
+}
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    PRATT.get_or_init(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::op_or, Assoc::Left))
+            .op(Op::infix(Rule::op_and, Assoc::Left))
+            .op(Op::prefix(Rule::op_not))
+            .op(Op::infix(Rule::op_eq, Assoc::Left)
+                | Op::infix(Rule::op_ne, Assoc::Left)
+                | Op::infix(Rule::op_lt, Assoc::Left)
+                | Op::infix(Rule::op_le, Assoc::Left)
+                | Op::infix(Rule::op_gt, Assoc::Left)
+                | Op::infix(Rule::op_ge, Assoc::Left))
+            .op(Op::infix(Rule::op_add, Assoc::Left))
+    })
+}
+
+impl<'t> Lowerer<'t> {
+    pub fn new(text: &'t str) -> Self {
+        Lowerer {
+            text,
+            diagnostics: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    pub fn file(&mut self, pair: Pair<'_, Rule>) -> File {
+        let mut file = File::default();
+        for inner in pair.clone().into_inner().flatten() {
+            if inner.as_rule() == Rule::directive {
+                file.allows.push(Allow {
+                    codes: inner
+                        .clone()
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::directive_code)
+                        .map(|p| self.ident(p))
+                        .collect(),
+                    span: span_of(&inner),
+                });
+            }
+        }
+        for item in parts(pair) {
+            let lowered = match item.as_rule() {
+                Rule::use_item => Some(Item::Use(self.use_item(item))),
+                Rule::type_item => Some(Item::Type(self.type_item(item))),
+                Rule::agent_item => Some(Item::Agent(self.agent(item))),
+                Rule::workflow_item => self.workflow(item).map(Item::Workflow),
+                Rule::skill_item => Some(Item::Skill(self.skill(item))),
+                Rule::protocol_item => Some(Item::Protocol(self.protocol(item))),
+                Rule::provider_item => Some(Item::Provider(self.provider(item))),
+                Rule::bad_item => {
+                    self.bad_item(&item);
+                    None
+                }
+                _ => None,
+            };
+            file.items.extend(lowered);
+        }
+        file
+    }
+
+    /// Re-parses a skipped item alone to learn what was expected where it broke.
+    fn bad_item(&mut self, pair: &Pair<'_, Rule>) {
+        let start = pair.as_span().start();
+        let rest = self.text.get(start..).unwrap_or("");
+        let diagnostic = match parse_rule(Rule::item_probe, rest) {
+            Err(error) => convert_error(&error, self.text, start),
+            // Cannot happen for a deterministic grammar; report it plainly all the same.
+            Ok(_) => diagnostics::syntax_error(span_of(pair), "an item", "this text"),
+        };
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: span_of(&pair),
+        }
+    }
+
+    fn use_item(&mut self, pair: Pair<'_, Rule>) -> Use {
+        let span = span_of(&pair);
+        let target = match parts(pair).next() {
+            Some(p) if p.as_rule() == Rule::string => UseTarget::File(self.string(p)),
+            Some(p) if p.as_rule() == Rule::use_when => UseTarget::MisplacedWhen(span_of(&p)),
+            Some(p) => UseTarget::Skill(self.ident(p)),
+            None => UseTarget::MisplacedWhen(span),
+        };
+        if let UseTarget::MisplacedWhen(span) = target {
+            self.diagnostics
+                .push(diagnostics::use_when_outside_skill(span));
+        }
+        Use { target, span }
+    }
+
+    fn type_item(&mut self, pair: Pair<'_, Rule>) -> TypeDecl {
+        let span = span_of(&pair);
+        let mut inner = parts(pair);
+        let name = self.name_or_default(inner.next());
+        let fields = inner
+            .map(|field| {
+                let mut f = parts(field);
+                let name = self.name_or_default(f.next());
+                let ty = self.type_expr_or_default(f.next());
+                FieldDecl { name, ty }
+            })
+            .collect();
+        TypeDecl { name, fields, span }
+    }
+
+    fn agent(&mut self, pair: Pair<'_, Rule>) -> Agent {
+        let span = span_of(&pair);
+        let mut agent = Agent {
+            name: Ident {
+                name: String::new(),
+                span,
+            },
+            params: Vec::new(),
+            returns: None,
+            settings: Vec::new(),
+            span,
+        };
+        for part in parts(pair) {
+            match part.as_rule() {
+                Rule::name => agent.name = self.ident(part),
+                Rule::params => agent.params = self.params(part),
+                Rule::returns => agent.returns = Some(self.type_expr_or_default(parts(part).next())),
+                Rule::setting => agent.settings.extend(self.setting(part)),
+                _ => {}
+            }
+        }
+        agent
+    }
+
+    fn workflow(&mut self, pair: Pair<'_, Rule>) -> Option<Workflow> {
+        let span = span_of(&pair);
+        let mut workflow = Workflow {
+            name: Ident {
+                name: String::new(),
+                span,
+            },
+            params: Vec::new(),
+            returns: None,
+            depth: Vec::new(),
+            follows: Vec::new(),
+            lets: Vec::new(),
+            returns_stmts: Vec::new(),
+            span,
+        };
+        for part in parts(pair) {
+            match part.as_rule() {
+                Rule::name => workflow.name = self.ident(part),
+                Rule::params => workflow.params = self.params(part),
+                Rule::returns => {
+                    workflow.returns = Some(self.type_expr_or_default(parts(part).next()))
+                }
+                Rule::depth_mod => {
+                    if let Some(q) = parts(part).next() {
+                        workflow.depth.push(self.quantity(q));
+                    }
+                }
+                Rule::follows_mod => {
+                    if let Some(n) = parts(part).next() {
+                        workflow.follows.push(self.ident(n));
+                    }
+                }
+                Rule::let_stmt => workflow.lets.push(self.let_stmt(part)?),
+                Rule::return_stmt => {
+                    let span = span_of(&part);
+                    let mut inner = parts(part);
+                    let value = self.expr(inner.next()?)?;
+                    let after = inner.next().map(|a| self.after(a)).unwrap_or_default();
+                    workflow.returns_stmts.push(Return { value, after, span });
+                }
+                _ => {}
+            }
+        }
+        Some(workflow)
+    }
+
+    fn skill(&mut self, pair: Pair<'_, Rule>) -> Skill {
+        let span = span_of(&pair);
+        let mut skill = Skill {
+            name: Ident {
+                name: String::new(),
+                span,
+            },
+            triggers: Vec::new(),
+            use_when: Vec::new(),
+            workflows: Vec::new(),
+            settings: Vec::new(),
+            span,
+        };
+        for part in parts(pair) {
+            match part.as_rule() {
+                Rule::name => skill.name = self.ident(part),
+                Rule::use_when => {
+                    skill.use_when.push(span_of(&part));
+                    for s in parts(part) {
+                        skill.triggers.push(self.string(s));
+                    }
+                }
+                Rule::skill_workflow => {
+                    if let Some(n) = parts(part).next() {
+                        skill.workflows.push(self.ident(n));
+                    }
+                }
+                Rule::setting => skill.settings.extend(self.setting(part)),
+                _ => {}
+            }
+        }
+        skill
+    }
+
+    fn protocol(&mut self, pair: Pair<'_, Rule>) -> Protocol {
+        let span = span_of(&pair);
+        let mut protocol = Protocol {
+            name: Ident {
+                name: String::new(),
+                span,
+            },
+            rules: Vec::new(),
+            settings: Vec::new(),
+            span,
+        };
+        for part in parts(pair) {
+            let rule_span = span_of(&part);
+            match part.as_rule() {
+                Rule::name => protocol.name = self.ident(part),
+                Rule::max_rule => {
+                    let mut inner = parts(part);
+                    let what = self.name_or_default(inner.next());
+                    if let Some(q) = inner.next() {
+                        let limit = self.quantity(q);
+                        protocol.rules.push(ProtocolRule::Max {
+                            what,
+                            limit,
+                            span: rule_span,
+                        });
+                    }
+                }
+                Rule::delegate_rule => {
+                    let mut inner = parts(part);
+                    let what = self.name_or_default(inner.next());
+                    let op = inner.next().map_or(CompareOp::Ge, |op| compare_op(op.as_str()));
+                    if let Some(q) = inner.next() {
+                        let limit = self.quantity(q);
+                        protocol.rules.push(ProtocolRule::Delegate {
+                            what,
+                            op,
+                            limit,
+                            span: rule_span,
+                        });
+                    }
+                }
+                Rule::setting => protocol.settings.extend(self.setting(part)),
+                _ => {}
+            }
+        }
+        protocol
+    }
+
+    fn provider(&mut self, pair: Pair<'_, Rule>) -> Provider {
+        let span = span_of(&pair);
+        let mut inner = parts(pair);
+        let name = self.name_or_default(inner.next());
+        let settings = inner.filter_map(|s| self.setting(s)).collect();
+        Provider {
+            name,
+            settings,
+            span,
+        }
+    }
+
+    fn setting(&mut self, pair: Pair<'_, Rule>) -> Option<Setting> {
+        let span = span_of(&pair);
+        let mut inner = parts(pair);
+        let key = self.ident(inner.next()?);
+        let value = self.value(inner.next()?)?;
+        Some(Setting { key, value, span })
+    }
+
+    fn value(&mut self, pair: Pair<'_, Rule>) -> Option<Value> {
+        let span = span_of(&pair);
+        Some(match pair.as_rule() {
+            Rule::quantity => Value::Quantity(self.quantity(pair)),
+            Rule::string | Rule::block_string => Value::Text(self.text_lit(pair)),
+            Rule::value_list => Value::List(
+                parts(pair).filter_map(|v| self.value(v)).collect(),
+                span,
+            ),
+            Rule::env_call => Value::Env(self.string(parts(pair).next()?), span),
+            _ => Value::Name(self.ident(pair)),
+        })
+    }
+
+    fn params(&mut self, pair: Pair<'_, Rule>) -> Vec<Param> {
+        parts(pair)
+            .filter_map(|param| {
+                let span = span_of(&param);
+                let mut inner = parts(param);
+                let name = self.ident(inner.next()?);
+                let ty = self.type_expr_or_default(inner.next());
+                let mut max = None;
+                let mut default = None;
+                for rest in inner {
+                    match rest.as_rule() {
+                        Rule::param_max => max = parts(rest).next().map(|q| self.quantity(q)),
+                        _ => default = self.expr(rest),
+                    }
+                }
+                Some(Param {
+                    name,
+                    ty,
+                    max,
+                    default,
+                    span,
+                })
+            })
+            .collect()
+    }
+
+    fn type_expr_or_default(&mut self, pair: Option<Pair<'_, Rule>>) -> TypeExpr {
+        match pair {
+            Some(pair) => self.type_expr(pair),
+            None => TypeExpr::Named(Ident {
+                name: "result".to_string(),
+                span: Span::default(),
+            }),
+        }
+    }
+
+    fn type_expr(&mut self, pair: Pair<'_, Rule>) -> TypeExpr {
+        let span = span_of(&pair);
+        let inner = match pair.as_rule() {
+            Rule::type_expr => parts(pair).next(),
+            _ => Some(pair),
+        };
+        match inner {
+            Some(p) if p.as_rule() == Rule::list_type => {
+                let element = self.type_expr_or_default(parts(p).next());
+                TypeExpr::List(Box::new(element), span)
+            }
+            Some(p) => TypeExpr::Named(self.ident(p)),
+            None => TypeExpr::Named(Ident {
+                name: String::new(),
+                span,
+            }),
+        }
+    }
+
+    fn name_or_default(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
+        pair.map(|p| self.ident(p)).unwrap_or(Ident {
+            name: String::new(),
+            span: Span::default(),
+        })
+    }
+
+    fn let_stmt(&mut self, pair: Pair<'_, Rule>) -> Option<Let> {
+        let span = span_of(&pair);
+        let mut inner = parts(pair);
+        let name = self.ident(inner.next()?);
+        let value = self.expr(inner.next()?)?;
+        let after = inner.next().map(|a| self.after(a)).unwrap_or_default();
+        Some(Let {
+            name,
+            value,
+            after,
+            span,
+        })
+    }
+
+    fn after(&self, pair: Pair<'_, Rule>) -> Vec<Ident> {
+        parts(pair).map(|p| self.ident(p)).collect()
+    }
+
+    fn block(&mut self, pair: Pair<'_, Rule>) -> Option<Block> {
+        let span = span_of(&pair);
+        let mut lets = Vec::new();
+        let mut value = None;
+        for part in parts(pair) {
+            match part.as_rule() {
+                Rule::let_stmt => lets.extend(self.let_stmt(part)),
+                _ => value = self.expr(part),
+            }
+        }
+        Some(Block {
+            lets,
+            value: Box::new(value?),
+            span,
+        })
+    }
+
+    /// Lowers an expression; `None` when it was too deep (already reported).
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
+        self.depth += 1;
+        let result = if self.depth > MAX_NESTING {
+            self.diagnostics.push(diagnostics::nested_too_deeply(
+                Span::new(pair.as_span().start(), pair.as_span().start() + 1),
+                MAX_NESTING,
+            ));
+            None
+        } else {
+            self.expr_inner(pair)
+        };
+        self.depth -= 1;
+        result
+    }
+
+    fn expr_inner(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
+        if pair.as_rule() != Rule::expr {
+            return self.primary(pair);
+        }
+        // The Pratt closures cannot borrow `self` mutably more than once, so the
+        // operands are lowered first and the tree is built from their results.
+        let pieces: Vec<Pair<'_, Rule>> = pair
+            .into_inner()
+            .filter(|p| p.as_rule() != Rule::directive)
+            .collect();
+        let mut operands = Vec::new();
+        for piece in &pieces {
+            if !is_operator(piece.as_rule()) {
+                operands.push(self.primary(piece.clone()));
+            }
+        }
+        let mut operands = operands.into_iter();
+        pratt()
+            .map_primary(|_| operands.next().flatten())
+            .map_prefix(|op, operand| {
+                let operand = operand?;
+                let span = span_of(&op).to(operand.span);
+                Some(Expr {
+                    kind: ExprKind::Not(Box::new(operand)),
+                    span,
+                })
+            })
+            .map_infix(|left, op, right| {
+                let (left, right) = (left?, right?);
+                let op = match op.as_rule() {
+                    Rule::op_add => BinOp::Add,
+                    Rule::op_and => BinOp::And,
+                    Rule::op_or => BinOp::Or,
+                    _ => BinOp::Compare(compare_op(op.as_str())),
+                };
+                let span = left.span.to(right.span);
+                Some(Expr {
+                    kind: ExprKind::Binary(op, Box::new(left), Box::new(right)),
+                    span,
+                })
+            })
+            .parse(pieces.into_iter())
+    }
+
+    fn primary(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::expr => return self.expr(pair),
+            Rule::paren => return self.expr(parts(pair).next()?),
+            Rule::bool_lit => ExprKind::Bool(pair.as_str() == "true"),
+            Rule::quantity => ExprKind::Quantity(self.quantity(pair)),
+            Rule::string | Rule::block_string => ExprKind::Text(self.text_lit(pair)),
+            Rule::list_expr => {
+                let mut items = Vec::new();
+                for item in parts(pair) {
+                    items.push(self.expr(item)?);
+                }
+                ExprKind::List(items)
+            }
+            Rule::for_expr => {
+                let mut inner = parts(pair);
+                let var = self.ident(inner.next()?);
+                let iter = Box::new(self.expr(inner.next()?)?);
+                let mut max = None;
+                let mut body = None;
+                for rest in inner {
+                    match rest.as_rule() {
+                        Rule::for_max => max = parts(rest).next().map(|q| self.quantity(q)),
+                        _ => body = self.block(rest),
+                    }
+                }
+                ExprKind::For(For {
+                    var,
+                    iter,
+                    max,
+                    body: body?,
+                })
+            }
+            Rule::if_expr => {
+                let mut inner = parts(pair);
+                let cond = Box::new(self.expr(inner.next()?)?);
+                let then = self.block(inner.next()?)?;
+                let rest = inner.next()?;
+                let otherwise = if rest.as_rule() == Rule::if_expr {
+                    let nested = self.expr(rest)?;
+                    Block {
+                        lets: Vec::new(),
+                        span: nested.span,
+                        value: Box::new(nested),
+                    }
+                } else {
+                    self.block(rest)?
+                };
+                ExprKind::If(If {
+                    cond,
+                    then,
+                    otherwise,
+                })
+            }
+            Rule::access => return self.access(pair),
+            _ => return None,
+        };
+        Some(Expr { kind, span })
+    }
+
+    /// `a`, `a.b.c`, `a(args)`, `a.b(args)`.
+    fn access(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
+        let span = span_of(&pair);
+        let mut names = Vec::new();
+        let mut call_args = None;
+        for part in parts(pair) {
+            match part.as_rule() {
+                Rule::name => names.push(self.ident(part)),
+                _ => call_args = Some(part),
+            }
+        }
+        let mut names = names.into_iter();
+        let first = names.next()?;
+        let Some(args_pair) = call_args else {
+            let mut expr = Expr {
+                span: first.span,
+                kind: ExprKind::Ref(first),
+            };
+            for field in names {
+                let span = expr.span.to(field.span);
+                expr = Expr {
+                    kind: ExprKind::Field(Box::new(expr), field),
+                    span,
+                };
+            }
+            return Some(expr);
+        };
+        let args_span = span_of(&args_pair);
+        let mut args = Vec::new();
+        for arg in parts(args_pair) {
+            let arg_span = span_of(&arg);
+            let mut inner: Vec<Pair<'_, Rule>> = parts(arg).collect();
+            let value = self.expr(inner.pop()?)?;
+            let name = inner.pop().map(|n| self.ident(n));
+            args.push(Arg {
+                name,
+                value,
+                span: arg_span,
+            });
+        }
+        let rest: Vec<Ident> = names.collect();
+        let mut rest = rest.into_iter();
+        let method = rest.next();
+        if let Some(extra) = rest.next() {
+            self.diagnostics.push(diagnostics::syntax_error(
+                Span::new(extra.span.start.saturating_sub(1), extra.span.end),
+                "`(` after `skill.workflow`",
+                &format!("`.{}`", extra.name),
+            ));
+        }
+        Some(Expr {
+            kind: ExprKind::Call(Call {
+                callee: first,
+                method,
+                args,
+                args_span,
+            }),
+            span,
+        })
+    }
+
+    fn quantity(&mut self, pair: Pair<'_, Rule>) -> Quantity {
+        let span = span_of(&pair);
+        let mut amount = 0.0;
+        let mut unit = Unit::None;
+        let tokens = pair.as_str().trim_end().ends_with("tokens");
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::number => amount = part.as_str().replace('_', "").parse().unwrap_or(0.0),
+                Rule::unit => {
+                    unit = match part.as_str() {
+                        "ms" => Unit::Millis,
+                        "k" => Unit::Kilo,
+                        "M" => Unit::Mega,
+                        "s" => Unit::Seconds,
+                        "m" => Unit::Minutes,
+                        _ => Unit::Hours,
+                    }
+                }
+                _ => {}
+            }
+        }
+        if tokens {
+            match unit {
+                Unit::None => unit = Unit::Tokens,
+                Unit::Kilo => {
+                    amount *= 1_000.0;
+                    unit = Unit::Tokens;
+                }
+                Unit::Mega => {
+                    amount *= 1_000_000.0;
+                    unit = Unit::Tokens;
+                }
+                _ => self.diagnostics.push(diagnostics::invalid_quantity(
+                    span,
+                    "`tokens`",
+                    "a count such as `80 tokens` or `2k tokens`",
+                )),
+            }
+        }
+        Quantity { amount, unit, span }
+    }
+
+    fn text_lit(&mut self, pair: Pair<'_, Rule>) -> Text {
+        match pair.as_rule() {
+            Rule::block_string => {
+                let span = span_of(&pair);
+                let inner = pair.into_inner().next();
+                let (raw, start) = inner
+                    .map(|p| (p.as_str(), p.as_span().start()))
+                    .unwrap_or(("", span.start + 3));
+                text::block(raw, start, span)
+            }
+            _ => self.string(pair),
+        }
+    }
+
+    fn string(&mut self, pair: Pair<'_, Rule>) -> Text {
+        let span = span_of(&pair);
+        let inner = pair.into_inner().next();
+        let (raw, start) = inner
+            .map(|p| (p.as_str(), p.as_span().start()))
+            .unwrap_or(("", span.start + 1));
+        // A bad escape is reported and the text kept empty, so that one typo does not
+        // hide the item that holds it from the rest of the checker.
+        text::escaped(raw, start, span).unwrap_or_else(|diagnostic| {
+            self.diagnostics.push(diagnostic);
+            Text {
+                value: String::new(),
+                span,
+                map: vec![(0, start)],
+            }
+        })
+    }
+}
+
+fn is_operator(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::op_not
+            | Rule::op_or
+            | Rule::op_and
+            | Rule::op_eq
+            | Rule::op_ne
+            | Rule::op_lt
+            | Rule::op_le
+            | Rule::op_gt
+            | Rule::op_ge
+            | Rule::op_add
+    )
+}
+
+fn compare_op(op: &str) -> CompareOp {
+    match op {
+        "==" => CompareOp::Eq,
+        "!=" => CompareOp::Ne,
+        "<" => CompareOp::Lt,
+        "<=" => CompareOp::Le,
+        ">" => CompareOp::Gt,
+        _ => CompareOp::Ge,
+    }
+}

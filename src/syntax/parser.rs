@@ -1,0 +1,265 @@
+//! The pest parser, its resource limits, and the translation of pest's errors into our
+//! own diagnostics.
+
+use std::num::NonZeroUsize;
+
+use pest::error::{ErrorVariant, InputLocation};
+use pest::Parser as _;
+
+use crate::diagnostics::{self, Diagnostic};
+use crate::source::Span;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar/pai.pest"]
+pub(crate) struct PaiParser;
+
+/// Deepest nesting of `(`, `[` and `{` accepted before parsing.
+pub const MAX_NESTING: usize = 256;
+
+/// Parsing steps allowed per byte of input (DESIGN §2: roughly 20).
+const CALLS_PER_BYTE: usize = 20;
+/// Steps every input may take, however small.
+const MIN_CALLS: usize = 100_000;
+
+/// Parses `text` with `rule`, under a call limit proportional to its size.
+pub(crate) fn parse_rule(
+    rule: Rule,
+    text: &str,
+) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    let limit = text.len().saturating_mul(CALLS_PER_BYTE).max(MIN_CALLS);
+    pest::set_call_limit(NonZeroUsize::new(limit));
+    PaiParser::parse(rule, text)
+}
+
+/// Refuses input whose brackets nest deeper than [`MAX_NESTING`], before pest sees it.
+/// Brackets inside strings and comments do not count.
+pub(crate) fn check_nesting(text: &str) -> Result<(), Diagnostic> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'#' => {
+                while bytes.get(i).is_some_and(|&c| c != b'\n') {
+                    i += 1;
+                }
+            }
+            b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && bytes.get(i..i + 3) != Some(b"\"\"\"") {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    match c {
+                        b'\\' => i += 1,
+                        b'"' | b'\n' => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(diagnostics::nested_too_deeply(
+                        Span::new(i, i + 1),
+                        MAX_NESTING,
+                    ));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Turns a pest error at `offset` (the start of the text pest was given) into a diagnostic.
+pub(crate) fn convert_error(error: &pest::error::Error<Rule>, text: &str, offset: usize) -> Diagnostic {
+    let position = match error.location {
+        InputLocation::Pos(pos) => pos,
+        InputLocation::Span((start, _)) => start,
+    } + offset;
+    match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let span = token_span(text, position);
+            let expected = expected_list(positives);
+            diagnostics::syntax_error(span, &expected, &describe_found(text, position))
+        }
+        ErrorVariant::CustomError { message } if message.contains("call limit") => {
+            diagnostics::call_limit(Span::new(offset, offset + 1))
+        }
+        ErrorVariant::CustomError { .. } => {
+            // pest's stack guard: recursion too deep for the native stack.
+            diagnostics::nested_too_deeply(token_span(text, position), MAX_NESTING)
+        }
+    }
+}
+
+/// The span of the token starting at `position`: a word, or one character.
+fn token_span(text: &str, position: usize) -> Span {
+    let rest = text.get(position..).unwrap_or("");
+    let word = rest
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .map_or(rest.len(), |(i, _)| i);
+    let len = if word > 0 {
+        word
+    } else {
+        rest.chars().next().map_or(0, char::len_utf8)
+    };
+    Span::new(position, position + len)
+}
+
+fn describe_found(text: &str, position: usize) -> String {
+    let rest = text.get(position..).unwrap_or("");
+    match rest.chars().next() {
+        None => "end of file".to_string(),
+        Some('\n' | '\r') => "end of line".to_string(),
+        Some(_) => {
+            let span = token_span(text, position);
+            let token = text.get(span.start..span.end).unwrap_or("");
+            format!("`{}`", token.escape_debug())
+        }
+    }
+}
+
+fn expected_list(rules: &[Rule]) -> String {
+    let mut names: Vec<&str> = rules.iter().map(|rule| rule_name(*rule)).collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.as_slice() {
+        [] => "something else".to_string(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The friendly name of each rule, as "expected ..." shows it. Exhaustive on purpose:
+/// a new rule must be given a name.
+fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::EOI => "end of file",
+        Rule::WHITESPACE => "whitespace",
+        Rule::COMMENT => "a comment",
+        Rule::item | Rule::item_keyword => "an item",
+        Rule::modifier => "`depth` or `follows`",
+        Rule::skill_entry => "a skill entry",
+        Rule::protocol_rule => "a protocol rule",
+        Rule::value => "a value",
+        Rule::statement => "`let` or `return`",
+        Rule::prefix => "`not`",
+        Rule::infix => "an operator",
+        Rule::primary => "an expression",
+        Rule::text => "a string",
+        Rule::tokens_word => "`tokens`",
+        Rule::name_char | Rule::reserved => "a name",
+        Rule::file | Rule::bad_item | Rule::item_probe => "an item",
+        Rule::directive => "a `# pai:allow(...)` directive",
+        Rule::directive_code => "a diagnostic code",
+        Rule::use_item => "`use`",
+        Rule::type_item => "a type",
+        Rule::field_decl => "a field",
+        Rule::agent_item => "an agent",
+        Rule::workflow_item => "a workflow",
+        Rule::depth_mod => "`depth`",
+        Rule::follows_mod => "`follows`",
+        Rule::skill_item => "a skill",
+        Rule::use_when => "`use when`",
+        Rule::skill_workflow => "`workflow`",
+        Rule::protocol_item => "a protocol",
+        Rule::max_rule => "`max`",
+        Rule::delegate_rule => "`delegate when`",
+        Rule::provider_item => "a provider",
+        Rule::setting => "a setting",
+        Rule::value_list => "a list",
+        Rule::env_call => "`env(\"NAME\")`",
+        Rule::params => "a parameter list",
+        Rule::param => "a parameter",
+        Rule::param_max => "`max`",
+        Rule::returns => "`->`",
+        Rule::type_expr | Rule::list_type => "a type",
+        Rule::let_stmt => "`let`",
+        Rule::return_stmt => "`return`",
+        Rule::after_clause => "`after`",
+        Rule::block => "a block `{ ... }`",
+        Rule::expr | Rule::paren => "an expression",
+        Rule::op_not => "`not`",
+        Rule::op_or => "`or`",
+        Rule::op_and => "`and`",
+        Rule::op_eq => "`==`",
+        Rule::op_ne => "`!=`",
+        Rule::op_le => "`<=`",
+        Rule::op_ge => "`>=`",
+        Rule::op_lt => "`<`",
+        Rule::op_gt => "`>`",
+        Rule::op_add => "`+`",
+        Rule::compare_op => "a comparison",
+        Rule::for_expr => "`for`",
+        Rule::for_max => "`max`",
+        Rule::if_expr => "`if`",
+        Rule::access => "a name",
+        Rule::call_args => "`(`",
+        Rule::arg => "an argument",
+        Rule::list_expr => "a list",
+        Rule::bool_lit => "`true` or `false`",
+        Rule::quantity | Rule::number => "a number",
+        Rule::unit => "a unit",
+        Rule::string | Rule::string_inner => "a string",
+        Rule::block_string | Rule::block_inner => "a `\"\"\"` block",
+        Rule::name => "a name",
+        Rule::kw_use => "`use`",
+        Rule::kw_type => "`type`",
+        Rule::kw_agent => "`agent`",
+        Rule::kw_workflow => "`workflow`",
+        Rule::kw_skill => "`skill`",
+        Rule::kw_protocol => "`protocol`",
+        Rule::kw_provider => "`provider`",
+        Rule::kw_when => "`when`",
+        Rule::kw_depth => "`depth`",
+        Rule::kw_follows => "`follows`",
+        Rule::kw_max => "`max`",
+        Rule::kw_delegate => "`delegate`",
+        Rule::kw_env => "`env`",
+        Rule::kw_list => "`list`",
+        Rule::kw_tokens => "`tokens`",
+        Rule::kw_let => "`let`",
+        Rule::kw_return => "`return`",
+        Rule::kw_after => "`after`",
+        Rule::kw_for => "`for`",
+        Rule::kw_in => "`in`",
+        Rule::kw_if => "`if`",
+        Rule::kw_else => "`else`",
+        Rule::kw_not => "`not`",
+        Rule::kw_and => "`and`",
+        Rule::kw_or => "`or`",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_and_comments() {
+        let deep = "[".repeat(MAX_NESTING + 1);
+        let error = check_nesting(&deep).unwrap_err();
+        assert_eq!(error.span.start, MAX_NESTING);
+        let quoted = format!("\"{deep}\" # {deep}\n\"\"\"{deep}\"\"\"");
+        assert!(check_nesting(&quoted).is_ok());
+    }
+
+    #[test]
+    fn expected_lists_read_as_prose() {
+        assert_eq!(expected_list(&[Rule::name]), "a name");
+        assert_eq!(
+            expected_list(&[Rule::kw_let, Rule::kw_return, Rule::kw_let]),
+            "`let` or `return`"
+        );
+    }
+}
