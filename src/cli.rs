@@ -11,6 +11,10 @@ use crate::check;
 use crate::diagnostics::Code;
 use crate::report;
 
+/// The human report shows at most this many diagnostics: past it, a report of a
+/// broken generated file would be longer than anyone reads.
+const HUMAN_LIMIT: usize = 200;
+
 /// How `pai` ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -156,13 +160,21 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
                 .ok()
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(100);
+            let shown = outcome.diagnostics.len().min(HUMAN_LIMIT);
             let text = report::human(
                 &outcome.sources,
-                &outcome.diagnostics,
+                outcome.diagnostics.get(..shown).unwrap_or_default(),
                 report::HumanStyle { color, width },
             );
             let mut stderr = std::io::stderr().lock();
             let _ = stderr.write_all(text.as_bytes());
+            if shown < outcome.diagnostics.len() {
+                let _ = writeln!(
+                    stderr,
+                    "note: {} more diagnostics not shown; `--format json` lists them all",
+                    outcome.diagnostics.len() - shown
+                );
+            }
             let _ = writeln!(stderr, "{}", summary_line(files.len(), errors, warnings));
         }
         Format::Json => print!("{}", report::json(&outcome.sources, &outcome.diagnostics)),

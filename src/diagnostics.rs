@@ -294,7 +294,7 @@ pub fn call_limit(span: Span) -> Diagnostic {
         Code::E032,
         span,
         "parsing took more steps than this file's size allows",
-        "the parser gave up in this item",
+        "the parser gave up here",
     )
     .help("simplify the item; deeply repeated prefixes of one expression are the usual cause")
 }

@@ -106,7 +106,15 @@ struct LetSlot<'a> {
 
 struct Frame<'a> {
     lets: Vec<LetSlot<'a>>,
+    /// The first binding of each name, by position in `lets`.
+    index: HashMap<&'a str, usize>,
     var: Option<(&'a Ident, Value)>,
+}
+
+impl Frame<'_> {
+    fn defines(&self, name: &str) -> bool {
+        self.index.contains_key(name) || self.var.as_ref().is_some_and(|(v, _)| v.name == name)
+    }
 }
 
 struct ParamSlot {
@@ -352,13 +360,17 @@ impl<'c, 'p> Analysis<'c, 'p> {
     }
 
     fn push_frame(&mut self, lets: &'p [Let], var: Option<(&'p Ident, Value)>) {
-        let mut seen: HashMap<&str, Span> = HashMap::new();
-        for binding in lets {
-            if let Some(first) = seen.insert(&binding.name.name, binding.name.span) {
-                self.emit(diagnostics::duplicate(binding.name.span, "binding", &binding.name.name, first));
+        let mut index: HashMap<&'p str, usize> = HashMap::new();
+        for (i, binding) in lets.iter().enumerate() {
+            match index.get(binding.name.name.as_str()).and_then(|&first| lets.get(first)) {
+                Some(first) => self.emit(diagnostics::duplicate(binding.name.span, "binding", &binding.name.name, first.name.span)),
+                None => {
+                    index.insert(&binding.name.name, i);
+                }
             }
         }
         self.frames.push(Frame {
+            index,
             lets: lets
                 .iter()
                 .map(|decl| LetSlot {
@@ -450,7 +462,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn after(&mut self, names: &[Ident]) {
         for name in names {
             let found = self.frames.iter_mut().rev().find_map(|frame| {
-                frame.lets.iter_mut().find(|slot| slot.decl.name.name == name.name)
+                let index = *frame.index.get(name.name.as_str())?;
+                frame.lets.get_mut(index)
             });
             match found {
                 Some(slot) => slot.used = true,
@@ -462,7 +475,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
     }
 
-    fn suggest_local(&self, name: &str) -> Option<String> {
+    fn suggest_local(&mut self, name: &str) -> Option<String> {
+        if !self.checker.spend_suggestion() {
+            return None;
+        }
         let mut names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
         for frame in &self.frames {
             names.extend(frame.lets.iter().map(|s| s.decl.name.name.clone()));
@@ -480,8 +496,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     return Some(value.clone());
                 }
             }
-            if let Some(index) = frame.lets.iter().position(|s| s.decl.name.name == name) {
-                frame.lets[index].used = true;
+            if let Some(&index) = frame.index.get(name) {
+                if let Some(slot) = frame.lets.get_mut(index) {
+                    slot.used = true;
+                }
                 return Some(self.evaluate_let(level, index));
             }
         }
@@ -550,11 +568,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         // A name with `-` whose parts exist: the user meant a minus that does not exist.
         let minus = ident.name.split_once('-').and_then(|(left, right)| {
             let exists = |this: &mut Self, n: &str| {
-                this.params.iter().any(|p| p.name == n)
-                    || this.frames.iter().any(|f| {
-                        f.lets.iter().any(|s| s.decl.name.name == n)
-                            || f.var.as_ref().is_some_and(|(v, _)| v.name == n)
-                    })
+                this.params.iter().any(|p| p.name == n) || this.frames.iter().any(|f| f.defines(n))
             };
             (exists(self, left) && exists(self, right)).then(|| (left.to_string(), right.to_string()))
         });
@@ -820,10 +834,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     return value;
                 }
             }
-            let names = self.checker.visible_names(self.module);
-            let mut candidates: Vec<&str> = names.iter().map(String::as_str).collect();
-            candidates.extend(BUILTINS);
-            let suggestion = diagnostics::suggest(&call.callee.name, candidates);
+            let suggestion = if self.checker.spend_suggestion() {
+                let names = self.checker.visible_names(self.module);
+                let mut candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+                candidates.extend(BUILTINS);
+                diagnostics::suggest(&call.callee.name, candidates)
+            } else {
+                None
+            };
             let kind = if call.method.is_some() { "skill" } else { "agent, workflow or skill" };
             self.emit(diagnostics::unknown_name(call.callee.span, kind, &call.callee.name, suggestion, None));
             self.discard_args(call);
@@ -893,9 +911,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
     ) -> Vec<(String, Value)> {
         let callee = call.callee.name.as_str();
         let mut given: HashMap<&str, (Span, Value)> = HashMap::new();
+        let mut positional = false;
         for arg in &call.args {
             let value = self.expr(&arg.value);
             let Some(name) = &arg.name else {
+                positional = true;
                 let hint = params.get(given.len()).map_or("name", |p| p.name.name.as_str());
                 self.emit(diagnostics::invalid_call(
                     arg.span,
@@ -943,6 +963,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
                         };
                         out.push((param.name.name.clone(), Value::of(ty, Bound::of(tokens))));
                     }
+                    // A positional argument was already reported; it probably meant this.
+                    None if positional => {}
                     None => {
                         let ty = self.checker.resolve_type_quiet(target_module, &param.ty);
                         let decl = param.name.span;

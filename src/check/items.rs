@@ -208,6 +208,7 @@ impl Checker<'_> {
 
         let mut uses: HashMap<String, u64> = HashMap::new();
         let mut literal_bytes = 0;
+        let mut parsed = true;
         let mut found = Vec::new();
         for key in ["system", "prompt"] {
             if let Some(Value::Text(text)) = values.get(key).map(|s| &s.value) {
@@ -215,6 +216,7 @@ impl Checker<'_> {
                 let fields = |name: &str| program.record_fields(module, name);
                 let used = templates::check(&agent.name.name, text, &params, &fields, &mut found);
                 literal_bytes += used.literal_bytes;
+                parsed &= used.parsed;
                 for (name, count) in used.uses {
                     *uses.entry(name).or_insert(0) += count;
                 }
@@ -223,7 +225,8 @@ impl Checker<'_> {
         for diagnostic in found {
             self.emit(module, diagnostic);
         }
-        if values.contains_key("prompt") {
+        // A template that does not parse says nothing about which parameters it uses.
+        if values.contains_key("prompt") && parsed {
             for param in &agent.params {
                 if !uses.contains_key(&param.name.name) {
                     self.emit(

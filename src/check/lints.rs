@@ -80,7 +80,8 @@ impl Checker<'_> {
                 }
             }
             for (index, import) in module.imports.iter().enumerate() {
-                if import.module.is_some() && !self.used_imports.contains(&(module_id, index)) {
+                let broken = import.module.is_some_and(|m| program.module(m).broken);
+                if import.module.is_some() && !broken && !self.used_imports.contains(&(module_id, index)) {
                     self.emit(module_id, diagnostics::unused_use(import.span, &import.target));
                 }
             }

@@ -132,6 +132,9 @@ pub(crate) struct Checker<'p> {
     used_imports: HashSet<(ModuleId, usize)>,
     workflows: HashMap<scope::ItemRef, analyze::WorkflowState>,
     warned_no_context: HashSet<scope::ItemRef>,
+    /// "did you mean" costs a pass over every name in scope; past this many, a file
+    /// full of unknown names would make checking quadratic, so suggestions stop.
+    suggestions_left: usize,
 }
 
 impl<'p> Checker<'p> {
@@ -147,6 +150,7 @@ impl<'p> Checker<'p> {
             used_imports: HashSet::new(),
             workflows: HashMap::new(),
             warned_no_context: HashSet::new(),
+            suggestions_left: 200,
         }
     }
 
@@ -156,6 +160,12 @@ impl<'p> Checker<'p> {
         self.build_call_graph();
         self.analyze_workflows();
         self.lint();
+    }
+
+    /// Whether one more "did you mean" may be computed.
+    fn spend_suggestion(&mut self) -> bool {
+        self.suggestions_left = self.suggestions_left.saturating_sub(1);
+        self.suggestions_left > 0
     }
 
     fn emit(&mut self, module: ModuleId, diagnostic: Diagnostic) {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use handlebars::template::{BlockParam, HelperTemplate, Parameter, Template, TemplateElement};
-use handlebars::Path as HbPath;
+use handlebars::{Path as HbPath, TemplateErrorReason};
 
 use super::types::{Type, RESULT_FIELDS};
 use crate::diagnostics::{self, Diagnostic};
@@ -18,12 +18,14 @@ const HELPERS: &[&str] = &[
 ];
 
 /// What the checker learns from an agent's templates.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TemplateUse {
     /// How many times each parameter is rendered.
     pub uses: HashMap<String, u64>,
     /// Bytes of literal text (everything outside `{{ }}`).
     pub literal_bytes: usize,
+    /// Whether handlebars could parse the template at all.
+    pub parsed: bool,
 }
 
 /// Looks up the fields of a record type.
@@ -46,7 +48,11 @@ pub fn check(
         line_starts: std::iter::once(0)
             .chain(text.value.match_indices('\n').map(|(i, _)| i + 1))
             .collect(),
-        result: TemplateUse::default(),
+        result: TemplateUse {
+            uses: HashMap::new(),
+            literal_bytes: 0,
+            parsed: true,
+        },
         frames: vec![Frame {
             this: None,
             block_params: Vec::new(),
@@ -61,7 +67,16 @@ pub fn check(
                 .pos()
                 .and_then(|(line, col)| checker.offset_of(line, col))
                 .unwrap_or(0);
-            let reason = error.reason().to_string().to_lowercase();
+            let reason = match error.reason() {
+                TemplateErrorReason::MismatchingClosedHelper(open, close) => {
+                    format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")
+                }
+                TemplateErrorReason::InvalidSyntax(_) => {
+                    "it does not parse here; is a `{{#block}}` left open or a `{{` unclosed?".to_string()
+                }
+                other => other.to_string().to_lowercase(),
+            };
+            checker.result.parsed = false;
             checker.out.push(diagnostics::invalid_template(
                 text.source_span(offset, offset + 1),
                 &reason,

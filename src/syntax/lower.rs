@@ -6,7 +6,7 @@ use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::*;
-use super::parser::{convert_error, parse_rule, Rule, MAX_NESTING};
+use super::parser::{probe_item, Rule, MAX_NESTING};
 use super::text;
 use crate::diagnostics::{self, Diagnostic};
 use crate::source::Span;
@@ -122,12 +122,10 @@ impl<'t> Lowerer<'t> {
     /// Re-parses a skipped item alone to learn what was expected where it broke.
     fn bad_item(&mut self, pair: &Pair<'_, Rule>) {
         let start = pair.as_span().start();
-        let rest = self.text.get(start..).unwrap_or("");
-        let diagnostic = match parse_rule(Rule::item_probe, rest) {
-            Err(error) => convert_error(&error, self.text, start),
-            // Cannot happen for a deterministic grammar; report it plainly all the same.
-            Ok(_) => diagnostics::syntax_error(span_of(pair), "an item", "this text"),
-        };
+        // A probe that parses cannot happen for a deterministic grammar; report the
+        // item plainly all the same.
+        let diagnostic = probe_item(self.text, start)
+            .unwrap_or_else(|| diagnostics::syntax_error(span_of(pair), "an item", "this text"));
         self.diagnostics.push(diagnostic);
     }
 
@@ -142,7 +140,7 @@ impl<'t> Lowerer<'t> {
         let span = span_of(&pair);
         let target = match parts(pair).next() {
             Some(p) if p.as_rule() == Rule::string => UseTarget::File(self.string(p)),
-            Some(p) if p.as_rule() == Rule::use_when => UseTarget::MisplacedWhen(span_of(&p)),
+            Some(p) if p.as_rule() == Rule::misplaced_when => UseTarget::MisplacedWhen(span),
             Some(p) => UseTarget::Skill(self.ident(p)),
             None => UseTarget::MisplacedWhen(span),
         };
@@ -477,6 +475,15 @@ impl<'t> Lowerer<'t> {
             .into_inner()
             .filter(|p| p.as_rule() != Rule::directive)
             .collect();
+        // Operator chains nest the tree as deeply as they are long; refuse the ones
+        // that would nest past the limit instead of overflowing the stack later.
+        let operators = pieces.iter().filter(|p| is_operator(p.as_rule())).count();
+        if operators > MAX_NESTING {
+            let at = pieces.first().map_or(0, |p| p.as_span().start());
+            self.diagnostics
+                .push(diagnostics::nested_too_deeply(Span::new(at, at + 1), MAX_NESTING));
+            return None;
+        }
         let mut operands = Vec::new();
         for piece in &pieces {
             if !is_operator(piece.as_rule()) {

@@ -16,17 +16,25 @@ pub(crate) struct PaiParser;
 /// Deepest nesting of `(`, `[` and `{` accepted before parsing.
 pub const MAX_NESTING: usize = 256;
 
-/// Parsing steps allowed per byte of input (DESIGN §2: roughly 20).
-const CALLS_PER_BYTE: usize = 20;
-/// Steps every input may take, however small.
-const MIN_CALLS: usize = 100_000;
+/// Parsing steps allowed per byte of input (pest's "calls"). Measured (docs/parsing.md):
+/// realistic workflows take about 5 per byte; the densest legal texts, lists of
+/// one-letter names or brackets nested 200 deep, take 40 to 50. The limit keeps parsing
+/// linear in the input's size with twice the room of the worst legal case.
+/// `PAI_PARSE_STEPS_PER_BYTE` overrides it.
+const CALLS_PER_BYTE: usize = 100;
+/// Steps every input may take on top, however small it is.
+const MIN_CALLS: usize = 10_000;
 
 /// Parses `text` with `rule`, under a call limit proportional to its size.
 pub(crate) fn parse_rule(
     rule: Rule,
     text: &str,
 ) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
-    let limit = text.len().saturating_mul(CALLS_PER_BYTE).max(MIN_CALLS);
+    let per_byte = std::env::var("PAI_PARSE_STEPS_PER_BYTE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(CALLS_PER_BYTE);
+    let limit = text.len().saturating_mul(per_byte).saturating_add(MIN_CALLS);
     pest::set_call_limit(NonZeroUsize::new(limit));
     PaiParser::parse(rule, text)
 }
@@ -80,6 +88,17 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Diagnostic> {
 }
 
 /// Turns a pest error at `offset` (the start of the text pest was given) into a diagnostic.
+/// Parses one skipped item again with pest's error detail on, so the error can list
+/// the punctuation that was expected as well as the rules. Detail costs time, so only
+/// this error path pays for it.
+pub(crate) fn probe_item(text: &str, start: usize) -> Option<Diagnostic> {
+    let rest = text.get(start..)?;
+    pest::set_error_detail(true);
+    let result = parse_rule(Rule::item_probe, rest);
+    pest::set_error_detail(false);
+    result.err().map(|error| convert_error(&error, text, start))
+}
+
 pub(crate) fn convert_error(error: &pest::error::Error<Rule>, text: &str, offset: usize) -> Diagnostic {
     let position = match error.location {
         InputLocation::Pos(pos) => pos,
@@ -88,11 +107,22 @@ pub(crate) fn convert_error(error: &pest::error::Error<Rule>, text: &str, offset
     match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let span = token_span(text, position);
-            let expected = expected_list(positives);
+            let mut names: Vec<String> = positives.iter().map(|r| rule_name(*r).to_string()).collect();
+            if let Some(attempts) = error.parse_attempts() {
+                names.extend(
+                    attempts
+                        .expected_tokens()
+                        .into_iter()
+                        .map(|token| token.to_string())
+                        .filter(|token| is_punctuation(token))
+                        .map(|token| format!("`{token}`")),
+                );
+            }
+            let expected = expected_list(&names);
             diagnostics::syntax_error(span, &expected, &describe_found(text, position))
         }
         ErrorVariant::CustomError { message } if message.contains("call limit") => {
-            diagnostics::call_limit(Span::new(offset, offset + 1))
+            diagnostics::call_limit(token_span(text, position))
         }
         ErrorVariant::CustomError { .. } => {
             // pest's stack guard: recursion too deep for the native stack.
@@ -129,8 +159,21 @@ fn describe_found(text: &str, position: usize) -> String {
     }
 }
 
-fn expected_list(rules: &[Rule]) -> String {
-    let mut names: Vec<&str> = rules.iter().map(|rule| rule_name(*rule)).collect();
+/// Punctuation is worth listing as expected; letters come from keyword rules, and
+/// whitespace or `#` from the implicit rules would only be noise.
+fn is_punctuation(token: &str) -> bool {
+    // A lone `-` only continues a name (`pai-council`); listing it reads like a minus.
+    !token.is_empty() && token != "-" && token.chars().all(|c| "()[]{},:.=<>!+-".contains(c))
+}
+
+fn expected_list(names: &[String]) -> String {
+    let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // A bracket already said in words ("a list") is not repeated as punctuation.
+    for (token, words) in [("`[`", "a list"), ("`{`", "a block `{ ... }`"), ("`(`", "a parameter list")] {
+        if names.contains(&words) {
+            names.retain(|n| *n != token);
+        }
+    }
     names.sort_unstable();
     names.dedup();
     match names.as_slice() {
@@ -170,7 +213,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::depth_mod => "`depth`",
         Rule::follows_mod => "`follows`",
         Rule::skill_item => "a skill",
-        Rule::use_when => "`use when`",
+        Rule::use_when | Rule::misplaced_when => "`use when`",
         Rule::skill_workflow => "`workflow`",
         Rule::protocol_item => "a protocol",
         Rule::max_rule => "`max`",
@@ -256,9 +299,12 @@ mod tests {
 
     #[test]
     fn expected_lists_read_as_prose() {
-        assert_eq!(expected_list(&[Rule::name]), "a name");
+        let names = |rules: &[Rule]| -> Vec<String> {
+            rules.iter().map(|r| rule_name(*r).to_string()).collect()
+        };
+        assert_eq!(expected_list(&names(&[Rule::name])), "a name");
         assert_eq!(
-            expected_list(&[Rule::kw_let, Rule::kw_return, Rule::kw_let]),
+            expected_list(&names(&[Rule::kw_let, Rule::kw_return, Rule::kw_let])),
             "`let` or `return`"
         );
     }
