@@ -33,7 +33,11 @@ impl From<Exit> for ExitCode {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "pai", version, about = "A compiler and runtime for workflows of cooperating AI agents")]
+#[command(
+    name = "pai",
+    version,
+    about = "A compiler and runtime for workflows of cooperating AI agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,7 +118,9 @@ fn explain(code: &str) -> Exit {
         }
         Err(()) => {
             eprintln!("error: `{code}` is not a diagnostic code of pai");
-            eprintln!("help: codes look like `E004` or `W001`; see docs/diagnostics.md for the list");
+            eprintln!(
+                "help: codes look like `E004` or `W001`; see docs/diagnostics.md for the list"
+            );
             Exit::Usage
         }
     }

@@ -285,8 +285,13 @@ pub fn empty_file(span: Span) -> Diagnostic {
 }
 
 pub fn not_text(span: Span, reason: &str) -> Diagnostic {
-    Diagnostic::new(Code::E031, span, format!("file is not text: {reason}"), "here")
-        .help("`.pai` files are UTF-8 text without NUL bytes")
+    Diagnostic::new(
+        Code::E031,
+        span,
+        format!("file is not text: {reason}"),
+        "here",
+    )
+    .help("`.pai` files are UTF-8 text without NUL bytes")
 }
 
 pub fn call_limit(span: Span) -> Diagnostic {
@@ -525,7 +530,13 @@ pub fn budget_exceeded(
     .help("lower a `max`, hand children's `summary` instead of `output`, lower the children's `summary` budget, or raise `context`")
 }
 
-pub fn protocol_depth(span: Span, protocol: &str, depth: u64, limit: u64, rule: Span) -> Diagnostic {
+pub fn protocol_depth(
+    span: Span,
+    protocol: &str,
+    depth: u64,
+    limit: u64,
+    rule: Span,
+) -> Diagnostic {
     Diagnostic::new(
         Code::E018,
         span,
@@ -536,7 +547,13 @@ pub fn protocol_depth(span: Span, protocol: &str, depth: u64, limit: u64, rule: 
     .help(format!("lower the depth to {limit} or less"))
 }
 
-pub fn protocol_fanout(span: Span, protocol: &str, what: &str, limit: u64, rule: Span) -> Diagnostic {
+pub fn protocol_fanout(
+    span: Span,
+    protocol: &str,
+    what: &str,
+    limit: u64,
+    rule: Span,
+) -> Diagnostic {
     Diagnostic::new(
         Code::E019,
         span,
@@ -547,7 +564,14 @@ pub fn protocol_fanout(span: Span, protocol: &str, what: &str, limit: u64, rule:
     .help("split the fan-out into a level of sub-workflows, or lower the `max`")
 }
 
-pub fn protocol_summary(span: Span, protocol: &str, agent: &str, found: Option<u64>, limit: u64, rule: Span) -> Diagnostic {
+pub fn protocol_summary(
+    span: Span,
+    protocol: &str,
+    agent: &str,
+    found: Option<u64>,
+    limit: u64,
+    rule: Span,
+) -> Diagnostic {
     let message = match found {
         Some(found) => format!(
             "`{agent}` has a summary budget of {} tokens, above the {} of protocol `{protocol}`",
@@ -561,7 +585,14 @@ pub fn protocol_summary(span: Span, protocol: &str, agent: &str, found: Option<u
         .help(format!("give `{agent}` `summary {limit} tokens` or less"))
 }
 
-pub fn protocol_delegate(span: Span, protocol: &str, agent: &str, reads: u64, limit: u64, rule: Span) -> Diagnostic {
+pub fn protocol_delegate(
+    span: Span,
+    protocol: &str,
+    agent: &str,
+    reads: u64,
+    limit: u64,
+    rule: Span,
+) -> Diagnostic {
     Diagnostic::new(
         Code::E021,
         span,
@@ -696,7 +727,11 @@ pub fn unused_binding(span: Span, name: &str) -> Diagnostic {
 }
 
 pub fn unused_item(span: Span, kind: &str, name: &str) -> Diagnostic {
-    let code = if kind == "agent" { Code::W003 } else { Code::W004 };
+    let code = if kind == "agent" {
+        Code::W003
+    } else {
+        Code::W004
+    };
     Diagnostic::new(
         code,
         span,
@@ -716,7 +751,14 @@ pub fn skill_without_triggers(span: Span, name: &str) -> Diagnostic {
     .help("add `use when \"a request\", \"another request\"`")
 }
 
-pub fn overlapping_trigger(span: Span, trigger: &str, skill: &str, other: &str, first_file: FileId, first: Span) -> Diagnostic {
+pub fn overlapping_trigger(
+    span: Span,
+    trigger: &str,
+    skill: &str,
+    other: &str,
+    first_file: FileId,
+    first: Span,
+) -> Diagnostic {
     let mut diagnostic = Diagnostic::new(
         Code::W006,
         span,
@@ -822,7 +864,10 @@ mod tests {
 
     #[test]
     fn suggestions_only_when_close() {
-        assert_eq!(suggest("cdoer", ["coder", "reporter"]).as_deref(), Some("did you mean `coder`?"));
+        assert_eq!(
+            suggest("cdoer", ["coder", "reporter"]).as_deref(),
+            Some("did you mean `coder`?")
+        );
         assert_eq!(suggest("zzz", ["coder"]), None);
     }
 }

@@ -50,23 +50,35 @@ struct Related {
     label: String,
 }
 
+/// Related labels further than this many lines from the primary one get a snippet of
+/// their own after the main one, so the report always opens at the primary location.
+const INLINE_LINES: usize = 3;
+
 impl Report {
     fn new(sources: &SourceMap, diagnostic: &Diagnostic) -> Report {
-        let elsewhere = diagnostic
-            .related
-            .iter()
-            .filter(|r| r.file.is_some_and(|f| f != diagnostic.file))
-            .filter_map(|r| {
-                Some(Related {
-                    source: sources.get(r.file?).clone(),
-                    span: r.span,
-                    label: r.label.clone(),
-                })
-            })
-            .collect();
+        let source = sources.get(diagnostic.file).clone();
+        let (primary_line, _) = source.line_col(diagnostic.span.start);
+        let mut inline = Vec::new();
+        let mut elsewhere = Vec::new();
+        for related in &diagnostic.related {
+            let file = related.file.unwrap_or(diagnostic.file);
+            let related_source = sources.get(file).clone();
+            let (line, _) = related_source.line_col(related.span.start);
+            if file == diagnostic.file && line.abs_diff(primary_line) <= INLINE_LINES {
+                inline.push(related.clone());
+            } else {
+                elsewhere.push(Related {
+                    source: related_source,
+                    span: related.span,
+                    label: related.label.clone(),
+                });
+            }
+        }
+        let mut diagnostic = diagnostic.clone();
+        diagnostic.related = inline;
         Report {
-            diagnostic: diagnostic.clone(),
-            source: sources.get(diagnostic.file).clone(),
+            diagnostic,
+            source,
             elsewhere,
         }
     }
@@ -110,7 +122,6 @@ impl miette::Diagnostic for Report {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let file = self.diagnostic.file;
         let primary = LabeledSpan::new_primary_with_span(
             Some(self.diagnostic.label.clone()),
             self.diagnostic.span,
@@ -119,7 +130,6 @@ impl miette::Diagnostic for Report {
             .diagnostic
             .related
             .iter()
-            .filter(move |r| r.file.is_none_or(|f| f == file))
             .map(|r| LabeledSpan::new_with_span(Some(r.label.clone()), r.span));
         Some(Box::new(std::iter::once(primary).chain(related)))
     }

@@ -30,7 +30,10 @@ fn render(case: &Path) -> String {
     // `# ui-env: NAME=VALUE` lines set the environment of one case.
     let source = std::fs::read(case).unwrap_or_default();
     for line in String::from_utf8_lossy(&source).lines() {
-        if let Some((name, value)) = line.strip_prefix("# ui-env: ").and_then(|kv| kv.split_once('=')) {
+        if let Some((name, value)) = line
+            .strip_prefix("# ui-env: ")
+            .and_then(|kv| kv.split_once('='))
+        {
             command.env(name.trim(), value.trim());
         }
     }
@@ -44,7 +47,10 @@ fn render(case: &Path) -> String {
         .output()
         .expect("pai runs");
     let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
-    text.push_str(&format!("[exit status: {}]\n", output.status.code().unwrap_or(-1)));
+    text.push_str(&format!(
+        "[exit status: {}]\n",
+        output.status.code().unwrap_or(-1)
+    ));
     text
 }
 
@@ -80,7 +86,8 @@ fn ui() {
 fn every_code_has_a_ui_test() {
     let mut rendered = String::new();
     for case in cases() {
-        rendered.push_str(&std::fs::read_to_string(case.with_extension("stderr")).unwrap_or_default());
+        rendered
+            .push_str(&std::fs::read_to_string(case.with_extension("stderr")).unwrap_or_default());
     }
     let missing: Vec<&str> = pai::diagnostics::Code::ALL
         .iter()

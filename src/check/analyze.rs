@@ -20,7 +20,9 @@ use super::types::{Type, RESULT_FIELDS};
 use super::Checker;
 use crate::diagnostics;
 use crate::source::Span;
-use crate::syntax::ast::{self, BinOp, Call, Expr, ExprKind, Ident, Item, Let, ProtocolRule, Value as SettingValue};
+use crate::syntax::ast::{
+    self, BinOp, Call, Expr, ExprKind, Ident, Item, Let, ProtocolRule, Value as SettingValue,
+};
 
 /// What the checker knows of a value before the run.
 #[derive(Clone, Debug)]
@@ -79,7 +81,7 @@ impl Value {
 #[derive(Debug)]
 pub enum WorkflowState {
     InProgress,
-    Done(Value),
+    Done(Box<Value>),
 }
 
 /// The limits of one protocol.
@@ -95,7 +97,7 @@ struct Rules {
 enum SlotState {
     Pending,
     InProgress,
-    Done(Value),
+    Done(Box<Value>),
 }
 
 struct LetSlot<'a> {
@@ -153,7 +155,7 @@ impl<'p> Checker<'p> {
     /// The value a call of `workflow` yields, analysing its body on first use.
     fn workflow_value(&mut self, item: ItemRef) -> Value {
         match self.workflows.get(&item) {
-            Some(WorkflowState::Done(value)) => return value.clone(),
+            Some(WorkflowState::Done(value)) => return (**value).clone(),
             Some(WorkflowState::InProgress) => return self.recursive_value(item),
             None => {}
         }
@@ -180,7 +182,8 @@ impl<'p> Checker<'p> {
         let mut value = analysis.workflow(workflow);
         value.reads = 0;
         value.outputs.clear();
-        self.workflows.insert(item, WorkflowState::Done(value.clone()));
+        self.workflows
+            .insert(item, WorkflowState::Done(Box::new(value.clone())));
         value
     }
 
@@ -200,7 +203,11 @@ impl<'p> Checker<'p> {
             .first()
             .and_then(|stmt| match &stmt.value.kind {
                 ExprKind::Call(call) if call.method.is_none() => {
-                    let binding = self.scopes.get(item.module.0)?.names.get(&call.callee.name)?;
+                    let binding = self
+                        .scopes
+                        .get(item.module.0)?
+                        .names
+                        .get(&call.callee.name)?;
                     self.agents.get(&binding.item)?.summary
                 }
                 _ => None,
@@ -227,14 +234,18 @@ impl<'p> Checker<'p> {
                         _ => {}
                     }
                 }
-                ProtocolRule::Delegate { what, limit, span, .. } if what.name == "reads" => {
+                ProtocolRule::Delegate {
+                    what, limit, span, ..
+                } if what.name == "reads" => {
                     rules.reads = rules.reads.or(limit.as_count().map(|n| (n, *span)));
                 }
                 ProtocolRule::Delegate { .. } => {}
             }
         }
         for setting in &decl.settings {
-            if let ("summary", SettingValue::Quantity(q)) = (setting.key.name.as_str(), &setting.value) {
+            if let ("summary", SettingValue::Quantity(q)) =
+                (setting.key.name.as_str(), &setting.value)
+            {
                 rules.summary = rules.summary.or(q.as_count().map(|n| (n, setting.span)));
             }
         }
@@ -257,7 +268,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 .collect();
             for (name, limit, rule) in limits {
                 if declared > limit {
-                    self.emit(diagnostics::protocol_depth(depth.span, &name, declared, limit, rule));
+                    self.emit(diagnostics::protocol_depth(
+                        depth.span, &name, declared, limit, rule,
+                    ));
                 }
             }
         }
@@ -294,7 +307,12 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
         let params = std::mem::take(&mut self.params);
         for param in params.iter().filter(|p| !p.used) {
-            self.emit(diagnostics::unused_parameter(param.span, &workflow.name.name, &param.name, false));
+            self.emit(diagnostics::unused_parameter(
+                param.span,
+                &workflow.name.name,
+                &param.name,
+                false,
+            ));
         }
         let mut value = returned;
         if let Some(declared) = &workflow.returns {
@@ -312,7 +330,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
         let max = param.max.as_ref().and_then(|q| q.as_count());
         let name = &param.name.name;
         let assumed = |tokens: u64, why: &str| {
-            Bound::assumed(tokens, format!("`{name}` ({} tokens assumed for {why})", diagnostics::thousands(tokens)), param.name.span)
+            Bound::assumed(
+                tokens,
+                format!(
+                    "`{name}` ({} tokens assumed for {why})",
+                    diagnostics::thousands(tokens)
+                ),
+                param.name.span,
+            )
         };
         match &ty {
             Type::Text => {
@@ -335,7 +360,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     None => {
                         let mut bound = elem.clone().times(budget::ASSUMED_LIST);
                         bound.assumed.push(budget::Assumption {
-                            what: format!("`{name}` ({} elements assumed for a list parameter without `max`)", budget::ASSUMED_LIST),
+                            what: format!(
+                                "`{name}` ({} elements assumed for a list parameter without `max`)",
+                                budget::ASSUMED_LIST
+                            ),
                             span: param.name.span,
                         });
                         (None, bound)
@@ -346,7 +374,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 value.len = len;
                 value
             }
-            _ => Value::of(ty, assumed(budget::ASSUMED_TEXT, "a parameter of unknown size")),
+            _ => Value::of(
+                ty,
+                assumed(budget::ASSUMED_TEXT, "a parameter of unknown size"),
+            ),
         }
     }
 
@@ -362,8 +393,16 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn push_frame(&mut self, lets: &'p [Let], var: Option<(&'p Ident, Value)>) {
         let mut index: HashMap<&'p str, usize> = HashMap::new();
         for (i, binding) in lets.iter().enumerate() {
-            match index.get(binding.name.name.as_str()).and_then(|&first| lets.get(first)) {
-                Some(first) => self.emit(diagnostics::duplicate(binding.name.span, "binding", &binding.name.name, first.name.span)),
+            match index
+                .get(binding.name.name.as_str())
+                .and_then(|&first| lets.get(first))
+            {
+                Some(first) => self.emit(diagnostics::duplicate(
+                    binding.name.span,
+                    "binding",
+                    &binding.name.name,
+                    first.name.span,
+                )),
                 None => {
                     index.insert(&binding.name.name, i);
                 }
@@ -389,9 +428,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
     }
 
     fn pop_frame(&mut self) {
-        let Some(frame) = self.frames.pop() else { return };
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
         for slot in frame.lets.iter().filter(|slot| !slot.used) {
-            self.emit(diagnostics::unused_binding(slot.decl.name.span, &slot.decl.name.name));
+            self.emit(diagnostics::unused_binding(
+                slot.decl.name.span,
+                &slot.decl.name.name,
+            ));
         }
     }
 
@@ -421,14 +465,25 @@ impl<'c, 'p> Analysis<'c, 'p> {
         let mut order = Vec::with_capacity(lets.len());
         for component in tarjan_scc(&graph) {
             let cyclic = component.len() > 1
-                || component.first().is_some_and(|&n| graph.contains_edge(n, n));
+                || component
+                    .first()
+                    .is_some_and(|&n| graph.contains_edge(n, n));
             if cyclic {
                 let members: BTreeSet<usize> = component.iter().copied().collect();
                 if let Some(&first) = members.first() {
-                    let path = cycle_path(first, |n| graph.neighbors(n).filter(|m| members.contains(m)).collect());
-                    let names: Vec<&str> = path.iter().filter_map(|&i| lets.get(i)).map(|l| l.name.name.as_str()).collect();
+                    let path = cycle_path(first, |n| {
+                        graph.neighbors(n).filter(|m| members.contains(m)).collect()
+                    });
+                    let names: Vec<&str> = path
+                        .iter()
+                        .filter_map(|&i| lets.get(i))
+                        .map(|l| l.name.name.as_str())
+                        .collect();
                     if let Some(binding) = lets.get(first) {
-                        self.emit(diagnostics::binding_cycle(binding.name.span, &names.join(" -> ")));
+                        self.emit(diagnostics::binding_cycle(
+                            binding.name.span,
+                            &names.join(" -> "),
+                        ));
                     }
                 }
             }
@@ -438,11 +493,15 @@ impl<'c, 'p> Analysis<'c, 'p> {
     }
 
     fn evaluate_let(&mut self, level: usize, index: usize) -> Value {
-        let Some(slot) = self.frames.get_mut(level).and_then(|f| f.lets.get_mut(index)) else {
+        let Some(slot) = self
+            .frames
+            .get_mut(level)
+            .and_then(|f| f.lets.get_mut(index))
+        else {
             return Value::unknown();
         };
         match &slot.state {
-            SlotState::Done(value) => return value.clone(),
+            SlotState::Done(value) => return (**value).clone(),
             // A cycle, already reported by `binding_order`.
             SlotState::InProgress => return Value::unknown(),
             SlotState::Pending => slot.state = SlotState::InProgress,
@@ -453,8 +512,12 @@ impl<'c, 'p> Analysis<'c, 'p> {
         self.after(&decl.after);
         let value = self.expr(&decl.value);
         self.frames.extend(inner);
-        if let Some(slot) = self.frames.get_mut(level).and_then(|f| f.lets.get_mut(index)) {
-            slot.state = SlotState::Done(value.clone());
+        if let Some(slot) = self
+            .frames
+            .get_mut(level)
+            .and_then(|f| f.lets.get_mut(index))
+        {
+            slot.state = SlotState::Done(Box::new(value.clone()));
         }
         value
     }
@@ -469,7 +532,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 Some(slot) => slot.used = true,
                 None => {
                     let suggestion = self.suggest_local(&name.name);
-                    self.emit(diagnostics::unknown_name(name.span, "binding", &name.name, suggestion, None));
+                    self.emit(diagnostics::unknown_name(
+                        name.span, "binding", &name.name, suggestion, None,
+                    ));
                 }
             }
         }
@@ -511,11 +576,18 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn expr(&mut self, expr: &'p Expr) -> Value {
         match &expr.kind {
             ExprKind::Text(text) => {
-                let mut value = Value::of(Type::Text, Bound::of(budget::tokens_of_bytes(text.value.len())));
+                let mut value = Value::of(
+                    Type::Text,
+                    Bound::of(budget::tokens_of_bytes(text.value.len())),
+                );
                 value.literal_text = true;
                 value
             }
-            ExprKind::Quantity(q) => Value::scalar(if q.is_duration() { Type::Duration } else { Type::Number }),
+            ExprKind::Quantity(q) => Value::scalar(if q.is_duration() {
+                Type::Duration
+            } else {
+                Type::Number
+            }),
             ExprKind::Bool(_) => Value::scalar(Type::Bool),
             ExprKind::List(items) => self.list(items),
             ExprKind::Ref(ident) => self.reference(ident),
@@ -544,11 +616,16 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 Some(first) if first.fits(&item_value.ty) => element = Some(item_value.ty.clone()),
                 Some(first) => {
                     let first = first.to_string();
-                    self.emit(diagnostics::type_mismatch(item.span, "a list whose first element is of this type", &first, &item_value.ty.to_string()));
+                    self.emit(diagnostics::type_mismatch(
+                        item.span,
+                        "a list whose first element is of this type",
+                        &first,
+                        &item_value.ty.to_string(),
+                    ));
                 }
             }
             elem = elem.max(item_value.bound.clone());
-            value.bound = value.bound.add(item_value.bound);
+            value.bound = value.bound.plus(item_value.bound);
             value.reads += item_value.reads;
             value.results += item_value.results;
             value.outputs.extend(item_value.outputs);
@@ -570,7 +647,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
             let exists = |this: &mut Self, n: &str| {
                 this.params.iter().any(|p| p.name == n) || this.frames.iter().any(|f| f.defines(n))
             };
-            (exists(self, left) && exists(self, right)).then(|| (left.to_string(), right.to_string()))
+            (exists(self, left) && exists(self, right))
+                .then(|| (left.to_string(), right.to_string()))
         });
         let kind_hint = self
             .checker
@@ -615,7 +693,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 "output" => {
                     let mut out = Value::of(
                         Type::Text,
-                        Bound::assumed(budget::ASSUMED_TEXT, format!("`.output` ({} tokens assumed for a full output)", diagnostics::thousands(budget::ASSUMED_TEXT)), field.span),
+                        Bound::assumed(
+                            budget::ASSUMED_TEXT,
+                            format!(
+                                "`.output` ({} tokens assumed for a full output)",
+                                diagnostics::thousands(budget::ASSUMED_TEXT)
+                            ),
+                            field.span,
+                        ),
                     );
                     out.outputs.push(field.span);
                     out.outputs.extend(value.outputs);
@@ -624,7 +709,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 }
                 "outputs" | "children" => {
                     let ty = Type::result_field(name).unwrap_or(Type::Unknown);
-                    let elem = if name == "outputs" { Bound::of(budget::PATH_TOKENS) } else { value.bound.clone() };
+                    let elem = if name == "outputs" {
+                        Bound::of(budget::PATH_TOKENS)
+                    } else {
+                        value.bound.clone()
+                    };
                     let mut bound = elem.clone().times(budget::ASSUMED_LIST);
                     bound.assumed.push(budget::Assumption {
                         what: format!("`.{name}` ({} elements assumed)", budget::ASSUMED_LIST),
@@ -635,13 +724,21 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     out
                 }
                 _ => {
-                    self.emit(diagnostics::unknown_field(field.span, "result", name, RESULT_FIELDS));
+                    self.emit(diagnostics::unknown_field(
+                        field.span,
+                        "result",
+                        name,
+                        RESULT_FIELDS,
+                    ));
                     Value::unknown()
                 }
             },
             Type::Record(record) => {
                 let record = record.clone();
-                let fields = self.checker.record_fields(self.module, &record).unwrap_or_default();
+                let fields = self
+                    .checker
+                    .record_fields(self.module, &record)
+                    .unwrap_or_default();
                 match fields.iter().find(|(n, _)| n == name) {
                     Some((_, ty)) => {
                         let mut out = Value::of(ty.clone(), value.bound.clone());
@@ -655,7 +752,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     }
                     None => {
                         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-                        self.emit(diagnostics::unknown_field(field.span, &record, name, &names));
+                        self.emit(diagnostics::unknown_field(
+                            field.span, &record, name, &names,
+                        ));
                         Value::unknown()
                     }
                 }
@@ -674,16 +773,23 @@ impl<'c, 'p> Analysis<'c, 'p> {
         match op {
             BinOp::Add => {
                 let Some(ty) = l.ty.join(&r.ty) else {
-                    let (bad, span) = if l.ty.is_list() { (&r.ty, right.span) } else { (&l.ty, left.span) };
+                    let (bad, span) = if l.ty.is_list() {
+                        (&r.ty, right.span)
+                    } else {
+                        (&l.ty, left.span)
+                    };
                     let message = if l.ty.is_list() && r.ty.is_list() {
-                        format!("`+` joins lists of one element type, found `{}` and `{}`", l.ty, r.ty)
+                        format!(
+                            "`+` joins lists of one element type, found `{}` and `{}`",
+                            l.ty, r.ty
+                        )
                     } else {
                         format!("`+` joins two lists, found `{bad}`")
                     };
                     self.emit(diagnostics::invalid_operand(span, message, &bad.to_string(), "there is no arithmetic or text concatenation; to combine texts, pass both to an agent"));
                     return Value::unknown();
                 };
-                let mut value = Value::of(ty, l.bound.add(r.bound));
+                let mut value = Value::of(ty, l.bound.plus(r.bound));
                 value.elem = Some(l.elem.unwrap_or_default().max(r.elem.unwrap_or_default()));
                 value.len = l.len.zip(r.len).map(|(a, b)| a.saturating_add(b));
                 value.reads = l.reads + r.reads;
@@ -701,7 +807,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 if !(l.ty.fits(&r.ty) || r.ty.fits(&l.ty)) {
                     self.emit(diagnostics::invalid_operand(
                         right.span,
-                        format!("`{cmp}` compares values of one type, found `{}` and `{}`", l.ty, r.ty),
+                        format!(
+                            "`{cmp}` compares values of one type, found `{}` and `{}`",
+                            l.ty, r.ty
+                        ),
                         &r.ty.to_string(),
                         "compare two values of the same type",
                     ));
@@ -739,7 +848,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
         let declared = f.max.as_ref().and_then(|max| {
             let count = max.as_count().filter(|&n| n > 0 && !max.is_duration());
             if count.is_none() {
-                self.emit(diagnostics::invalid_quantity(max.span, "`max`", "a whole number of items, 1 or more"));
+                self.emit(diagnostics::invalid_quantity(
+                    max.span,
+                    "`max`",
+                    "a whole number of items, 1 or more",
+                ));
             }
             count.map(|n| (n, max.span))
         });
@@ -751,7 +864,13 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 .collect();
             for (name, limit, rule) in limits {
                 if declared > limit {
-                    self.emit(diagnostics::protocol_fanout(span, &name, &format!("`max {declared}`"), limit, rule));
+                    self.emit(diagnostics::protocol_fanout(
+                        span,
+                        &name,
+                        &format!("`max {declared}`"),
+                        limit,
+                        rule,
+                    ));
                 }
             }
         }
@@ -769,7 +888,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
             self.emit(diagnostics::for_without_max(f.iter.span, &what));
             unproven = Some(f.iter.span);
         }
-        let mut var_value = Value::of(element, iter.elem.clone().unwrap_or_else(|| iter.bound.element()));
+        let mut var_value = Value::of(
+            element,
+            iter.elem.clone().unwrap_or_else(|| iter.bound.element()),
+        );
         var_value.results = iter.results.min(1);
         var_value.reads = iter.reads.min(1);
         var_value.outputs = iter.outputs.clone();
@@ -842,44 +964,81 @@ impl<'c, 'p> Analysis<'c, 'p> {
             } else {
                 None
             };
-            let kind = if call.method.is_some() { "skill" } else { "agent, workflow or skill" };
-            self.emit(diagnostics::unknown_name(call.callee.span, kind, &call.callee.name, suggestion, None));
+            let kind = if call.method.is_some() {
+                "skill"
+            } else {
+                "agent, workflow or skill"
+            };
+            self.emit(diagnostics::unknown_name(
+                call.callee.span,
+                kind,
+                &call.callee.name,
+                suggestion,
+                None,
+            ));
             self.discard_args(call);
             return Value::unknown();
         };
         match binding.kind {
             ItemKind::Agent if call.method.is_none() => self.agent_call(binding.item, call, span),
-            ItemKind::Workflow | ItemKind::Skill => match self.checker.call_target(self.module, call) {
-                Some(edge) => self.workflow_call(edge.target, call),
-                None => {
-                    let (message, help) = match (&call.method, binding.kind) {
-                        (Some(method), ItemKind::Skill) => {
-                            let workflows = self.skill_workflows(binding.item);
-                            (
-                                format!("skill `{}` has no workflow `{}`", call.callee.name, method.name),
-                                diagnostics::suggest(&method.name, workflows.iter().map(String::as_str)).unwrap_or_else(|| {
-                                    format!("its workflows are {}", workflows.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "))
-                                }),
-                            )
-                        }
-                        (Some(_), _) => (
-                            format!("`{}` is a workflow, not a skill", call.callee.name),
-                            format!("call it directly: `{}(...)`", call.callee.name),
-                        ),
-                        (None, _) => (
-                            format!("skill `{}` has no default workflow", call.callee.name),
-                            "list a workflow in the skill; the first is its default".to_string(),
-                        ),
-                    };
-                    self.emit(diagnostics::invalid_call(call.callee.span.to(call.method.as_ref().map_or(call.callee.span, |m| m.span)), message, help));
-                    self.discard_args(call);
-                    Value::unknown()
+            ItemKind::Workflow | ItemKind::Skill => {
+                match self.checker.call_target(self.module, call) {
+                    Some(edge) => self.workflow_call(edge.target, call),
+                    None => {
+                        let (message, help) = match (&call.method, binding.kind) {
+                            (Some(method), ItemKind::Skill) => {
+                                let workflows = self.skill_workflows(binding.item);
+                                (
+                                    format!(
+                                        "skill `{}` has no workflow `{}`",
+                                        call.callee.name, method.name
+                                    ),
+                                    diagnostics::suggest(
+                                        &method.name,
+                                        workflows.iter().map(String::as_str),
+                                    )
+                                    .unwrap_or_else(|| {
+                                        format!(
+                                            "its workflows are {}",
+                                            workflows
+                                                .iter()
+                                                .map(|w| format!("`{w}`"))
+                                                .collect::<Vec<_>>()
+                                                .join(", ")
+                                        )
+                                    }),
+                                )
+                            }
+                            (Some(_), _) => (
+                                format!("`{}` is a workflow, not a skill", call.callee.name),
+                                format!("call it directly: `{}(...)`", call.callee.name),
+                            ),
+                            (None, _) => (
+                                format!("skill `{}` has no default workflow", call.callee.name),
+                                "list a workflow in the skill; the first is its default"
+                                    .to_string(),
+                            ),
+                        };
+                        self.emit(diagnostics::invalid_call(
+                            call.callee
+                                .span
+                                .to(call.method.as_ref().map_or(call.callee.span, |m| m.span)),
+                            message,
+                            help,
+                        ));
+                        self.discard_args(call);
+                        Value::unknown()
+                    }
                 }
-            },
+            }
             kind => {
                 self.emit(diagnostics::invalid_call(
                     call.callee.span,
-                    format!("`{}` is a {}, which cannot be called", call.callee.name, kind.noun()),
+                    format!(
+                        "`{}` is a {}, which cannot be called",
+                        call.callee.name,
+                        kind.noun()
+                    ),
                     "call an agent, a workflow or a skill".to_string(),
                 ));
                 self.discard_args(call);
@@ -916,7 +1075,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
             let value = self.expr(&arg.value);
             let Some(name) = &arg.name else {
                 positional = true;
-                let hint = params.get(given.len()).map_or("name", |p| p.name.name.as_str());
+                let hint = params
+                    .get(given.len())
+                    .map_or("name", |p| p.name.name.as_str());
                 self.emit(diagnostics::invalid_call(
                     arg.span,
                     format!("`{callee}` takes named arguments"),
@@ -929,13 +1090,25 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 let list = if names.is_empty() {
                     "none".to_string()
                 } else {
-                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
-                self.emit(diagnostics::unknown_argument(name.span, callee, &name.name, diagnostics::suggest(&name.name, names.iter().copied()), &list));
+                self.emit(diagnostics::unknown_argument(
+                    name.span,
+                    callee,
+                    &name.name,
+                    diagnostics::suggest(&name.name, names.iter().copied()),
+                    &list,
+                ));
                 continue;
             };
             if let Some((first, _)) = given.get(name.name.as_str()) {
-                self.emit(diagnostics::repeated_argument(name.span, &name.name, *first));
+                self.emit(diagnostics::repeated_argument(
+                    name.span, &name.name, *first,
+                ));
                 continue;
             }
             let expected = self.checker.resolve_type_quiet(target_module, &param.ty);
@@ -968,7 +1141,13 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     None => {
                         let ty = self.checker.resolve_type_quiet(target_module, &param.ty);
                         let decl = param.name.span;
-                        let mut diagnostic = diagnostics::missing_argument(call.args_span, callee, &param.name.name, &ty.to_string(), decl);
+                        let mut diagnostic = diagnostics::missing_argument(
+                            call.args_span,
+                            callee,
+                            &param.name.name,
+                            &ty.to_string(),
+                            decl,
+                        );
                         if let Some(related) = diagnostic.related.first_mut() {
                             related.file = Some(self.checker.program.module(target_module).file);
                         }
@@ -982,7 +1161,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
 
     fn workflow_call(&mut self, target: ItemRef, call: &'p Call) -> Value {
         let program = self.checker.program;
-        let Item::Workflow(workflow) = &program.module(target.module).ast.items[target.index] else {
+        let Item::Workflow(workflow) = &program.module(target.module).ast.items[target.index]
+        else {
             return Value::unknown();
         };
         self.arguments(call, target.module, &workflow.params);
@@ -1005,11 +1185,20 @@ impl<'c, 'p> Analysis<'c, 'p> {
         };
         self.prove_budget(&info, target, &args, span);
         self.protocol_rules_at_call(&info, &args, span);
-        Value::answer(info.returns.clone(), info.summary.unwrap_or(budget::DEFAULT_SUMMARY))
+        Value::answer(
+            info.returns.clone(),
+            info.summary.unwrap_or(budget::DEFAULT_SUMMARY),
+        )
     }
 
     /// The context budget of one agent call (DESIGN §2).
-    fn prove_budget(&mut self, info: &AgentInfo, target: ItemRef, args: &[(String, Value)], span: Span) {
+    fn prove_budget(
+        &mut self,
+        info: &AgentInfo,
+        target: ItemRef,
+        args: &[(String, Value)],
+        span: Span,
+    ) {
         let agent_file = self.checker.program.module(target.module).file;
         let mut chain = Chain::default();
         let mut assumed = Vec::new();
@@ -1042,7 +1231,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
             return;
         }
         if chain.total() > context {
-            let mut diagnostic = diagnostics::budget_exceeded(span, &info.name, &chain.render(), context, info.span);
+            let mut diagnostic =
+                diagnostics::budget_exceeded(span, &info.name, &chain.render(), context, info.span);
             if let Some(related) = diagnostic.related.first_mut() {
                 related.file = Some(agent_file);
             }
@@ -1050,7 +1240,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
         } else if !assumed.is_empty() {
             assumed.sort();
             assumed.dedup();
-            self.emit(diagnostics::assumed_size(span, &info.name, &assumed.join(", ")));
+            self.emit(diagnostics::assumed_size(
+                span,
+                &info.name,
+                &assumed.join(", "),
+            ));
         }
     }
 
@@ -1072,12 +1266,26 @@ impl<'c, 'p> Analysis<'c, 'p> {
             }
             if let Some((limit, rule)) = rules.summary {
                 if info.summary.is_none_or(|s| s > limit) {
-                    found.push(diagnostics::protocol_summary(span, &rules.name, &info.name, info.summary, limit, rule));
+                    found.push(diagnostics::protocol_summary(
+                        span,
+                        &rules.name,
+                        &info.name,
+                        info.summary,
+                        limit,
+                        rule,
+                    ));
                 }
             }
             if let Some((limit, rule)) = rules.reads {
                 if reads >= limit {
-                    found.push(diagnostics::protocol_delegate(span, &rules.name, &info.name, reads, limit, rule));
+                    found.push(diagnostics::protocol_delegate(
+                        span,
+                        &rules.name,
+                        &info.name,
+                        reads,
+                        limit,
+                        rule,
+                    ));
                 }
             }
         }
@@ -1104,7 +1312,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 self.emit(diagnostics::invalid_call(
                     arg_name.span,
                     format!("builtin `{name}` takes positional arguments"),
-                    format!("drop the name: `{name}({})`", params.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "drop the name: `{name}({})`",
+                        params
+                            .iter()
+                            .map(|(p, _)| *p)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
             values.push((arg.value.span, value));
@@ -1112,8 +1327,20 @@ impl<'c, 'p> Analysis<'c, 'p> {
         if values.len() != params.len() {
             self.emit(diagnostics::invalid_call(
                 call.args_span,
-                format!("builtin `{name}` takes {} argument{}, found {}", params.len(), if params.len() == 1 { "" } else { "s" }, values.len()),
-                format!("write `{name}({})`", params.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "builtin `{name}` takes {} argument{}, found {}",
+                    params.len(),
+                    if params.len() == 1 { "" } else { "s" },
+                    values.len()
+                ),
+                format!(
+                    "write `{name}({})`",
+                    params
+                        .iter()
+                        .map(|(p, _)| *p)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         for ((arg_span, value), (param, expected)) in values.iter().zip(params) {
@@ -1123,13 +1350,25 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 _ => text_for_path || value.ty.fits(expected),
             };
             if !ok {
-                let expected = if name == "len" { "list<_> or text".to_string() } else { expected.to_string() };
-                self.emit(diagnostics::type_mismatch(*arg_span, &format!("argument `{param}` of `{name}`"), &expected, &value.ty.to_string()));
+                let expected = if name == "len" {
+                    "list<_> or text".to_string()
+                } else {
+                    expected.to_string()
+                };
+                self.emit(diagnostics::type_mismatch(
+                    *arg_span,
+                    &format!("argument `{param}` of `{name}`"),
+                    &expected,
+                    &value.ty.to_string(),
+                ));
             }
         }
         Some(match name {
             "files" | "dirs" => {
-                let mut value = Value::of(Type::List(Box::new(Type::Path)), Bound::of(budget::PATH_TOKENS));
+                let mut value = Value::of(
+                    Type::List(Box::new(Type::Path)),
+                    Bound::of(budget::PATH_TOKENS),
+                );
                 value.bound.unproven = Some(span);
                 value.elem = Some(Bound::of(budget::PATH_TOKENS));
                 value
@@ -1137,7 +1376,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
             "read" => {
                 let mut value = Value::of(
                     Type::Text,
-                    Bound::assumed(budget::ASSUMED_TEXT, format!("`read(...)` ({} tokens assumed for a file)", diagnostics::thousands(budget::ASSUMED_TEXT)), span),
+                    Bound::assumed(
+                        budget::ASSUMED_TEXT,
+                        format!(
+                            "`read(...)` ({} tokens assumed for a file)",
+                            diagnostics::thousands(budget::ASSUMED_TEXT)
+                        ),
+                        span,
+                    ),
                 );
                 value.reads = 1;
                 value

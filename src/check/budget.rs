@@ -75,7 +75,7 @@ impl Bound {
     }
 
     /// Both bounds together (`a + b`, a list literal, several arguments).
-    pub fn add(mut self, other: Bound) -> Bound {
+    pub fn plus(mut self, other: Bound) -> Bound {
         self.terms.extend(other.terms);
         self.assumed.extend(other.assumed);
         self.unproven = self.unproven.or(other.unproven);
@@ -213,10 +213,10 @@ mod tests {
     fn fan_out_multiplies_and_lists_join() {
         let subtrees = Bound::of(80).times(6);
         let leaves = Bound::of(80).times(10);
-        let children = subtrees.add(leaves);
+        let children = subtrees.plus(leaves);
         assert_eq!(children.total(), 1_280);
         assert_eq!(children.render_terms(), "16 × 80");
-        let mixed = Bound::of(80).times(6).add(Bound::of(500).times(2));
+        let mixed = Bound::of(80).times(6).plus(Bound::of(500).times(2));
         assert_eq!(mixed.render_terms(), "6 × 80 + 2 × 500");
     }
 

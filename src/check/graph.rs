@@ -237,8 +237,12 @@ impl Checker<'_> {
         let program = self.program;
         for (id, module) in program.modules.iter().enumerate() {
             for (index, item) in module.ast.items.iter().enumerate() {
-                let Item::Workflow(workflow) = item else { continue };
-                let Some(follows) = workflow.follows.first() else { continue };
+                let Item::Workflow(workflow) = item else {
+                    continue;
+                };
+                let Some(follows) = workflow.follows.first() else {
+                    continue;
+                };
                 let Some(binding) = self
                     .scopes
                     .get(id)

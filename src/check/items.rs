@@ -56,7 +56,8 @@ const AGENT_SETTINGS: &[(&str, Kind)] = &[
     ("temperature", Kind::Number),
 ];
 const SKILL_SETTINGS: &[(&str, Kind)] = &[("description", Kind::Text)];
-const PROTOCOL_SETTINGS: &[(&str, Kind)] = &[("summary", Kind::Tokens), ("description", Kind::Text)];
+const PROTOCOL_SETTINGS: &[(&str, Kind)] =
+    &[("summary", Kind::Tokens), ("description", Kind::Text)];
 const PROVIDER_SETTINGS: &[(&str, Kind)] = &[
     ("kind", Kind::Text),
     ("url", Kind::Text),
@@ -161,8 +162,7 @@ impl Checker<'_> {
                         ),
                     ),
                     Some(found) => {
-                        let text_for_path =
-                            found == Type::Text && ty == Type::Path;
+                        let text_for_path = found == Type::Text && ty == Type::Path;
                         if !text_for_path && !found.fits(&ty) {
                             self.emit(
                                 module,
@@ -198,10 +198,17 @@ impl Checker<'_> {
             if !declared && !BUILTIN_PROVIDERS.contains(&provider.name.as_str()) {
                 let mut names = self.visible_names(module);
                 names.extend(BUILTIN_PROVIDERS.iter().map(|s| s.to_string()));
-                let suggestion = diagnostics::suggest(&provider.name, names.iter().map(String::as_str));
+                let suggestion =
+                    diagnostics::suggest(&provider.name, names.iter().map(String::as_str));
                 self.emit(
                     module,
-                    diagnostics::unknown_name(provider.span, "provider", &provider.name, suggestion, None),
+                    diagnostics::unknown_name(
+                        provider.span,
+                        "provider",
+                        &provider.name,
+                        suggestion,
+                        None,
+                    ),
                 );
             }
         }
@@ -231,7 +238,12 @@ impl Checker<'_> {
                 if !uses.contains_key(&param.name.name) {
                     self.emit(
                         module,
-                        diagnostics::unused_parameter(param.name.span, &agent.name.name, &param.name.name, true),
+                        diagnostics::unused_parameter(
+                            param.name.span,
+                            &agent.name.name,
+                            &param.name.name,
+                            true,
+                        ),
                     );
                 }
             }
@@ -258,39 +270,63 @@ impl Checker<'_> {
         }
         if let Some((first, rest)) = workflow.depth.split_first() {
             for again in rest {
-                self.emit(module, diagnostics::repeated_modifier(again.span, "depth", first.span));
+                self.emit(
+                    module,
+                    diagnostics::repeated_modifier(again.span, "depth", first.span),
+                );
             }
             if first.is_duration() || first.as_count().is_none_or(|n| n == 0) {
                 self.emit(
                     module,
-                    diagnostics::invalid_quantity(first.span, "`depth`", "a whole number of levels, 1 or more"),
+                    diagnostics::invalid_quantity(
+                        first.span,
+                        "`depth`",
+                        "a whole number of levels, 1 or more",
+                    ),
                 );
             }
         }
         if let Some((first, rest)) = workflow.follows.split_first() {
             for again in rest {
-                self.emit(module, diagnostics::repeated_modifier(again.span, "follows", first.span));
+                self.emit(
+                    module,
+                    diagnostics::repeated_modifier(again.span, "follows", first.span),
+                );
             }
             match self.lookup(module, &first.name) {
                 Some(binding) if binding.kind == ItemKind::Protocol => {}
                 _ => {
                     let names = self.visible_names(module);
-                    let suggestion = diagnostics::suggest(&first.name, names.iter().map(String::as_str));
+                    let suggestion =
+                        diagnostics::suggest(&first.name, names.iter().map(String::as_str));
                     self.emit(
                         module,
-                        diagnostics::unknown_name(first.span, "protocol", &first.name, suggestion, None),
+                        diagnostics::unknown_name(
+                            first.span,
+                            "protocol",
+                            &first.name,
+                            suggestion,
+                            None,
+                        ),
                     );
                 }
             }
         }
         match workflow.returns_stmts.as_slice() {
             [_] => {}
-            [] => self.emit(module, diagnostics::return_count(workflow.name.span, &workflow.name.name, 0)),
+            [] => self.emit(
+                module,
+                diagnostics::return_count(workflow.name.span, &workflow.name.name, 0),
+            ),
             [_, extra @ ..] => {
                 for stmt in extra {
                     self.emit(
                         module,
-                        diagnostics::return_count(stmt.span, &workflow.name.name, workflow.returns_stmts.len()),
+                        diagnostics::return_count(
+                            stmt.span,
+                            &workflow.name.name,
+                            workflow.returns_stmts.len(),
+                        ),
                     );
                 }
             }
@@ -304,10 +340,17 @@ impl Checker<'_> {
                 Some(binding) if binding.kind == ItemKind::Workflow => {}
                 _ => {
                     let names = self.visible_names(module);
-                    let suggestion = diagnostics::suggest(&workflow.name, names.iter().map(String::as_str));
+                    let suggestion =
+                        diagnostics::suggest(&workflow.name, names.iter().map(String::as_str));
                     self.emit(
                         module,
-                        diagnostics::unknown_name(workflow.span, "workflow", &workflow.name, suggestion, None),
+                        diagnostics::unknown_name(
+                            workflow.span,
+                            "workflow",
+                            &workflow.name,
+                            suggestion,
+                            None,
+                        ),
                     );
                 }
             }
@@ -329,23 +372,41 @@ impl Checker<'_> {
         let mut seen: HashMap<String, Span> = HashMap::new();
         for rule in &protocol.rules {
             let (what, limit, known, key) = match rule {
-                ProtocolRule::Max { what, limit, .. } => (what, limit, PROTOCOL_LIMITS, format!("max {}", what.name)),
-                ProtocolRule::Delegate { what, limit, .. } => {
-                    (what, limit, DELEGATE_TRIGGERS, format!("delegate when {}", what.name))
+                ProtocolRule::Max { what, limit, .. } => {
+                    (what, limit, PROTOCOL_LIMITS, format!("max {}", what.name))
                 }
+                ProtocolRule::Delegate { what, limit, .. } => (
+                    what,
+                    limit,
+                    DELEGATE_TRIGGERS,
+                    format!("delegate when {}", what.name),
+                ),
             };
             if !known.contains(&what.name.as_str()) {
                 let owner = match rule {
                     ProtocolRule::Max { .. } => "`max` in a protocol",
                     ProtocolRule::Delegate { .. } => "`delegate when` in a protocol",
                 };
-                self.emit(module, diagnostics::unknown_setting(what.span, owner, &what.name, known));
+                self.emit(
+                    module,
+                    diagnostics::unknown_setting(what.span, owner, &what.name, known),
+                );
             }
             if limit.is_duration() || limit.as_count().is_none_or(|n| n == 0) {
-                self.emit(module, diagnostics::invalid_quantity(limit.span, &format!("`{key}`"), "a whole number, 1 or more"));
+                self.emit(
+                    module,
+                    diagnostics::invalid_quantity(
+                        limit.span,
+                        &format!("`{key}`"),
+                        "a whole number, 1 or more",
+                    ),
+                );
             }
             if let Some(first) = seen.insert(key.clone(), what.span) {
-                self.emit(module, diagnostics::repeated_setting(what.span, &key, first));
+                self.emit(
+                    module,
+                    diagnostics::repeated_setting(what.span, &key, first),
+                );
             }
         }
     }
@@ -363,15 +424,24 @@ impl Checker<'_> {
             let key = setting.key.name.as_str();
             let Some(&(_, kind)) = known.iter().find(|(k, _)| *k == key) else {
                 let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
-                self.emit(module, diagnostics::unknown_setting(setting.key.span, owner, key, &names));
+                self.emit(
+                    module,
+                    diagnostics::unknown_setting(setting.key.span, owner, key, &names),
+                );
                 continue;
             };
             if let Some(first) = values.get(key) {
-                self.emit(module, diagnostics::repeated_setting(setting.key.span, key, first.key.span));
+                self.emit(
+                    module,
+                    diagnostics::repeated_setting(setting.key.span, key, first.key.span),
+                );
                 continue;
             }
             if !value_fits(&setting.value, kind) {
-                self.emit(module, diagnostics::invalid_setting_value(setting.value.span(), key, kind.describe()));
+                self.emit(
+                    module,
+                    diagnostics::invalid_setting_value(setting.value.span(), key, kind.describe()),
+                );
                 continue;
             }
             values.insert(key, setting);

@@ -46,14 +46,26 @@ impl Checker<'_> {
                 };
                 match item {
                     Item::Agent(agent) if is_program && !self.used_items.contains(&this) => {
-                        self.emit(module_id, diagnostics::unused_item(agent.name.span, "agent", &agent.name.name));
+                        self.emit(
+                            module_id,
+                            diagnostics::unused_item(agent.name.span, "agent", &agent.name.name),
+                        );
                     }
                     Item::Type(decl) if is_program && !type_uses.contains(&decl.name.name) => {
-                        self.emit(module_id, diagnostics::unused_item(decl.name.span, "type", &decl.name.name));
+                        self.emit(
+                            module_id,
+                            diagnostics::unused_item(decl.name.span, "type", &decl.name.name),
+                        );
                     }
                     Item::Skill(skill) => {
                         if skill.triggers.is_empty() {
-                            self.emit(module_id, diagnostics::skill_without_triggers(skill.name.span, &skill.name.name));
+                            self.emit(
+                                module_id,
+                                diagnostics::skill_without_triggers(
+                                    skill.name.span,
+                                    &skill.name.name,
+                                ),
+                            );
                         }
                         for trigger in &skill.triggers {
                             let key = normalize(&trigger.value);
@@ -71,7 +83,10 @@ impl Checker<'_> {
                                 }
                                 Some(_) => {}
                                 None => {
-                                    triggers.insert(key, (skill.name.name.clone(), module.file, trigger.span));
+                                    triggers.insert(
+                                        key,
+                                        (skill.name.name.clone(), module.file, trigger.span),
+                                    );
                                 }
                             }
                         }
@@ -81,8 +96,14 @@ impl Checker<'_> {
             }
             for (index, import) in module.imports.iter().enumerate() {
                 let broken = import.module.is_some_and(|m| program.module(m).broken);
-                if import.module.is_some() && !broken && !self.used_imports.contains(&(module_id, index)) {
-                    self.emit(module_id, diagnostics::unused_use(import.span, &import.target));
+                if import.module.is_some()
+                    && !broken
+                    && !self.used_imports.contains(&(module_id, index))
+                {
+                    self.emit(
+                        module_id,
+                        diagnostics::unused_use(import.span, &import.target),
+                    );
                 }
             }
         }

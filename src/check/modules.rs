@@ -88,11 +88,14 @@ impl Program {
         self.by_path.insert(key, id);
         let (text, decode_error) = match syntax::decode(bytes) {
             Ok(text) => (text.to_string(), None),
-            Err(diagnostic) => (String::from_utf8_lossy(bytes).into_owned(), Some(diagnostic)),
+            Err(diagnostic) => (
+                String::from_utf8_lossy(bytes).into_owned(),
+                Some(diagnostic),
+            ),
         };
         let file = self.sources.add(SourceFile::new(name, text.as_str()));
         let (ast, errors) = match decode_error {
-            Some(diagnostic) => (ast::File::default(), vec![diagnostic]),
+            Some(diagnostic) => (ast::File::default(), vec![*diagnostic]),
             None => {
                 let parsed = syntax::parse(&text);
                 (parsed.file, parsed.diagnostics)
@@ -173,7 +176,13 @@ impl Program {
 
     /// Loads a file named by a `use`, reporting at the `use` when it cannot be read or
     /// has errors of its own.
-    fn load_used(&mut self, path: &Path, from: FileId, span: Span, written: &str) -> Option<ModuleId> {
+    fn load_used(
+        &mut self,
+        path: &Path,
+        from: FileId,
+        span: Span,
+        written: &str,
+    ) -> Option<ModuleId> {
         let key = match path.canonicalize() {
             Ok(key) => key,
             Err(error) => {

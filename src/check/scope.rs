@@ -186,12 +186,14 @@ impl Checker<'_> {
     /// The name of item `item`.
     pub(super) fn item_ident(&self, item: ItemRef) -> &Ident {
         static NONE: std::sync::OnceLock<Ident> = std::sync::OnceLock::new();
-        item_name(self.item(item)).map(|(ident, _)| ident).unwrap_or_else(|| {
-            NONE.get_or_init(|| Ident {
-                name: String::new(),
-                span: Default::default(),
+        item_name(self.item(item))
+            .map(|(ident, _)| ident)
+            .unwrap_or_else(|| {
+                NONE.get_or_init(|| Ident {
+                    name: String::new(),
+                    span: Default::default(),
+                })
             })
-        })
     }
 
     /// Looks `name` up in the scope of `module`, marking it (and its `use`) used.
@@ -228,11 +230,12 @@ impl Checker<'_> {
                     }
                     _ => {
                         if report {
-                            let mut candidates: Vec<String> =
-                                ["text", "path", "number", "bool", "duration", "result", "list"]
-                                    .iter()
-                                    .map(|s| s.to_string())
-                                    .collect();
+                            let mut candidates: Vec<String> = [
+                                "text", "path", "number", "bool", "duration", "result", "list",
+                            ]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect();
                             candidates.extend(self.type_names(module));
                             let suggestion = diagnostics::suggest(
                                 &ident.name,
@@ -265,7 +268,11 @@ impl Checker<'_> {
     }
 
     /// The fields of record type `name` as seen from `module`.
-    pub(super) fn record_fields(&self, module: ModuleId, name: &str) -> Option<Vec<(String, Type)>> {
+    pub(super) fn record_fields(
+        &self,
+        module: ModuleId,
+        name: &str,
+    ) -> Option<Vec<(String, Type)>> {
         let binding = self.scopes.get(module.0)?.names.get(name)?;
         let Item::Type(decl) = self.item(binding.item) else {
             return None;
@@ -290,7 +297,11 @@ impl Checker<'_> {
                 Type::List(Box::new(self.resolve_type_quiet(module, element)))
             }
             TypeExpr::Named(ident) => Type::builtin(&ident.name).unwrap_or_else(|| {
-                match self.scopes.get(module.0).and_then(|s| s.names.get(&ident.name)) {
+                match self
+                    .scopes
+                    .get(module.0)
+                    .and_then(|s| s.names.get(&ident.name))
+                {
                     Some(binding) if binding.kind == ItemKind::Type => {
                         Type::Record(ident.name.clone())
                     }

@@ -72,7 +72,8 @@ pub fn check(
                     format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")
                 }
                 TemplateErrorReason::InvalidSyntax(_) => {
-                    "it does not parse here; is a `{{#block}}` left open or a `{{` unclosed?".to_string()
+                    "it does not parse here; is a `{{#block}}` left open or a `{{` unclosed?"
+                        .to_string()
                 }
                 other => other.to_string().to_lowercase(),
             };
@@ -226,7 +227,9 @@ impl Checker<'_> {
                     _ => Some(Type::Unknown),
                 };
                 if let (Some(ty), Some(Parameter::Path(path))) = (&subject, helper.params.first()) {
-                    if !ty.is_list() && !matches!(ty, Type::Record(_) | Type::Result | Type::Unknown) {
+                    if !ty.is_list()
+                        && !matches!(ty, Type::Record(_) | Type::Result | Type::Unknown)
+                    {
                         let raw = path_raw(path).to_string();
                         let span = self.find(&raw);
                         self.out.push(diagnostics::template_out_of_scope(
@@ -243,12 +246,16 @@ impl Checker<'_> {
                 if let Some(block_param) = &helper.block_param {
                     let element = element.unwrap_or(Type::Unknown);
                     match block_param {
-                        BlockParam::Single(p) => {
-                            frame.block_params.extend(param_name(p).map(|n| (n, element)))
-                        }
+                        BlockParam::Single(p) => frame
+                            .block_params
+                            .extend(param_name(p).map(|n| (n, element))),
                         BlockParam::Pair((a, b)) => {
-                            frame.block_params.extend(param_name(a).map(|n| (n, element)));
-                            frame.block_params.extend(param_name(b).map(|n| (n, Type::Number)));
+                            frame
+                                .block_params
+                                .extend(param_name(a).map(|n| (n, element)));
+                            frame
+                                .block_params
+                                .extend(param_name(b).map(|n| (n, Type::Number)));
                         }
                         _ => {}
                     }
@@ -306,7 +313,11 @@ impl Checker<'_> {
                     ));
                     return None;
                 }
-                Some(if name == "index" { Type::Number } else { Type::Bool })
+                Some(if name == "index" {
+                    Type::Number
+                } else {
+                    Type::Bool
+                })
             }
             HbPath::Relative((_, raw)) => self.path_text(raw, true),
         }
@@ -330,7 +341,11 @@ impl Checker<'_> {
         if rest == "this" || rest == "." {
             rest = "";
             explicit_this = true;
-        } else if let Some(after) = rest.strip_prefix("this.").or_else(|| rest.strip_prefix("this/")).or_else(|| rest.strip_prefix("./")) {
+        } else if let Some(after) = rest
+            .strip_prefix("this.")
+            .or_else(|| rest.strip_prefix("this/"))
+            .or_else(|| rest.strip_prefix("./"))
+        {
             rest = after;
             explicit_this = true;
         }
@@ -368,16 +383,21 @@ impl Checker<'_> {
                 };
                 let Some((_, ty)) = self.params.iter().find(|(n, _)| n == first) else {
                     let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
-                    let help = diagnostics::suggest(first, names.iter().copied()).unwrap_or_else(|| {
-                        if names.is_empty() {
-                            format!("add a parameter `{first}` to the agent")
-                        } else {
-                            format!(
-                                "only the agent's parameters are in scope: {}",
-                                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                            )
-                        }
-                    });
+                    let help =
+                        diagnostics::suggest(first, names.iter().copied()).unwrap_or_else(|| {
+                            if names.is_empty() {
+                                format!("add a parameter `{first}` to the agent")
+                            } else {
+                                format!(
+                                    "only the agent's parameters are in scope: {}",
+                                    names
+                                        .iter()
+                                        .map(|n| format!("`{n}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
+                        });
                     self.out.push(diagnostics::template_out_of_scope(
                         span,
                         self.agent,
@@ -396,13 +416,23 @@ impl Checker<'_> {
     }
 
     /// Follows `segments` as fields of `ty`.
-    fn fields_path(&mut self, raw: &str, span: crate::source::Span, mut ty: Type, segments: &[&str]) -> Option<Type> {
+    fn fields_path(
+        &mut self,
+        raw: &str,
+        span: crate::source::Span,
+        mut ty: Type,
+        segments: &[&str],
+    ) -> Option<Type> {
         for segment in segments {
             let next = match &ty {
                 Type::Unknown => return Some(Type::Unknown),
                 Type::Result => Type::result_field(segment),
-                Type::Record(name) => (self.fields)(name)
-                    .and_then(|fields| fields.into_iter().find(|(n, _)| n == segment).map(|(_, t)| t)),
+                Type::Record(name) => (self.fields)(name).and_then(|fields| {
+                    fields
+                        .into_iter()
+                        .find(|(n, _)| n == segment)
+                        .map(|(_, t)| t)
+                }),
                 _ => None,
             };
             let Some(next) = next else {
@@ -420,7 +450,11 @@ impl Checker<'_> {
                         .unwrap_or_else(|| {
                             format!(
                                 "the fields of `{ty}` are {}",
-                                available.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                                available
+                                    .iter()
+                                    .map(|n| format!("`{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             )
                         })
                 };

@@ -182,7 +182,9 @@ impl<'t> Lowerer<'t> {
             match part.as_rule() {
                 Rule::name => agent.name = self.ident(part),
                 Rule::params => agent.params = self.params(part),
-                Rule::returns => agent.returns = Some(self.type_expr_or_default(parts(part).next())),
+                Rule::returns => {
+                    agent.returns = Some(self.type_expr_or_default(parts(part).next()))
+                }
                 Rule::setting => agent.settings.extend(self.setting(part)),
                 _ => {}
             }
@@ -300,7 +302,9 @@ impl<'t> Lowerer<'t> {
                 Rule::delegate_rule => {
                     let mut inner = parts(part);
                     let what = self.name_or_default(inner.next());
-                    let op = inner.next().map_or(CompareOp::Ge, |op| compare_op(op.as_str()));
+                    let op = inner
+                        .next()
+                        .map_or(CompareOp::Ge, |op| compare_op(op.as_str()));
                     if let Some(q) = inner.next() {
                         let limit = self.quantity(q);
                         protocol.rules.push(ProtocolRule::Delegate {
@@ -343,10 +347,9 @@ impl<'t> Lowerer<'t> {
         Some(match pair.as_rule() {
             Rule::quantity => Value::Quantity(self.quantity(pair)),
             Rule::string | Rule::block_string => Value::Text(self.text_lit(pair)),
-            Rule::value_list => Value::List(
-                parts(pair).filter_map(|v| self.value(v)).collect(),
-                span,
-            ),
+            Rule::value_list => {
+                Value::List(parts(pair).filter_map(|v| self.value(v)).collect(), span)
+            }
             Rule::env_call => Value::Env(self.string(parts(pair).next()?), span),
             _ => Value::Name(self.ident(pair)),
         })
@@ -480,8 +483,10 @@ impl<'t> Lowerer<'t> {
         let operators = pieces.iter().filter(|p| is_operator(p.as_rule())).count();
         if operators > MAX_NESTING {
             let at = pieces.first().map_or(0, |p| p.as_span().start());
-            self.diagnostics
-                .push(diagnostics::nested_too_deeply(Span::new(at, at + 1), MAX_NESTING));
+            self.diagnostics.push(diagnostics::nested_too_deeply(
+                Span::new(at, at + 1),
+                MAX_NESTING,
+            ));
             return None;
         }
         let mut operands = Vec::new();
@@ -705,7 +710,7 @@ impl<'t> Lowerer<'t> {
         // A bad escape is reported and the text kept empty, so that one typo does not
         // hide the item that holds it from the rest of the checker.
         text::escaped(raw, start, span).unwrap_or_else(|diagnostic| {
-            self.diagnostics.push(diagnostic);
+            self.diagnostics.push(*diagnostic);
             Text {
                 value: String::new(),
                 span,

@@ -31,7 +31,7 @@ pub fn parse(text: &str) -> Parsed {
         return parsed;
     }
     if let Err(diagnostic) = parser::check_nesting(text) {
-        parsed.diagnostics.push(diagnostic);
+        parsed.diagnostics.push(*diagnostic);
         return parsed;
     }
     match parser::parse_rule(parser::Rule::file, text) {
@@ -55,19 +55,19 @@ pub fn parse(text: &str) -> Parsed {
 }
 
 /// Decodes a file's bytes as text, refusing invalid UTF-8 and NUL bytes.
-pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
+pub fn decode(bytes: &[u8]) -> Result<&str, Box<Diagnostic>> {
     let text = std::str::from_utf8(bytes).map_err(|error| {
         let at = error.valid_up_to();
-        diagnostics::not_text(
+        Box::new(diagnostics::not_text(
             Span::new(at, at + 1),
             &format!("invalid UTF-8 at byte {at}"),
-        )
+        ))
     })?;
     if let Some(at) = text.find('\0') {
-        return Err(diagnostics::not_text(
+        return Err(Box::new(diagnostics::not_text(
             Span::new(at, at + 1),
             &format!("NUL byte at byte {at}"),
-        ));
+        )));
     }
     Ok(text)
 }

@@ -34,14 +34,17 @@ pub(crate) fn parse_rule(
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(CALLS_PER_BYTE);
-    let limit = text.len().saturating_mul(per_byte).saturating_add(MIN_CALLS);
+    let limit = text
+        .len()
+        .saturating_mul(per_byte)
+        .saturating_add(MIN_CALLS);
     pest::set_call_limit(NonZeroUsize::new(limit));
     PaiParser::parse(rule, text)
 }
 
 /// Refuses input whose brackets nest deeper than [`MAX_NESTING`], before pest sees it.
 /// Brackets inside strings and comments do not count.
-pub(crate) fn check_nesting(text: &str) -> Result<(), Diagnostic> {
+pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -73,10 +76,10 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Diagnostic> {
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(diagnostics::nested_too_deeply(
+                    return Err(Box::new(diagnostics::nested_too_deeply(
                         Span::new(i, i + 1),
                         MAX_NESTING,
-                    ));
+                    )));
                 }
             }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
@@ -99,7 +102,11 @@ pub(crate) fn probe_item(text: &str, start: usize) -> Option<Diagnostic> {
     result.err().map(|error| convert_error(&error, text, start))
 }
 
-pub(crate) fn convert_error(error: &pest::error::Error<Rule>, text: &str, offset: usize) -> Diagnostic {
+pub(crate) fn convert_error(
+    error: &pest::error::Error<Rule>,
+    text: &str,
+    offset: usize,
+) -> Diagnostic {
     let position = match error.location {
         InputLocation::Pos(pos) => pos,
         InputLocation::Span((start, _)) => start,
@@ -107,7 +114,10 @@ pub(crate) fn convert_error(error: &pest::error::Error<Rule>, text: &str, offset
     match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let span = token_span(text, position);
-            let mut names: Vec<String> = positives.iter().map(|r| rule_name(*r).to_string()).collect();
+            let mut names: Vec<String> = positives
+                .iter()
+                .map(|r| rule_name(*r).to_string())
+                .collect();
             if let Some(attempts) = error.parse_attempts() {
                 names.extend(
                     attempts
@@ -169,7 +179,11 @@ fn is_punctuation(token: &str) -> bool {
 fn expected_list(names: &[String]) -> String {
     let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
     // A bracket already said in words ("a list") is not repeated as punctuation.
-    for (token, words) in [("`[`", "a list"), ("`{`", "a block `{ ... }`"), ("`(`", "a parameter list")] {
+    for (token, words) in [
+        ("`[`", "a list"),
+        ("`{`", "a block `{ ... }`"),
+        ("`(`", "a parameter list"),
+    ] {
         if names.contains(&words) {
             names.retain(|n| *n != token);
         }

@@ -6,7 +6,7 @@ use crate::diagnostics::{self, Diagnostic};
 use crate::source::Span;
 
 /// Decodes the inside of a `"..."` string that starts at source offset `start`.
-pub fn escaped(raw: &str, start: usize, span: Span) -> Result<Text, Diagnostic> {
+pub fn escaped(raw: &str, start: usize, span: Span) -> Result<Text, Box<Diagnostic>> {
     let mut value = String::with_capacity(raw.len());
     let mut map = vec![(0, start)];
     let mut chars = raw.char_indices();
@@ -23,16 +23,16 @@ pub fn escaped(raw: &str, start: usize, span: Span) -> Result<Text, Diagnostic> 
             Some((_, '\\')) => '\\',
             Some((j, other)) => {
                 let end = j + other.len_utf8();
-                return Err(diagnostics::invalid_escape(
+                return Err(Box::new(diagnostics::invalid_escape(
                     Span::new(start + i, start + end),
                     raw.get(i..end).unwrap_or("\\"),
-                ));
+                )));
             }
             None => {
-                return Err(diagnostics::invalid_escape(
+                return Err(Box::new(diagnostics::invalid_escape(
                     Span::new(start + i, start + i + 1),
                     "\\",
-                ))
+                )))
             }
         };
         value.push(decoded);

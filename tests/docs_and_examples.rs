@@ -1,0 +1,108 @@
+//! Documentation and examples never rot: `docs/diagnostics.md` is generated from the
+//! code table (and compared here), and every file under `examples/` is checked.
+
+use std::path::{Path, PathBuf};
+
+use pai::diagnostics::{Code, Severity};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn diagnostics_markdown() -> String {
+    let mut out = String::from(
+        "# Diagnostic codes\n\n\
+         Generated from `src/diagnostics.rs` by `PAI_BLESS=1 cargo test --test docs_and_examples`;\n\
+         do not edit by hand. `pai explain CODE` prints the same text. Codes are never reused.\n\n\
+         | code | severity | summary |\n| --- | --- | --- |\n",
+    );
+    for code in Code::ALL {
+        let severity = match code.severity() {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        out.push_str(&format!(
+            "| [`pai::{code}`](#pai{}) | {severity} | {} |\n",
+            code.as_str().to_lowercase(),
+            code.summary()
+        ));
+    }
+    for code in Code::ALL {
+        out.push_str(&format!(
+            "\n## pai::{code}\n\n{}\n\n```text\n{}\n```\n",
+            code.summary(),
+            code.explain()
+        ));
+    }
+    out
+}
+
+#[test]
+fn diagnostics_doc_matches_the_code_table() {
+    let path = root().join("docs/diagnostics.md");
+    let expected = diagnostics_markdown();
+    if std::env::var_os("PAI_BLESS").is_some() {
+        std::fs::write(&path, &expected).expect("write docs/diagnostics.md");
+        return;
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "docs/diagnostics.md is stale: run `PAI_BLESS=1 cargo test --test docs_and_examples`"
+    );
+}
+
+fn pai_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            pai_files(&entry, out);
+        } else if entry.extension().is_some_and(|e| e == "pai") {
+            out.push(entry);
+        }
+    }
+}
+
+/// Every example checks clean, except those that say which codes they demonstrate with
+/// `# expect: pai::CODE` lines: those must report exactly those codes.
+#[test]
+fn every_example_checks_as_documented() {
+    let mut files = Vec::new();
+    pai_files(&root().join("examples"), &mut files);
+    assert!(!files.is_empty(), "examples/ has .pai files");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("example is text");
+        let mut expected: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .map(|c| c.trim().to_string())
+            .collect();
+        expected.sort();
+        let outcome = pai::check::check_paths(std::slice::from_ref(&file)).expect("readable");
+        let mut found: Vec<String> = outcome
+            .diagnostics
+            .iter()
+            .map(|d| format!("pai::{}", d.code))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            expected,
+            "{}: {:#?}",
+            file.display(),
+            outcome.diagnostics
+        );
+    }
+}
+
+/// The README's first command checks this directory; it must stay clean.
+#[test]
+fn readme_quick_start_example_is_clean() {
+    let outcome =
+        pai::check::check_paths(&[root().join("examples/design/execute.pai")]).expect("readable");
+    assert_eq!(outcome.diagnostics, Vec::new());
+}
