@@ -1,0 +1,285 @@
+//! The checker's semantics, through the library: what is proven, with what numbers.
+
+use std::path::Path;
+
+use pai::check::{check_text, Outcome};
+use pai::diagnostics::Code;
+
+fn check(text: &str) -> Outcome {
+    check_text("test.pai", text, Path::new("."))
+}
+
+fn codes(outcome: &Outcome) -> Vec<Code> {
+    outcome.diagnostics.iter().map(|d| d.code).collect()
+}
+
+fn messages(outcome: &Outcome, code: Code) -> Vec<String> {
+    outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == code)
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+/// The DESIGN `orchestrate`: a synthesizer handed 6 subtrees and 10 leaves.
+fn orchestrate(fanout: u64, context: &str, leaves: u64) -> String {
+    format!(
+        r#"
+agent coder(task: text, file: path) -> result {{
+  context 200k
+  summary 80 tokens
+  prompt "Implement {{{{task}}}} in {{{{file}}}}"
+}}
+
+agent synthesizer(scope: path, children: list<result>) -> result {{
+  context {context}
+  summary 80 tokens
+  prompt "Summarise {{{{scope}}}}: {{{{#each children}}}}{{{{this.summary}}}}{{{{/each}}}}"
+}}
+
+workflow orchestrate(task: text max 2k, dir: path) -> result
+  depth 4
+  follows tree
+{{
+  let subtrees = for d in dirs(dir) max 6 {{ orchestrate(task: task, dir: d) }}
+  let leaves   = for f in files(dir, "*.rs") max {leaves} {{ coder(task: task, file: f) }}
+  return synthesizer(scope: dir, children: subtrees + leaves)
+}}
+
+protocol tree {{
+  max depth 5
+  max fanout {fanout}
+  summary 80 tokens
+}}
+"#
+    )
+}
+
+#[test]
+fn design_orchestrate_is_clean_at_fanout_sixteen() {
+    let outcome = check(&orchestrate(16, "200k", 10));
+    assert_eq!(outcome.diagnostics, Vec::new());
+}
+
+#[test]
+fn synthesizer_handed_seventeen_results_breaks_fanout_sixteen() {
+    let outcome = check(&orchestrate(16, "200k", 11));
+    assert_eq!(codes(&outcome), vec![Code::E019]);
+    assert_eq!(
+        messages(&outcome, Code::E019),
+        vec!["`synthesizer` is handed 17 results, which exceeds `max fanout 16` of protocol `tree`"]
+    );
+}
+
+#[test]
+fn budget_error_names_every_term_of_the_sum() {
+    // 16 children of 80 tokens, the scope path (1,024), the template's literal text.
+    let outcome = check(&orchestrate(16, "2k", 10));
+    assert_eq!(codes(&outcome), vec![Code::E017]);
+    let message = &messages(&outcome, Code::E017)[0];
+    assert_eq!(
+        message,
+        "worst-case input of `synthesizer` exceeds its context: 1,024 (scope) + 16 × 80 (children) + 3 (template) = 2,307 > context 2,000"
+    );
+}
+
+#[test]
+fn budget_fits_exactly_at_the_context() {
+    // One rendered parameter of 100 tokens (`text max 100`) plus a 4-byte template: 101.
+    let text = |context: u32| {
+        format!(
+            r#"
+agent echo(x: text) {{
+  context {context}
+  prompt "abc {{{{x}}}}"
+}}
+workflow run(x: text max 100) -> result {{
+  return echo(x: x)
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&text(101))), vec![]);
+    assert_eq!(codes(&check(&text(100))), vec![Code::E017]);
+}
+
+#[test]
+fn a_parameter_rendered_twice_counts_twice() {
+    let outcome = check(
+        r#"
+agent echo(x: text) {
+  context 150
+  prompt "{{x}} and again {{x}}"
+}
+workflow run(x: text max 100) -> result {
+  return echo(x: x)
+}
+"#,
+    );
+    let message = &messages(&outcome, Code::E017)[0];
+    assert!(message.contains("2 × 100 (x)"), "{message}");
+}
+
+#[test]
+fn unknown_text_sizes_warn_and_bounded_ones_do_not() {
+    let text = |bound: &str| {
+        format!(
+            r#"
+agent echo(x: text) {{
+  context 200k
+  prompt "{{{{x}}}}"
+}}
+workflow run(x: text{bound}) -> result {{
+  return echo(x: x)
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&text(""))), vec![Code::W008]);
+    assert_eq!(codes(&check(&text(" max 2k"))), vec![]);
+}
+
+#[test]
+fn protocols_reach_called_workflows_but_not_other_skills() {
+    let outcome = check(
+        r#"
+agent verbose(x: text) {
+  context 8k
+  summary 500 tokens
+  prompt "{{x}}"
+}
+
+skill other {
+  description "answers to its own rules"
+  use when "other things"
+  workflow outside
+}
+
+workflow outside(x: text max 100) -> result {
+  return verbose(x: x)
+}
+
+workflow inner(x: text max 100) -> result {
+  return verbose(x: x)
+}
+
+workflow top(x: text max 100) -> list<result> follows strict {
+  return [inner(x: x), other(x: x)]
+}
+
+protocol strict {
+  summary 80 tokens
+}
+"#,
+    );
+    // `inner` is governed (called directly); `outside` is reached through a skill.
+    assert_eq!(codes(&outcome), vec![Code::E020]);
+    let line = outcome.sources.get(outcome.diagnostics[0].file).line_col(outcome.diagnostics[0].span.start).0;
+    assert_eq!(line, 19, "reported at the call in `inner`");
+}
+
+#[test]
+fn templates_see_each_element_and_block_params() {
+    let outcome = check(
+        r#"
+type Finding { claim: text, votes: number }
+
+agent judge(findings: list<Finding>, topic: text) {
+  context 8k
+  prompt """
+    {{#each findings as |f i|}}{{i}}: {{f.claim}} ({{votes}}) on {{../topic}} {{@root.topic}}{{/each}}
+  """
+}
+"#,
+    );
+    assert_eq!(outcome.diagnostics, Vec::new());
+}
+
+#[test]
+fn template_errors_point_inside_the_block_string() {
+    let source = "agent a(x: text) {\n  context 8k\n  prompt \"\"\"\n      first {{x}}\n      then {{y}}\n  \"\"\"\n}\n";
+    let outcome = check(source);
+    assert_eq!(codes(&outcome), vec![Code::E013]);
+    let span = outcome.diagnostics[0].span;
+    assert_eq!(&source[span.start..span.end], "y");
+}
+
+#[test]
+fn bindings_may_be_used_before_they_are_defined() {
+    let outcome = check(
+        r#"
+agent step(x: text) {
+  context 8k
+  summary 80 tokens
+  prompt "{{x}}"
+}
+workflow run(seed: text max 100) -> result {
+  let b = step(x: a.summary)
+  let a = step(x: seed)
+  return b
+}
+"#,
+    );
+    assert_eq!(outcome.diagnostics, Vec::new());
+}
+
+#[test]
+fn for_over_a_literal_list_needs_no_max() {
+    let outcome = check(
+        r#"
+agent step(x: text) {
+  context 8k
+  summary 80 tokens
+  prompt "{{x}}"
+}
+agent fold(xs: list<result>) {
+  context 1k
+  prompt "{{#each xs}}{{this.summary}}{{/each}}"
+}
+workflow run() -> result {
+  let each = for angle in ["security", "speed", "cost"] { step(x: angle) }
+  return fold(xs: each)
+}
+"#,
+    );
+    assert_eq!(outcome.diagnostics, Vec::new());
+}
+
+#[test]
+fn type_errors_name_both_types() {
+    let outcome = check(
+        r#"
+agent step(n: number) {
+  context 8k
+  prompt "{{n}}"
+}
+workflow run() -> result {
+  return step(n: "three")
+}
+"#,
+    );
+    assert_eq!(
+        messages(&outcome, Code::E010),
+        vec!["argument `n` of `step` expects `number`, found `text`"]
+    );
+}
+
+#[test]
+fn every_error_of_a_file_is_reported() {
+    let outcome = check(
+        r#"
+agent a(x: text) {
+  context 8k
+  prompt "{{nope}}"
+}
+workflow w() -> result {
+  let p = missing(x: 1)
+  return a(y: 2)
+}
+"#,
+    );
+    let mut found = codes(&outcome);
+    found.sort();
+    assert_eq!(found, vec![Code::E004, Code::E007, Code::E008, Code::E013, Code::W001, Code::W002]);
+}
