@@ -72,6 +72,8 @@ const PROVIDER_SETTINGS: &[(&str, Kind)] = &[
 /// The limits a protocol's `max` can set, and the triggers of `delegate when`.
 pub const PROTOCOL_LIMITS: &[&str] = &["depth", "fanout"];
 pub const DELEGATE_TRIGGERS: &[&str] = &["reads"];
+/// The kinds of provider `kind "..."` may name (DESIGN §4).
+pub const PROVIDER_KINDS: &[&str] = &["sim", "replay", "command", "openai", "anthropic"];
 /// Providers every program has without declaring them.
 pub const BUILTIN_PROVIDERS: &[&str] = &["sim", "replay"];
 
@@ -105,9 +107,7 @@ impl Checker<'_> {
                     Item::Workflow(workflow) => self.workflow_signature(module, workflow),
                     Item::Skill(skill) => self.skill(module, skill),
                     Item::Protocol(protocol) => self.protocol(module, protocol),
-                    Item::Provider(provider) => {
-                        self.settings(module, "a provider", &provider.settings, PROVIDER_SETTINGS);
-                    }
+                    Item::Provider(provider) => self.provider(module, provider),
                 }
             }
         }
@@ -406,6 +406,25 @@ impl Checker<'_> {
                 self.emit(
                     module,
                     diagnostics::repeated_setting(what.span, &key, first),
+                );
+            }
+        }
+    }
+
+    fn provider(&mut self, module: ModuleId, provider: &ast::Provider) {
+        let values = self.settings(module, "a provider", &provider.settings, PROVIDER_SETTINGS);
+        if let Some(Value::Text(kind)) = values.get("kind").map(|s| &s.value) {
+            if !PROVIDER_KINDS.contains(&kind.value.as_str()) {
+                self.emit(
+                    module,
+                    diagnostics::invalid_setting_value(
+                        kind.span,
+                        "kind",
+                        &format!(
+                            "one of {}",
+                            PROVIDER_KINDS.iter().map(|k| format!("`\"{k}\"`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    ),
                 );
             }
         }

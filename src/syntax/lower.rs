@@ -707,12 +707,12 @@ impl<'t> Lowerer<'t> {
         let (raw, start) = inner
             .map(|p| (p.as_str(), p.as_span().start()))
             .unwrap_or(("", span.start + 1));
-        // A bad escape is reported and the text kept empty, so that one typo does not
-        // hide the item that holds it from the rest of the checker.
+        // A bad escape is reported and the text kept as written, so that one typo
+        // neither hides the item that holds it nor makes its template look empty.
         text::escaped(raw, start, span).unwrap_or_else(|diagnostic| {
             self.diagnostics.push(*diagnostic);
             Text {
-                value: String::new(),
+                value: raw.to_string(),
                 span,
                 map: vec![(0, start)],
             }
