@@ -21,7 +21,7 @@ fn stderr(output: &Output) -> String {
 fn clean_directory_exits_zero_and_says_so() {
     let output = pai(&["check", "examples/design"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stderr(&output).contains("checked 2 files: 0 errors, 0 warnings"));
+    assert!(stderr(&output).contains("checked 5 files: 0 errors, 0 warnings"));
 }
 
 #[test]
