@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check;
+use crate::compile;
 use crate::diagnostics::Code;
 use crate::report;
 
@@ -60,6 +61,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+    /// Show the tree a workflow would build and its worst case, without calling a model
+    Plan {
+        /// The `.pai` file
+        file: PathBuf,
+        /// The workflow to plan (default: the file's skill's first workflow, or its only one)
+        #[arg(long)]
+        workflow: Option<String>,
+        /// A workflow argument, `name=value` (repeatable); lists as `a,b` or JSON
+        #[arg(long = "arg", value_name = "NAME=VALUE")]
+        args: Vec<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = PlanFormat::Tree)]
+        format: PlanFormat,
+        /// A YAML price table that extends the built-in one (default: `.pai/prices.yaml` if present)
+        #[arg(long)]
+        prices: Option<PathBuf>,
+    },
     /// Print the long explanation of a diagnostic code, such as `E004`
     Explain {
         /// The code: `E004`, `W001` or `pai::E004`
@@ -72,6 +90,14 @@ enum Format {
     Human,
     Json,
     Sarif,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PlanFormat {
+    Tree,
+    Json,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -106,6 +132,13 @@ pub fn main() -> ExitCode {
             deny,
             color,
         } => run_check(&paths, format, deny.is_some(), color).into(),
+        Command::Plan {
+            file,
+            workflow,
+            args,
+            format,
+            prices,
+        } => run_plan(&file, workflow, args, format, prices.as_deref()).into(),
         Command::Explain { code } => explain(&code).into(),
     }
 }
@@ -154,23 +187,11 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
     let warnings = outcome.warning_count();
     match format {
         Format::Human => {
-            let color = match color {
-                Color::Always => true,
-                Color::Never => false,
-                Color::Auto => {
-                    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                        && std::io::stderr().is_terminal()
-                }
-            };
-            let width = std::env::var("COLUMNS")
-                .ok()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(100);
             let shown = outcome.diagnostics.len().min(HUMAN_LIMIT);
             let text = report::human(
                 &outcome.sources,
                 outcome.diagnostics.get(..shown).unwrap_or_default(),
-                report::HumanStyle { color, width },
+                human_style(color),
             );
             let mut stderr = std::io::stderr().lock();
             let _ = stderr.write_all(text.as_bytes());
@@ -191,6 +212,91 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
     } else {
         Exit::Clean
     }
+}
+
+fn run_plan(
+    file: &Path,
+    workflow: Option<String>,
+    args: Vec<String>,
+    format: PlanFormat,
+    prices_file: Option<&Path>,
+) -> Exit {
+    let mut prices = compile::prices::Prices::default();
+    let default_table = Path::new(".pai/prices.yaml");
+    let table = prices_file.or_else(|| default_table.is_file().then_some(default_table));
+    if let Some(table) = table {
+        if let Err(message) = prices.extend_from(table) {
+            eprintln!("error: {message}");
+            eprintln!("help: a price table maps model names to `{{ input: 3.0, output: 15.0 }}` dollars per million tokens");
+            return Exit::Usage;
+        }
+    }
+    let outcome = match check::check_paths(&[file.to_path_buf()]) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!(
+                "error: cannot read `{}`: {}",
+                error.path.display(),
+                error.error.to_string().to_lowercase()
+            );
+            return Exit::Usage;
+        }
+    };
+    if outcome.error_count() > 0 {
+        let errors: Vec<_> = outcome
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        let text = report::human(&outcome.sources, &errors, human_style(Color::Auto));
+        eprint!("{text}");
+        eprintln!(
+            "error: `{}` has {} errors; `pai plan` needs a file that checks",
+            file.display(),
+            errors.len()
+        );
+        return Exit::Failed;
+    }
+    let request = compile::Request { workflow, args };
+    let plan = match compile::plan(&outcome, &request) {
+        Ok(plan) => plan,
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            eprintln!("help: {}", error.help);
+            return if error.usage {
+                Exit::Usage
+            } else {
+                Exit::Failed
+            };
+        }
+    };
+    let totals = plan.totals(&prices);
+    let text = match format {
+        PlanFormat::Tree => compile::render::tree(&plan, &totals),
+        PlanFormat::Json => compile::render::json(&plan, &totals),
+        PlanFormat::Dot => compile::render::dot(&plan, &totals),
+        PlanFormat::Mermaid => compile::render::mermaid(&plan, &totals),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    Exit::Clean
+}
+
+fn human_style(color: Color) -> report::HumanStyle {
+    let color = match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    };
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    report::HumanStyle { color, width }
 }
 
 fn summary_line(files: usize, errors: usize, warnings: usize) -> String {

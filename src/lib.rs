@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compile;
 pub mod diagnostics;
 pub mod report;
 pub mod source;

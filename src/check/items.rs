@@ -422,7 +422,11 @@ impl Checker<'_> {
                         "kind",
                         &format!(
                             "one of {}",
-                            PROVIDER_KINDS.iter().map(|k| format!("`\"{k}\"`")).collect::<Vec<_>>().join(", ")
+                            PROVIDER_KINDS
+                                .iter()
+                                .map(|k| format!("`\"{k}\"`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ),
                 );

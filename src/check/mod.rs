@@ -15,11 +15,11 @@
 
 mod analyze;
 pub mod budget;
-mod graph;
-mod items;
+pub(crate) mod graph;
+pub(crate) mod items;
 mod lints;
 pub mod modules;
-mod scope;
+pub(crate) mod scope;
 mod templates;
 pub mod types;
 
@@ -32,11 +32,18 @@ use crate::diagnostics::{self, Code, Diagnostic, Severity};
 use crate::source::SourceMap;
 use scope::Scope;
 
-/// The result of checking some files: their sources and every diagnostic, sorted.
+/// The result of checking some files: their sources, every diagnostic (sorted), and
+/// what later stages need of the checked program.
 #[derive(Debug)]
 pub struct Outcome {
     pub sources: SourceMap,
     pub diagnostics: Vec<Diagnostic>,
+    /// The loaded modules (their sources are in `sources`).
+    pub program: Program,
+    /// The modules named by the caller, in order.
+    pub roots: Vec<ModuleId>,
+    pub(crate) scopes: Vec<Scope>,
+    pub(crate) agents: HashMap<scope::ItemRef, items::AgentInfo>,
 }
 
 impl Outcome {
@@ -69,10 +76,13 @@ pub fn check_text(name: &str, text: &str, dir: &Path) -> Outcome {
 }
 
 /// Runs every pass over a loaded program and keeps the diagnostics of `roots`.
-pub fn check_program(program: Program, roots: &[ModuleId]) -> Outcome {
+pub fn check_program(mut program: Program, roots: &[ModuleId]) -> Outcome {
     let mut checker = Checker::new(&program);
     checker.run();
     let mut found = std::mem::take(&mut checker.diagnostics);
+    let scopes = std::mem::take(&mut checker.scopes);
+    let agents = std::mem::take(&mut checker.agents);
+    drop(checker);
     found.extend(program.diagnostics.iter().cloned());
 
     let root_files: HashSet<_> = roots.iter().map(|&r| program.module(r).file).collect();
@@ -112,8 +122,12 @@ pub fn check_program(program: Program, roots: &[ModuleId]) -> Outcome {
         .collect();
     kept.sort_by_key(|d| (d.file, d.span.start, d.code));
     Outcome {
-        sources: program.sources,
+        sources: std::mem::take(&mut program.sources),
         diagnostics: kept,
+        program,
+        roots: roots.to_vec(),
+        scopes,
+        agents,
     }
 }
 

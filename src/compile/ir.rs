@@ -1,0 +1,130 @@
+//! The IR a run executes: a petgraph DAG whose nodes are agent calls, `exec` steps,
+//! workflow activations (the call tree's inner nodes) and expansion points, and whose
+//! edges are data dependencies and `after` orderings.
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+/// What a node does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A workflow (or skill) activation: an inner node of the call tree.
+    Workflow,
+    /// One call of an agent.
+    Agent,
+    /// An `exec([...])` command step.
+    Exec,
+    /// A `for` over a list only known at run time (a model's answer): grows into at
+    /// most `max` copies of its subtree when the list arrives.
+    Expansion,
+}
+
+impl NodeKind {
+    /// The word used in plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Workflow => "workflow",
+            NodeKind::Agent => "agent",
+            NodeKind::Exec => "exec",
+            NodeKind::Expansion => "expansion",
+        }
+    }
+}
+
+/// Why one node waits for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// The target is handed a value the source produces.
+    Data,
+    /// `after`: ordering without data.
+    After,
+}
+
+/// One node of the plan.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// A path in the call tree, safe as a relative directory path:
+    /// `execute/orchestrate[src]/coder[login.rs]`.
+    pub id: String,
+    /// The agent, workflow or loop variable it stands for.
+    pub name: String,
+    pub kind: NodeKind,
+    /// Depth in the call tree; the root workflow is 0.
+    pub depth: usize,
+    pub parent: Option<NodeIndex>,
+    /// Children in the call tree, in the order they were planned.
+    pub children: Vec<NodeIndex>,
+    /// How many times the node runs in the worst case: the product of the `max` of the
+    /// expansion points above it.
+    pub multiplicity: u64,
+    /// Agents: the worst-case prompt, in tokens, with the real sizes of arguments and
+    /// files where they are known before the run.
+    pub input_tokens: u64,
+    /// Agents: the declared `context`.
+    pub context: Option<u64>,
+    /// Agents: the summary budget, what flows up.
+    pub output_tokens: u64,
+    pub model: Option<String>,
+    /// Expansion points: the declared `max`.
+    pub max: Option<u64>,
+}
+
+/// The planned DAG of one workflow.
+#[derive(Debug)]
+pub struct Plan {
+    pub workflow: String,
+    /// The file the workflow was planned from, as the user named it.
+    pub file: String,
+    pub graph: DiGraph<Node, EdgeKind>,
+    pub root: NodeIndex,
+}
+
+impl Plan {
+    /// The node at `index`.
+    pub fn node(&self, index: NodeIndex) -> &Node {
+        &self.graph[index]
+    }
+
+    /// The nodes that feed `index` (data and `after` edges), in id order.
+    pub fn inputs(&self, index: NodeIndex) -> Vec<NodeIndex> {
+        let mut inputs: Vec<NodeIndex> = self
+            .graph
+            .neighbors_directed(index, petgraph::Direction::Incoming)
+            .collect();
+        inputs.sort_by(|a, b| self.graph[*a].id.cmp(&self.graph[*b].id));
+        inputs.dedup();
+        inputs
+    }
+}
+
+/// Makes a label safe as one path segment: no separators, no control characters, never
+/// `.` or `..`, at most 64 characters.
+pub fn safe_segment(label: &str) -> String {
+    let mut out: String = label
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | '[' | ']' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .take(64)
+        .collect();
+    if out.is_empty() || out.chars().all(|c| c == '.') {
+        out = format!("_{out}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_segment;
+
+    #[test]
+    fn segments_cannot_escape_their_directory() {
+        assert_eq!(safe_segment(".."), "_..");
+        assert_eq!(safe_segment("."), "_.");
+        assert_eq!(safe_segment("a/b\\c"), "a_b_c");
+        assert_eq!(safe_segment("x\u{7}y\n"), "x_y_");
+        assert_eq!(safe_segment(""), "_");
+        assert_eq!(safe_segment(&"é".repeat(100)).chars().count(), 64);
+    }
+}
