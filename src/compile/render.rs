@@ -23,28 +23,33 @@ fn segment(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
 
+/// `1 call`, `2 calls`, `1,000 calls`.
+fn count(n: u64, noun: &str) -> String {
+    format!("{} {noun}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
 /// The two lines of the worst case.
 pub fn headline(plan: &Plan, totals: &Totals) -> String {
     let cost = if totals.agents == totals.unpriced_agents {
         "cost unknown (no model with a known price)".to_string()
     } else if totals.unpriced_agents > 0 {
         format!(
-            "cost ${:.2} ({} agent calls without a known price not counted)",
+            "cost ${:.2} (not counting {} without a known price)",
             totals.cost_usd,
-            thousands(totals.unpriced_agents)
+            count(totals.unpriced_agents, "agent call")
         )
     } else {
         format!("cost ${:.2}", totals.cost_usd)
     };
     format!(
-        "plan of `{}` in {}\nworst case: {} agent calls, {} exec steps, depth {}, widest fan-out {}, critical path {} calls\n            {} tokens in, {} tokens out, {cost}\n",
+        "plan of `{}` in {}\nworst case: {}, {}, depth {}, widest fan-out {}, critical path {}\n            {} tokens in, {} tokens out, {cost}\n",
         plan.workflow,
         plan.file,
-        thousands(totals.agents),
-        thousands(totals.exec_steps),
+        count(totals.agents, "agent call"),
+        count(totals.exec_steps, "exec step"),
         totals.depth,
         thousands(totals.widest_fanout),
-        thousands(totals.critical_path),
+        count(totals.critical_path, "call"),
         thousands(totals.tokens_in),
         thousands(totals.tokens_out),
     )

@@ -1,0 +1,331 @@
+//! `pai plan` through the real binary, over fixture directory trees in
+//! `tests/fixtures/`: snapshots of the tree and JSON outputs (regenerated with
+//! `PAI_BLESS=1 cargo test --test plan`), and structural checks that do not depend on
+//! the rendering.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pai(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env_remove("PAI_PATH")
+        .output()
+        .expect("pai runs")
+}
+
+/// Runs `pai plan ARGS` and compares everything it printed with the snapshot `name`.
+fn snapshot(name: &str, args: &[&str]) -> Output {
+    let mut full = vec!["plan"];
+    full.extend_from_slice(args);
+    let output = pai(&full);
+    let shown: Vec<String> = full
+        .iter()
+        .map(|a| {
+            if a.len() > 60 {
+                format!("{}…({} bytes)", &a[..20], a.len())
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    let rendered = format!(
+        "$ pai {}\n--- stdout\n{}--- stderr\n{}--- exit status: {}\n",
+        shown.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        output.status.code().unwrap_or(-1)
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots/plan")
+        .join(format!("{name}.snap"));
+    if std::env::var_os("PAI_BLESS").is_some() {
+        std::fs::write(&path, &rendered).expect("write snapshot");
+    } else {
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            expected == rendered,
+            "snapshot {name} differs (PAI_BLESS=1 regenerates)\n--- expected\n{expected}\n+++ actual\n{rendered}"
+        );
+    }
+    output
+}
+
+const ORCHESTRATE: &str = "tests/fixtures/orchestrate.pai";
+const APP: &str = "dir=tests/fixtures/app";
+
+#[test]
+fn tree_over_a_codebase() {
+    let output = snapshot(
+        "app-tree",
+        &[ORCHESTRATE, "--arg", "task=add auth", "--arg", APP],
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn json_over_a_codebase() {
+    let output = snapshot(
+        "app-json",
+        &[
+            ORCHESTRATE,
+            "--arg",
+            "task=add auth",
+            "--arg",
+            APP,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn recursion_past_depth_names_the_path() {
+    let output = snapshot(
+        "deep-past-depth",
+        &[
+            ORCHESTRATE,
+            "--arg",
+            "task=x",
+            "--arg",
+            "dir=tests/fixtures/deep",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn expansion_points_and_exec_steps() {
+    snapshot(
+        "research-tree",
+        &[
+            "tests/fixtures/research.pai",
+            "--arg",
+            "question=why is the sky blue",
+        ],
+    );
+    snapshot(
+        "research-json",
+        &[
+            "tests/fixtures/research.pai",
+            "--arg",
+            "question=why",
+            "--format",
+            "json",
+        ],
+    );
+    snapshot(
+        "research-dot",
+        &[
+            "tests/fixtures/research.pai",
+            "--arg",
+            "question=why",
+            "--format",
+            "dot",
+        ],
+    );
+    snapshot(
+        "research-mermaid",
+        &[
+            "tests/fixtures/research.pai",
+            "--arg",
+            "question=why",
+            "--format",
+            "mermaid",
+        ],
+    );
+}
+
+#[test]
+fn bad_arguments_exit_two_with_a_fix() {
+    let cases: &[(&str, &[&str])] = &[
+        ("arg-missing", &[ORCHESTRATE, "--arg", "task=x"]),
+        (
+            "arg-unknown",
+            &[
+                ORCHESTRATE,
+                "--arg",
+                "task=x",
+                "--arg",
+                APP,
+                "--arg",
+                "tsk=y",
+            ],
+        ),
+        (
+            "arg-no-such-path",
+            &[
+                ORCHESTRATE,
+                "--arg",
+                "task=x",
+                "--arg",
+                "dir=tests/fixtures/nowhere",
+            ],
+        ),
+        (
+            "arg-bad-bool",
+            &[
+                "tests/fixtures/research.pai",
+                "--arg",
+                "question=x",
+                "--arg",
+                "check=maybe",
+            ],
+        ),
+        (
+            "arg-too-long",
+            &[
+                "tests/fixtures/research.pai",
+                "--arg",
+                &format!("question={}", "x".repeat(2_100)),
+            ],
+        ),
+        ("arg-not-name-value", &[ORCHESTRATE, "--arg", "task"]),
+        (
+            "workflow-unknown",
+            &[
+                ORCHESTRATE,
+                "--workflow",
+                "orchestrat",
+                "--arg",
+                "task=x",
+                "--arg",
+                APP,
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        let output = snapshot(name, args);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+    }
+}
+
+#[test]
+fn a_file_with_errors_is_not_planned() {
+    let output = pai(&["plan", "tests/ui/e004_unknown_name.pai"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pai::E004"), "{stderr}");
+    assert!(
+        stderr.contains("`pai plan` needs a file that checks"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+/// The DESIGN promise: the plan follows the folder depth — each directory's activation
+/// holds its subdirectories' activations, then one agent per matching file, then one
+/// synthesis.
+#[test]
+fn plan_follows_the_folder_depth() {
+    let output = pai(&[
+        "plan",
+        ORCHESTRATE,
+        "--arg",
+        "task=x",
+        "--arg",
+        APP,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let nodes = plan["nodes"].as_array().expect("nodes");
+    let by_id = |id: &str| {
+        nodes
+            .iter()
+            .find(|n| n["id"] == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    };
+    let children = |id: &str| -> Vec<String> {
+        by_id(id)["children"]
+            .as_array()
+            .expect("children")
+            .iter()
+            .map(|c| c.as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(
+        children("orchestrate"),
+        [
+            "orchestrate/orchestrate[api]",
+            "orchestrate/orchestrate[docs]",
+            "orchestrate/orchestrate[empty]",
+            "orchestrate/orchestrate[ui]",
+            "orchestrate/coder[lib.rs]",
+            "orchestrate/coder[main.rs]",
+            "orchestrate/synthesizer",
+        ]
+    );
+    assert_eq!(
+        children("orchestrate/orchestrate[api]"),
+        [
+            "orchestrate/orchestrate[api]/orchestrate[v1]",
+            "orchestrate/orchestrate[api]/coder[login.rs]",
+            "orchestrate/orchestrate[api]/coder[routes.rs]",
+            "orchestrate/orchestrate[api]/synthesizer",
+        ]
+    );
+    // Ignored (`target/`, `generated/`, `*.tmp`) and hidden entries are not planned.
+    for node in nodes {
+        let id = node["id"].as_str().unwrap_or("");
+        for hidden in [
+            "target",
+            "generated",
+            "hidden",
+            "secret",
+            "scratch",
+            "debug.rs",
+        ] {
+            assert!(!id.contains(hidden), "{id} should have been ignored");
+        }
+    }
+    // Each synthesis waits for its directory's subtrees and files.
+    let synthesis = by_id("orchestrate/orchestrate[api]/synthesizer");
+    let inputs: Vec<&str> = synthesis["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            "orchestrate/orchestrate[api]/coder[login.rs]",
+            "orchestrate/orchestrate[api]/coder[routes.rs]",
+            "orchestrate/orchestrate[api]/orchestrate[v1]/synthesizer",
+        ]
+    );
+    assert_eq!(plan["totals"]["agents"], 12);
+    assert_eq!(plan["totals"]["depth"], 3);
+}
+
+/// Node ids are safe relative paths: no `..`, no absolute paths, no control characters.
+#[test]
+fn node_ids_are_safe_directory_paths() {
+    let output = pai(&[
+        "plan",
+        ORCHESTRATE,
+        "--arg",
+        "task=x",
+        "--arg",
+        APP,
+        "--format",
+        "json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    for node in plan["nodes"].as_array().expect("nodes") {
+        let id = node["id"].as_str().expect("id");
+        assert!(!id.starts_with('/'), "{id}");
+        assert!(
+            id.split('/')
+                .all(|segment| !segment.is_empty() && segment != ".." && segment != "."),
+            "{id}"
+        );
+        assert!(!id.chars().any(char::is_control), "{id}");
+    }
+}
