@@ -95,6 +95,8 @@ enum Format {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum PlanFormat {
     Tree,
+    /// Only the worst case, without the tree
+    Summary,
     Json,
     Dot,
     Mermaid,
@@ -274,6 +276,7 @@ fn run_plan(
     let totals = plan.totals(&prices);
     let text = match format {
         PlanFormat::Tree => compile::render::tree(&plan, &totals),
+        PlanFormat::Summary => compile::render::headline(&plan, &totals),
         PlanFormat::Json => compile::render::json(&plan, &totals),
         PlanFormat::Dot => compile::render::dot(&plan, &totals),
         PlanFormat::Mermaid => compile::render::mermaid(&plan, &totals),

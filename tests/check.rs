@@ -68,7 +68,9 @@ fn synthesizer_handed_seventeen_results_breaks_fanout_sixteen() {
     assert_eq!(codes(&outcome), vec![Code::E019]);
     assert_eq!(
         messages(&outcome, Code::E019),
-        vec!["`synthesizer` is handed 17 results, which exceeds `max fanout 16` of protocol `tree`"]
+        vec![
+            "`synthesizer` is handed 17 results, which exceeds `max fanout 16` of protocol `tree`"
+        ]
     );
 }
 
@@ -175,7 +177,11 @@ protocol strict {
     );
     // `inner` is governed (called directly); `outside` is reached through a skill.
     assert_eq!(codes(&outcome), vec![Code::E020]);
-    let line = outcome.sources.get(outcome.diagnostics[0].file).line_col(outcome.diagnostics[0].span.start).0;
+    let line = outcome
+        .sources
+        .get(outcome.diagnostics[0].file)
+        .line_col(outcome.diagnostics[0].span.start)
+        .0;
     assert_eq!(line, 19, "reported at the call in `inner`");
 }
 
@@ -281,5 +287,15 @@ workflow w() -> result {
     );
     let mut found = codes(&outcome);
     found.sort();
-    assert_eq!(found, vec![Code::E004, Code::E007, Code::E008, Code::E013, Code::W001, Code::W002]);
+    assert_eq!(
+        found,
+        vec![
+            Code::E004,
+            Code::E007,
+            Code::E008,
+            Code::E013,
+            Code::W001,
+            Code::W002
+        ]
+    );
 }
