@@ -92,7 +92,7 @@ pub fn tree(plan: &Plan, totals: &Totals) -> String {
                 thousands(node.max.unwrap_or(0))
             ),
         };
-        rows.push((left, right));
+        rows.push((left, format!("depth {}  {right}", node.depth)));
         let count = node.children.len();
         for (i, &child) in node.children.iter().enumerate().rev() {
             let last = i + 1 == count;
