@@ -7,7 +7,10 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn labels(n: usize, prefix: &str) -> String {
-    (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>().join(",")
+    (0..n)
+        .map(|i| format!("{prefix}{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn plan_bench(c: &mut Criterion) {
@@ -24,7 +27,10 @@ fn plan_bench(c: &mut Criterion) {
                 format!("items={}", labels(items, "item-")),
             ],
         };
-        let nodes = pai::compile::plan(&outcome, &request).expect("plans").graph.node_count();
+        let nodes = pai::compile::plan(&outcome, &request)
+            .expect("plans")
+            .graph
+            .node_count();
         group.throughput(Throughput::Elements(nodes as u64));
         group.bench_with_input(BenchmarkId::new("expand", nodes), &request, |b, request| {
             b.iter(|| pai::compile::plan(&outcome, request).expect("plans"))

@@ -17,6 +17,12 @@ const HELPERS: &[&str] = &[
     "not", "len",
 ];
 
+/// The deepest `{{#block}}` nesting a template may have.
+pub const MAX_BLOCK_DEPTH: usize = 64;
+
+/// The most `{{` expressions one template may hold.
+pub const MAX_EXPRESSIONS: usize = 2_000;
+
 /// What the checker learns from an agent's templates.
 #[derive(Debug)]
 pub struct TemplateUse {
@@ -59,7 +65,26 @@ pub fn check(
             iterating: false,
         }],
         cursor: 0,
+        block_depth: 0,
+        too_deep_reported: false,
     };
+    // handlebars' parser takes time quadratic in the number of expressions (it
+    // recomputes line and column from the start for each), and checking recurses once
+    // per nested block: both are bounded here, before either runs.
+    let expressions = text.value.matches("{{").count();
+    if expressions > MAX_EXPRESSIONS {
+        let at = text
+            .value
+            .match_indices("{{")
+            .nth(MAX_EXPRESSIONS)
+            .map_or(0, |(i, _)| i);
+        checker.out.push(diagnostics::invalid_template(
+            text.source_span(at, at + 2),
+            &format!("it has {expressions} `{{{{` expressions, more than the {MAX_EXPRESSIONS} a prompt may have"),
+        ));
+        checker.result.parsed = false;
+        return checker.result;
+    }
     match Template::compile(&text.value) {
         Ok(template) => checker.template(&template),
         Err(error) => {
@@ -106,6 +131,8 @@ struct Checker<'a> {
     frames: Vec<Frame>,
     /// Where to start looking for the next path's text in the template.
     cursor: usize,
+    block_depth: usize,
+    too_deep_reported: bool,
 }
 
 impl Checker<'_> {
@@ -204,6 +231,23 @@ impl Checker<'_> {
 
     /// `{{#each xs}}...{{else}}...{{/each}}`, `{{#if x}}`, `{{#with x}}`.
     fn block(&mut self, helper: &HelperTemplate) {
+        if self.block_depth >= MAX_BLOCK_DEPTH {
+            if !self.too_deep_reported {
+                self.too_deep_reported = true;
+                let span = self.text.source_span(self.cursor, self.cursor + 2);
+                self.out.push(diagnostics::invalid_template(
+                    span,
+                    &format!("its blocks nest more than {MAX_BLOCK_DEPTH} deep"),
+                ));
+            }
+            return;
+        }
+        self.block_depth += 1;
+        self.block_inner(helper);
+        self.block_depth -= 1;
+    }
+
+    fn block_inner(&mut self, helper: &HelperTemplate) {
         let name = match &helper.name {
             Parameter::Name(name) => name.as_str(),
             Parameter::Path(path) => path_raw(path),

@@ -595,6 +595,12 @@ impl<'t> Lowerer<'t> {
                 _ => call_args = Some(part),
             }
         }
+        if names.len() > MAX_NESTING {
+            let at = names.get(MAX_NESTING).map_or(span, |n| n.span);
+            self.diagnostics
+                .push(diagnostics::nested_too_deeply(at, MAX_NESTING));
+            return None;
+        }
         let mut names = names.into_iter();
         let first = names.next()?;
         let Some(args_pair) = call_args else {

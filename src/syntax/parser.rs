@@ -25,10 +25,22 @@ const CALLS_PER_BYTE: usize = 100;
 /// Steps every input may take on top, however small it is.
 const MIN_CALLS: usize = 10_000;
 
+/// pest's call limit and error detail are process-wide settings, so two parses on two
+/// threads would change each other's limits: parses take turns.
+static PARSE_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Parses `text` with `rule`, under a call limit proportional to its size.
 pub(crate) fn parse_rule(
     rule: Rule,
     text: &str,
+) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    parse_with(rule, text, false)
+}
+
+fn parse_with(
+    rule: Rule,
+    text: &str,
+    detail: bool,
 ) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
     let per_byte = std::env::var("PAI_PARSE_STEPS_PER_BYTE")
         .ok()
@@ -38,8 +50,14 @@ pub(crate) fn parse_rule(
         .len()
         .saturating_mul(per_byte)
         .saturating_add(MIN_CALLS);
+    // A poisoned lock only means another parse panicked; the settings are still ours
+    // to set.
+    let _turn = PARSE_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
     pest::set_call_limit(NonZeroUsize::new(limit));
-    PaiParser::parse(rule, text)
+    pest::set_error_detail(detail);
+    let result = PaiParser::parse(rule, text);
+    pest::set_error_detail(false);
+    result
 }
 
 /// Refuses input whose brackets nest deeper than [`MAX_NESTING`], before pest sees it.
@@ -96,10 +114,9 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
 /// this error path pays for it.
 pub(crate) fn probe_item(text: &str, start: usize) -> Option<Diagnostic> {
     let rest = text.get(start..)?;
-    pest::set_error_detail(true);
-    let result = parse_rule(Rule::item_probe, rest);
-    pest::set_error_detail(false);
-    result.err().map(|error| convert_error(&error, text, start))
+    parse_with(Rule::item_probe, rest, true)
+        .err()
+        .map(|error| convert_error(&error, text, start))
 }
 
 pub(crate) fn convert_error(
