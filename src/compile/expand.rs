@@ -1,35 +1,36 @@
 //! Lowering a checked workflow to the IR, expanding at plan time what the file system
 //! already knows: `for` over `files`/`dirs` unfolds into one subtree per entry,
 //! recursive workflows unfold down to their `depth`, and a `for` over a model's answer
-//! becomes an expansion point sized by its `max`.
-
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+//! becomes an expansion point sized by its `max`, which the run grows with
+//! [`Planner::instantiate`] when the list arrives.
+//!
+//! Node ids are deterministic whatever order the run finishes things in: a node's
+//! segment is its callee's name, `#k` when it is the k-th call of that name in its
+//! workflow's source (k ≥ 2), and `[label]` for the `for` element that made it.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::graphmap::DiGraphMap;
 
 use super::fs::{self, ListError, Listing};
-use super::ir::{safe_segment, EdgeKind, Node, NodeKind, Plan};
-use super::value::{PlanValue, Val};
+use super::ir::{safe_segment, CallRecipe, EdgeKind, ExpansionSite, Node, NodeKind, Plan};
+use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
 use crate::check::budget::{tokens_of_bytes, ASSUMED_TEXT, DEFAULT_SUMMARY, SCALAR_TOKENS};
-use crate::check::graph::walk;
+use crate::check::graph::{walk, walk_exprs};
 use crate::check::modules::ModuleId;
 use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::Outcome;
-use crate::syntax::ast::{
-    self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue,
-};
+use crate::syntax::ast::{self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue};
 
 /// The most nodes one plan may have: a plan past it is refused, not truncated.
 pub const MAX_NODES: usize = 2_000_000;
 
 /// Where new nodes go.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Ctx {
     module: ModuleId,
     parent: NodeIndex,
@@ -39,58 +40,128 @@ struct Ctx {
     label: Option<String>,
     /// Nodes that new nodes must wait for (`after`).
     after: Vec<NodeIndex>,
+    /// Conditions new nodes run under.
+    guards: Vec<(PlanValue, bool)>,
+    /// Inside an expansion point's template subtree.
+    template: bool,
 }
 
-/// One scope of names: a workflow's parameters and bindings, or a block's.
-struct Frame {
-    values: HashMap<String, PlanValue>,
-}
+/// Scopes of names, innermost last.
+type Frames = Vec<HashMap<String, PlanValue>>;
 
-pub(super) struct Planner<'o> {
+/// Lowers workflows of one checked program.
+pub struct Planner<'o> {
     outcome: &'o Outcome,
-    graph: DiGraph<Node, EdgeKind>,
-    /// Workflows being planned, outermost first, with the node of each activation.
-    activations: Vec<(ItemRef, NodeIndex)>,
-    segments: HashMap<NodeIndex, HashSet<String>>,
     /// Paths in labels are shown relative to this directory.
-    base: Option<std::path::PathBuf>,
+    base: Option<PathBuf>,
+    /// Workflows being planned, outermost first.
+    activations: Vec<ItemRef>,
+    /// For each call site (module, callee span start): its `#k` suffix, when k ≥ 2.
+    suffixes: HashMap<(ModuleId, usize), usize>,
+    suffixed_workflows: HashSet<ItemRef>,
 }
 
 impl<'o> Planner<'o> {
-    pub fn new(outcome: &'o Outcome, base: Option<std::path::PathBuf>) -> Self {
+    pub fn new(outcome: &'o Outcome, base: Option<PathBuf>) -> Self {
         Planner {
             outcome,
-            graph: DiGraph::new(),
-            activations: Vec::new(),
-            segments: HashMap::new(),
             base,
+            activations: Vec::new(),
+            suffixes: HashMap::new(),
+            suffixed_workflows: HashSet::new(),
         }
     }
 
     /// Plans `workflow` with its bound arguments.
     pub fn plan(
-        mut self,
+        &mut self,
         workflow: ItemRef,
         args: HashMap<String, PlanValue>,
         file: String,
-    ) -> Result<Plan, PlanError> {
+    ) -> Result<Plan<'o>, PlanError> {
         let name = self.workflow(workflow)?.name.name.clone();
-        let root = self.add_node(None, &name, &name, NodeKind::Workflow, 0, 1)?;
-        self.activate(workflow, root, args, Vec::new())?;
-        Ok(Plan {
-            workflow: name,
+        let mut plan = Plan {
+            workflow: name.clone(),
             file,
-            graph: self.graph,
-            root,
-        })
+            graph: DiGraph::new(),
+            root: NodeIndex::new(0),
+            calls: HashMap::new(),
+            guards: HashMap::new(),
+            returns: HashMap::new(),
+            sites: HashMap::new(),
+        };
+        let root_ctx = Ctx {
+            module: workflow.module,
+            parent: NodeIndex::new(0),
+            depth: 0,
+            multiplicity: 1,
+            label: None,
+            after: Vec::new(),
+            guards: Vec::new(),
+            template: false,
+        };
+        let root = add_node(&mut plan, None, &name, &name, NodeKind::Workflow, &root_ctx)?;
+        plan.root = root;
+        self.activate(&mut plan, workflow, root, args, Vec::new(), Vec::new())?;
+        Ok(plan)
+    }
+
+    /// Grows expansion point `expansion` into one copy of its body per element of
+    /// `elements` (the list `source` produced). Returns what each copy yields.
+    pub fn instantiate(
+        &mut self,
+        plan: &mut Plan<'o>,
+        expansion: NodeIndex,
+        elements: &[serde_json::Value],
+        source: NodeIndex,
+    ) -> Result<Vec<PlanValue>, PlanError> {
+        let Some(site) = plan.sites.get(&expansion).cloned() else {
+            return Err(PlanError::internal("an expansion point without its site"));
+        };
+        // Calls inside re-entered workflows keep their place in the activation stack.
+        let activations = std::mem::take(&mut self.activations);
+        let mut values = Vec::with_capacity(elements.len());
+        let labels = unique_labels(elements.iter().enumerate().map(|(i, e)| match e {
+            serde_json::Value::String(s) if !s.trim().is_empty() => s.chars().take(32).collect(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => i.to_string(),
+        }));
+        for (element, label) in elements.iter().zip(labels) {
+            let ctx = Ctx {
+                module: site.module,
+                parent: expansion,
+                depth: site.depth + 1,
+                multiplicity: 1,
+                label: Some(label),
+                after: site.after.clone(),
+                guards: site.guards.clone(),
+                template: false,
+            };
+            let mut frames = site.frames.clone();
+            frames.push(HashMap::from([(
+                site.for_expr.var.name.clone(),
+                PlanValue {
+                    val: Val::Json { value: element.clone(), source },
+                    deps: vec![source],
+                },
+            )]));
+            let value = self.block(plan, &site.for_expr.body, &mut frames, &ctx);
+            match value {
+                Ok(value) => values.push(value),
+                Err(error) => {
+                    self.activations = activations;
+                    return Err(error);
+                }
+            }
+        }
+        self.activations = activations;
+        Ok(values)
     }
 
     fn workflow(&self, item: ItemRef) -> Result<&'o ast::Workflow, PlanError> {
         match self.item(item) {
             Item::Workflow(workflow) => Ok(workflow),
-            _ => Err(PlanError::internal(
-                "a call resolved to something other than a workflow",
-            )),
+            _ => Err(PlanError::internal("a call resolved to something other than a workflow")),
         }
     }
 
@@ -99,89 +170,100 @@ impl<'o> Planner<'o> {
         &outcome.program.module(item.module).ast.items[item.index]
     }
 
+    /// Numbers the call sites of `workflow` that share a callee: the second `coder(...)`
+    /// in the source is `coder#2` wherever and whenever it runs.
+    fn number_call_sites(&mut self, item: ItemRef, workflow: &'o ast::Workflow) {
+        if !self.suffixed_workflows.insert(item) {
+            return;
+        }
+        let mut calls: Vec<&Call> = Vec::new();
+        walk_exprs(workflow, &mut |expr| {
+            if let ExprKind::Call(call) = &expr.kind {
+                calls.push(call);
+            }
+        });
+        calls.sort_by_key(|c| c.callee.span.start);
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for call in calls {
+            let name = match &call.method {
+                Some(method) => format!("{}.{}", call.callee.name, method.name),
+                None => call.callee.name.clone(),
+            };
+            let k = seen.entry(name).or_insert(0);
+            *k += 1;
+            if *k >= 2 {
+                self.suffixes.insert((item.module, call.callee.span.start), *k);
+            }
+        }
+    }
+
     /// Plans the body of one workflow activation whose node is `node`.
     fn activate(
         &mut self,
+        plan: &mut Plan<'o>,
         item: ItemRef,
         node: NodeIndex,
         args: HashMap<String, PlanValue>,
         after: Vec<NodeIndex>,
+        guards: Vec<(PlanValue, bool)>,
     ) -> Result<PlanValue, PlanError> {
         let workflow = self.workflow(item)?;
-        let activations = self.activations.iter().filter(|(w, _)| *w == item).count() + 1;
+        self.number_call_sites(item, workflow);
+        let activations = self.activations.iter().filter(|w| **w == item).count() + 1;
         if let Some(limit) = workflow.depth.first().and_then(|q| q.as_count()) {
             if activations as u64 > limit {
                 return Err(PlanError::plan(
                     format!(
                         "workflow `{}` would recurse past its `depth {limit}` at `{}`",
-                        workflow.name.name, self.graph[node].id
+                        workflow.name.name, plan.graph[node].id
                     ),
                     "raise `depth`, or plan a smaller part of the tree (a deeper directory as the root)",
                 ));
             }
         }
-        self.activations.push((item, node));
-        let depth = self.graph[node].depth;
+        self.activations.push(item);
         let ctx = Ctx {
             module: item.module,
             parent: node,
-            depth,
-            multiplicity: self.graph[node].multiplicity,
+            depth: plan.graph[node].depth,
+            multiplicity: plan.graph[node].multiplicity,
             label: None,
             after,
+            guards,
+            template: plan.graph[node].template,
         };
-        let mut frames = vec![Frame { values: args }];
-        self.bind_lets(&workflow.lets, &mut frames, &ctx)?;
-        let value = match workflow.returns_stmts.first() {
-            Some(stmt) => {
-                let mut ctx = ctx.clone();
-                ctx.after.extend(self.after_nodes(&stmt.after, &frames));
-                self.expr(&stmt.value, &mut frames, &ctx)?
+        let mut frames: Frames = vec![args];
+        let result = self.bind_lets(plan, &workflow.lets, &mut frames, &ctx).and_then(|()| {
+            match workflow.returns_stmts.first() {
+                Some(stmt) => {
+                    let mut ctx = ctx.clone();
+                    ctx.after.extend(after_nodes(&stmt.after, &frames));
+                    self.expr(plan, &stmt.value, &mut frames, &ctx)
+                }
+                None => Ok(PlanValue::constant(Val::List(Vec::new()))),
             }
-            None => PlanValue::constant(Val::Unknown {
-                tokens: 0,
-                list: false,
-            }),
-        };
+        });
         self.activations.pop();
+        let value = result?;
+        plan.returns.insert(node, value.clone());
         Ok(value)
     }
 
     /// Plans `lets` in dependency order into the innermost frame.
-    fn bind_lets(
-        &mut self,
-        lets: &'o [Let],
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<(), PlanError> {
+    fn bind_lets(&mut self, plan: &mut Plan<'o>, lets: &'o [Let], frames: &mut Frames, ctx: &Ctx) -> Result<(), PlanError> {
         for index in dependency_order(lets) {
-            let Some(binding) = lets.get(index) else {
-                continue;
-            };
+            let Some(binding) = lets.get(index) else { continue };
             let mut ctx = ctx.clone();
-            ctx.after.extend(self.after_nodes(&binding.after, frames));
-            let value = self.expr(&binding.value, frames, &ctx)?;
+            ctx.after.extend(after_nodes(&binding.after, frames));
+            let value = self.expr(plan, &binding.value, frames, &ctx)?;
             if let Some(frame) = frames.last_mut() {
-                frame.values.insert(binding.name.name.clone(), value);
+                frame.insert(binding.name.name.clone(), value);
             }
         }
         Ok(())
     }
 
-    fn after_nodes(&self, names: &[ast::Ident], frames: &[Frame]) -> Vec<NodeIndex> {
-        names
-            .iter()
-            .filter_map(|name| lookup(frames, &name.name))
-            .flat_map(|value| value.deps.clone())
-            .collect()
-    }
-
-    fn expr(
-        &mut self,
-        expr: &'o Expr,
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<PlanValue, PlanError> {
+    fn expr(&mut self, plan: &mut Plan<'o>, expr: &'o Expr, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
         Ok(match &expr.kind {
             ExprKind::Text(text) => PlanValue::constant(Val::Text(text.value.clone())),
             ExprKind::Quantity(q) => PlanValue::constant(match q.as_duration() {
@@ -192,184 +274,159 @@ impl<'o> Planner<'o> {
             ExprKind::List(items) => {
                 let mut values = Vec::with_capacity(items.len());
                 for item in items {
-                    values.push(self.expr(item, frames, ctx)?);
+                    values.push(self.expr(plan, item, frames, ctx)?);
                 }
                 let deps = PlanValue::merge_deps(&values);
-                PlanValue {
-                    val: Val::List(values),
-                    deps,
-                }
+                PlanValue { val: Val::List(values), deps }
             }
-            ExprKind::Ref(ident) => lookup(frames, &ident.name).cloned().unwrap_or_else(|| {
-                PlanValue::constant(Val::Unknown {
-                    tokens: 0,
-                    list: false,
-                })
-            }),
+            ExprKind::Ref(ident) => lookup(frames, &ident.name)
+                .cloned()
+                .ok_or_else(|| PlanError::internal("a name that does not resolve"))?,
             ExprKind::Field(base, field) => {
-                let base = self.expr(base, frames, ctx)?;
+                let base = self.expr(plan, base, frames, ctx)?;
                 let tokens = match field.name.as_str() {
                     "status" => SCALAR_TOKENS,
                     "output" => ASSUMED_TEXT,
                     _ => base.tokens(),
                 };
-                let list = matches!(field.name.as_str(), "outputs" | "children");
+                let deps = base.deps.clone();
                 PlanValue {
-                    val: Val::Unknown { tokens, list },
-                    deps: base.deps,
+                    val: Val::Field { base: Box::new(base), field: field.name.clone(), tokens },
+                    deps,
                 }
             }
-            ExprKind::Call(call) => self.call(call, frames, ctx)?,
+            ExprKind::Call(call) => self.call(plan, call, frames, ctx)?,
             ExprKind::Binary(op, left, right) => {
-                let l = self.expr(left, frames, ctx)?;
-                let r = self.expr(right, frames, ctx)?;
+                let l = self.expr(plan, left, frames, ctx)?;
+                let r = self.expr(plan, right, frames, ctx)?;
                 binary(*op, l, r)
             }
             ExprKind::Not(inner) => {
-                let value = self.expr(inner, frames, ctx)?;
-                let val = match value.val {
-                    Val::Bool(b) => Val::Bool(!b),
-                    _ => Val::Unknown {
-                        tokens: SCALAR_TOKENS,
-                        list: false,
-                    },
-                };
-                PlanValue {
-                    val,
-                    deps: value.deps,
+                let value = self.expr(plan, inner, frames, ctx)?;
+                match value.val {
+                    Val::Bool(b) => PlanValue::constant(Val::Bool(!b)),
+                    _ => PlanValue::derived(Val::Not(Box::new(value.clone())), &[&value]),
                 }
             }
-            ExprKind::For(f) => self.for_expr(f, frames, ctx)?,
+            ExprKind::For(f) => self.for_expr(plan, f, frames, ctx)?,
             ExprKind::If(i) => {
-                let cond = self.expr(&i.cond, frames, ctx)?;
+                let cond = self.expr(plan, &i.cond, frames, ctx)?;
                 match cond.val {
-                    Val::Bool(true) => self.block(&i.then, frames, ctx)?,
-                    Val::Bool(false) => self.block(&i.otherwise, frames, ctx)?,
-                    // Unknown until the run: plan both branches, the worst case.
+                    Val::Bool(true) => self.block(plan, &i.then, frames, ctx)?,
+                    Val::Bool(false) => self.block(plan, &i.otherwise, frames, ctx)?,
+                    // Known only at run time: plan both branches, each guarded.
                     _ => {
-                        let then = self.block(&i.then, frames, ctx)?;
-                        let otherwise = self.block(&i.otherwise, frames, ctx)?;
-                        let tokens = then.tokens().max(otherwise.tokens());
-                        let deps = PlanValue::merge_deps([&cond, &then, &otherwise]);
-                        PlanValue {
-                            val: Val::Unknown {
-                                tokens,
-                                list: false,
+                        let mut then_ctx = ctx.clone();
+                        then_ctx.guards.push((cond.clone(), true));
+                        let then = self.block(plan, &i.then, frames, &then_ctx)?;
+                        let mut else_ctx = ctx.clone();
+                        else_ctx.guards.push((cond.clone(), false));
+                        let otherwise = self.block(plan, &i.otherwise, frames, &else_ctx)?;
+                        PlanValue::derived(
+                            Val::Choice {
+                                cond: Box::new(cond.clone()),
+                                then: Box::new(then.clone()),
+                                otherwise: Box::new(otherwise.clone()),
                             },
-                            deps,
-                        }
+                            &[&cond, &then, &otherwise],
+                        )
                     }
                 }
             }
         })
     }
 
-    fn block(
-        &mut self,
-        block: &'o Block,
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<PlanValue, PlanError> {
-        frames.push(Frame {
-            values: HashMap::new(),
-        });
+    fn block(&mut self, plan: &mut Plan<'o>, block: &'o Block, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+        frames.push(HashMap::new());
         let result = self
-            .bind_lets(&block.lets, frames, ctx)
-            .and_then(|()| self.expr(&block.value, frames, ctx));
+            .bind_lets(plan, &block.lets, frames, ctx)
+            .and_then(|()| self.expr(plan, &block.value, frames, ctx));
         frames.pop();
         result
     }
 
-    fn for_expr(
-        &mut self,
-        f: &'o ast::For,
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<PlanValue, PlanError> {
-        let list = self.expr(&f.iter, frames, ctx)?;
+    fn for_expr(&mut self, plan: &mut Plan<'o>, f: &'o ast::For, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+        let list = self.expr(plan, &f.iter, frames, ctx)?;
         let max = f.max.as_ref().and_then(|q| q.as_count());
-        match list.val {
-            Val::List(items) => {
-                if let Some(max) = max {
-                    if items.len() as u64 > max {
-                        return Err(PlanError::plan(
-                            format!(
-                                "`for {} in ...` has {} elements, more than its `max {max}`, at `{}`",
-                                f.var.name,
-                                items.len(),
-                                self.graph[ctx.parent].id
-                            ),
-                            "raise the `max`, or split the work one level deeper",
-                        ));
-                    }
-                }
-                let mut results = Vec::with_capacity(items.len());
-                for (index, item) in items.into_iter().enumerate() {
-                    let mut inner = ctx.clone();
-                    let label = self.label_of(&item, index);
-                    inner.label = Some(match &ctx.label {
-                        Some(outer) => format!("{outer},{label}"),
-                        None => label,
-                    });
-                    frames.push(Frame {
-                        values: HashMap::from([(f.var.name.clone(), item)]),
-                    });
-                    let value = self.block(&f.body, frames, &inner);
-                    frames.pop();
-                    results.push(value?);
-                }
-                let deps = PlanValue::merge_deps(&results);
-                Ok(PlanValue {
-                    val: Val::List(results),
-                    deps,
-                })
-            }
-            _ => {
-                // Known only at run time: an expansion point that grows up to `max`.
-                let Some(max) = max else {
+        if let Val::List(items) = list.val {
+            if let Some(max) = max {
+                if items.len() as u64 > max {
                     return Err(PlanError::plan(
                         format!(
-                            "`for {} in ...` iterates a list only known at run time and has no `max`, at `{}`",
-                            f.var.name, self.graph[ctx.parent].id
+                            "`for {} in ...` has {} elements, more than its `max {max}`, at `{}`",
+                            f.var.name,
+                            items.len(),
+                            plan.graph[ctx.parent].id
                         ),
-                        "bound it: `for x in ... max N { ... }`",
+                        "raise the `max`, or split the work one level deeper",
                     ));
-                };
-                let segment = format!("{}[*]", f.var.name);
-                let expansion = self.add_node(
-                    Some(ctx.parent),
-                    &segment,
-                    &f.var.name,
-                    NodeKind::Expansion,
-                    ctx.depth + 1,
-                    ctx.multiplicity,
-                )?;
-                self.graph[expansion].max = Some(max);
-                self.link(expansion, list.deps.clone(), ctx);
-                let element_tokens = list.tokens();
-                let mut inner = ctx.clone();
-                inner.parent = expansion;
-                inner.depth = ctx.depth + 1;
-                inner.multiplicity = ctx.multiplicity.saturating_mul(max);
-                inner.label = None;
-                frames.push(Frame {
-                    values: HashMap::from([(
-                        f.var.name.clone(),
-                        PlanValue::produced(expansion, element_tokens, false),
-                    )]),
-                });
-                let body = self.block(&f.body, frames, &inner);
-                frames.pop();
-                let body = body?;
-                Ok(PlanValue {
-                    val: Val::Unknown {
-                        tokens: body.tokens().saturating_mul(max),
-                        list: true,
-                    },
-                    deps: body.deps,
-                })
+                }
             }
+            let labels = unique_labels(items.iter().enumerate().map(|(i, item)| self.label_of(item, i)));
+            let mut results = Vec::with_capacity(items.len());
+            for (item, label) in items.into_iter().zip(labels) {
+                let mut inner = ctx.clone();
+                inner.label = Some(match &ctx.label {
+                    Some(outer) => format!("{outer},{label}"),
+                    None => label,
+                });
+                frames.push(HashMap::from([(f.var.name.clone(), item)]));
+                let value = self.block(plan, &f.body, frames, &inner);
+                frames.pop();
+                results.push(value?);
+            }
+            let deps = PlanValue::merge_deps(&results);
+            return Ok(PlanValue { val: Val::List(results), deps });
         }
+        // Known only at run time: an expansion point that grows up to `max`.
+        let Some(max) = max else {
+            return Err(PlanError::plan(
+                format!(
+                    "`for {} in ...` iterates a list only known at run time and has no `max`, at `{}`",
+                    f.var.name, plan.graph[ctx.parent].id
+                ),
+                "bound it: `for x in ... max N { ... }`",
+            ));
+        };
+        let segment = format!("{}[*]", f.var.name);
+        let expansion = add_node(plan, Some(ctx.parent), &segment, &f.var.name, NodeKind::Expansion, ctx)?;
+        plan.graph[expansion].max = Some(max);
+        link(plan, expansion, list.deps.clone(), ctx);
+        plan.sites.insert(
+            expansion,
+            ExpansionSite {
+                for_expr: f,
+                frames: frames.clone(),
+                module: ctx.module,
+                depth: ctx.depth + 1,
+                guards: ctx.guards.clone(),
+                after: ctx.after.clone(),
+            },
+        );
+        // The template: the body planned once, counted `max` times, never run itself.
+        let mut inner = ctx.clone();
+        inner.parent = expansion;
+        inner.depth = ctx.depth + 1;
+        inner.multiplicity = ctx.multiplicity.saturating_mul(max);
+        inner.label = None;
+        inner.template = true;
+        let element = PlanValue {
+            val: Val::Node { node: expansion, tokens: list.tokens() },
+            deps: vec![expansion],
+        };
+        frames.push(HashMap::from([(f.var.name.clone(), element)]));
+        let body = self.block(plan, &f.body, frames, &inner);
+        frames.pop();
+        let body = body?;
+        // Dependants wait for the expansion point (the run completes it when every copy
+        // has finished) and, for the plan's critical path, for the template's nodes;
+        // the run never waits on a template node itself.
+        let mut deps = body.deps.clone();
+        deps.push(expansion);
+        Ok(PlanValue {
+            val: Val::Expansion { node: expansion, tokens: body.tokens().saturating_mul(max) },
+            deps,
+        })
     }
 
     /// A readable label for the `index`th element of a `for`.
@@ -386,18 +443,13 @@ impl<'o> Planner<'o> {
                     .map(|n| n.to_string_lossy().into_owned());
                 shown.unwrap_or_else(|| index.to_string())
             }
-            Val::Text(text) if !text.is_empty() => text.chars().take(32).collect(),
+            Val::Text(text) if !text.trim().is_empty() => text.chars().take(32).collect(),
             Val::Number(n) => n.to_string(),
             _ => index.to_string(),
         }
     }
 
-    fn call(
-        &mut self,
-        call: &'o Call,
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<PlanValue, PlanError> {
+    fn call(&mut self, plan: &mut Plan<'o>, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
         let binding = self
             .outcome
             .scopes
@@ -405,33 +457,24 @@ impl<'o> Planner<'o> {
             .and_then(|scope| scope.names.get(&call.callee.name))
             .copied();
         let Some(binding) = binding else {
-            return self.builtin(call, frames, ctx);
+            return self.builtin(plan, call, frames, ctx);
         };
         match binding.kind {
-            ItemKind::Agent => self.agent_call(binding.item, call, frames, ctx),
+            ItemKind::Agent => self.agent_call(plan, binding.item, call, frames, ctx),
             ItemKind::Workflow | ItemKind::Skill => {
                 let target = self.workflow_target(binding.item, binding.kind, call)?;
-                self.workflow_call(target, call, frames, ctx)
+                self.workflow_call(plan, target, call, frames, ctx)
             }
-            _ => Err(PlanError::internal(
-                "a call of something that is not callable",
-            )),
+            _ => Err(PlanError::internal("a call of something that is not callable")),
         }
     }
 
-    fn workflow_target(
-        &self,
-        item: ItemRef,
-        kind: ItemKind,
-        call: &Call,
-    ) -> Result<ItemRef, PlanError> {
+    fn workflow_target(&self, item: ItemRef, kind: ItemKind, call: &Call) -> Result<ItemRef, PlanError> {
         if kind == ItemKind::Workflow {
             return Ok(item);
         }
         let Item::Skill(skill) = self.item(item) else {
-            return Err(PlanError::internal(
-                "a skill call resolved to something else",
-            ));
+            return Err(PlanError::internal("a skill call resolved to something else"));
         };
         let name = match &call.method {
             Some(method) => skill.workflows.iter().find(|w| w.name == method.name),
@@ -447,77 +490,57 @@ impl<'o> Planner<'o> {
             .ok_or_else(|| PlanError::internal("a skill workflow that does not resolve"))
     }
 
+    /// The arguments of a call, in parameter order, defaults filled in.
     fn named_args(
         &mut self,
+        plan: &mut Plan<'o>,
         call: &'o Call,
         params: &'o [ast::Param],
-        frames: &mut Vec<Frame>,
+        frames: &mut Frames,
         ctx: &Ctx,
-    ) -> Result<HashMap<String, PlanValue>, PlanError> {
-        let mut values = HashMap::new();
+    ) -> Result<Vec<(String, PlanValue)>, PlanError> {
+        let mut given: HashMap<&str, PlanValue> = HashMap::new();
         for arg in &call.args {
-            let value = self.expr(&arg.value, frames, ctx)?;
+            let value = self.expr(plan, &arg.value, frames, ctx)?;
             if let Some(name) = &arg.name {
-                values.insert(name.name.clone(), value);
+                given.insert(&name.name, value);
             }
         }
+        let mut values = Vec::with_capacity(params.len());
         for param in params {
-            if values.contains_key(&param.name.name) {
-                continue;
-            }
-            if let Some(default) = &param.default {
-                let value = self.expr(default, frames, ctx)?;
-                values.insert(param.name.name.clone(), value);
-            }
+            let value = match given.remove(param.name.name.as_str()) {
+                Some(value) => value,
+                None => match &param.default {
+                    Some(default) => self.expr(plan, default, frames, ctx)?,
+                    None => continue,
+                },
+            };
+            // A text handed to a `path` parameter is a path.
+            let value = match (&param.ty, value.val) {
+                (ast::TypeExpr::Named(t), Val::Text(text)) if t.name == "path" => PlanValue {
+                    val: Val::Path(text.into()),
+                    deps: value.deps,
+                },
+                (_, val) => PlanValue { val, deps: value.deps },
+            };
+            values.push((param.name.name.clone(), value));
         }
         Ok(values)
     }
 
-    fn workflow_call(
-        &mut self,
-        target: ItemRef,
-        call: &'o Call,
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<PlanValue, PlanError> {
+    fn workflow_call(&mut self, plan: &mut Plan<'o>, target: ItemRef, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
         let workflow = self.workflow(target)?;
-        let mut args = self.named_args(call, &workflow.params, frames, ctx)?;
-        // Paths handed to a workflow's `path` parameters are paths, even when written
-        // as text literals.
-        for param in &workflow.params {
-            if matches!(&param.ty, ast::TypeExpr::Named(t) if t.name == "path") {
-                if let Some(value) = args.get_mut(&param.name.name) {
-                    if let Val::Text(text) = &value.val {
-                        value.val = Val::Path(text.into());
-                    }
-                }
-            }
-        }
-        let segment = self.segment(&workflow.name.name, ctx);
-        let node = self.add_node(
-            Some(ctx.parent),
-            &segment,
-            &workflow.name.name,
-            NodeKind::Workflow,
-            ctx.depth + 1,
-            ctx.multiplicity,
-        )?;
-        self.activate(target, node, args, ctx.after.clone())
+        let args = self.named_args(plan, call, &workflow.params, frames, ctx)?;
+        let segment = self.segment(call, &workflow.name.name, ctx);
+        let node = add_node(plan, Some(ctx.parent), &segment, &workflow.name.name, NodeKind::Workflow, ctx)?;
+        self.activate(plan, target, node, args.into_iter().collect(), ctx.after.clone(), ctx.guards.clone())
     }
 
-    fn agent_call(
-        &mut self,
-        item: ItemRef,
-        call: &'o Call,
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<PlanValue, PlanError> {
+    fn agent_call(&mut self, plan: &mut Plan<'o>, item: ItemRef, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
         let Item::Agent(agent) = self.item(item) else {
-            return Err(PlanError::internal(
-                "an agent call resolved to something else",
-            ));
+            return Err(PlanError::internal("an agent call resolved to something else"));
         };
-        let args = self.named_args(call, &agent.params, frames, ctx)?;
+        let args = self.named_args(plan, call, &agent.params, frames, ctx)?;
         let info = self.outcome.agents.get(&item);
         let mut input = info.map_or(0, |i| i.template_tokens);
         for (name, value) in &args {
@@ -525,17 +548,10 @@ impl<'o> Planner<'o> {
             input = input.saturating_add(value.tokens().saturating_mul(uses));
         }
         let summary = info.and_then(|i| i.summary).unwrap_or(DEFAULT_SUMMARY);
-        let segment = self.segment(&agent.name.name, ctx);
-        let node = self.add_node(
-            Some(ctx.parent),
-            &segment,
-            &agent.name.name,
-            NodeKind::Agent,
-            ctx.depth + 1,
-            ctx.multiplicity,
-        )?;
+        let segment = self.segment(call, &agent.name.name, ctx);
+        let node = add_node(plan, Some(ctx.parent), &segment, &agent.name.name, NodeKind::Agent, ctx)?;
         {
-            let n = &mut self.graph[node];
+            let n = &mut plan.graph[node];
             n.input_tokens = input;
             n.context = info.and_then(|i| i.context);
             n.output_tokens = summary;
@@ -544,43 +560,31 @@ impl<'o> Planner<'o> {
                 _ => None,
             };
         }
-        self.link(node, PlanValue::merge_deps(args.values()), ctx);
-        let list = info.is_some_and(|i| i.returns.is_list());
-        Ok(PlanValue::produced(node, summary, list))
+        link(plan, node, PlanValue::merge_deps(args.iter().map(|(_, v)| v)), ctx);
+        plan.calls.insert(node, CallRecipe::Agent { item, args });
+        Ok(PlanValue::produced(node, summary))
     }
 
-    fn builtin(
-        &mut self,
-        call: &'o Call,
-        frames: &mut Vec<Frame>,
-        ctx: &Ctx,
-    ) -> Result<PlanValue, PlanError> {
+    fn builtin(&mut self, plan: &mut Plan<'o>, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
         let mut args = Vec::with_capacity(call.args.len());
         for arg in &call.args {
-            args.push(self.expr(&arg.value, frames, ctx)?);
+            args.push(self.expr(plan, &arg.value, frames, ctx)?);
         }
         let deps = PlanValue::merge_deps(&args);
         let name = call.callee.name.as_str();
         match name {
             "files" | "dirs" => {
-                let dir = args.first().and_then(PlanValue::as_path);
+                let dir = args.first().filter(|a| a.is_known()).and_then(PlanValue::as_path);
                 let glob = args.get(1).and_then(PlanValue::as_text);
                 let Some(dir) = dir else {
-                    return Ok(PlanValue {
-                        val: Val::Unknown {
-                            tokens: 0,
-                            list: true,
-                        },
-                        deps,
-                    });
+                    return Err(PlanError::plan(
+                        format!("`{name}(...)` at `{}` lists a directory only known at run time", plan.graph[ctx.parent].id),
+                        "list directories given as arguments or found by other listings",
+                    ));
                 };
-                let listing = if name == "files" {
-                    Listing::Files
-                } else {
-                    Listing::Dirs
-                };
+                let listing = if name == "files" { Listing::Files } else { Listing::Dirs };
                 let entries = fs::list(&dir, listing, glob.as_deref()).map_err(|error| {
-                    let at = &self.graph[ctx.parent].id;
+                    let at = &plan.graph[ctx.parent].id;
                     match error {
                         ListError::NotADirectory(path) => PlanError::plan(
                             format!("`{name}({})` at `{at}`: not a directory", path.display()),
@@ -598,214 +602,197 @@ impl<'o> Planner<'o> {
                 })?;
                 let values = entries
                     .into_iter()
-                    .map(|path| PlanValue {
-                        val: Val::Path(path),
-                        deps: deps.clone(),
-                    })
+                    .map(|path| PlanValue { val: Val::Path(path), deps: deps.clone() })
                     .collect();
-                Ok(PlanValue {
-                    val: Val::List(values),
-                    deps,
-                })
+                Ok(PlanValue { val: Val::List(values), deps })
             }
             "read" => {
-                let tokens = args
-                    .first()
-                    .and_then(PlanValue::as_path)
-                    .and_then(|path| std::fs::metadata(path).ok())
-                    .map_or(ASSUMED_TEXT, |meta| tokens_of_bytes(meta.len() as usize));
-                Ok(PlanValue {
-                    val: Val::Unknown {
-                        tokens,
-                        list: false,
-                    },
-                    deps,
-                })
+                let path = args.first().and_then(PlanValue::as_path).unwrap_or_default();
+                let tokens = std::fs::metadata(&path).map_or(UNMEASURED_FILE, |meta| tokens_of_bytes(meta.len() as usize));
+                Ok(PlanValue { val: Val::File { path, tokens }, deps })
             }
             "len" => Ok(match args.first().map(|a| &a.val) {
-                Some(Val::List(items)) => PlanValue {
-                    val: Val::Number(items.len() as f64),
-                    deps,
-                },
-                Some(Val::Text(text)) => PlanValue {
-                    val: Val::Number(text.chars().count() as f64),
-                    deps,
-                },
-                _ => PlanValue {
-                    val: Val::Unknown {
-                        tokens: SCALAR_TOKENS,
-                        list: false,
-                    },
-                    deps,
+                Some(Val::List(items)) if args.first().is_some_and(PlanValue::is_known) => {
+                    PlanValue { val: Val::Number(items.len() as f64), deps }
+                }
+                Some(Val::Text(text)) => PlanValue { val: Val::Number(text.chars().count() as f64), deps },
+                _ => match args.into_iter().next() {
+                    Some(arg) => PlanValue { val: Val::Len(Box::new(arg)), deps },
+                    None => PlanValue::constant(Val::Number(0.0)),
                 },
             }),
             "exec" => {
-                let argv: Vec<String> = match args.first().map(|a| &a.val) {
-                    Some(Val::List(items)) => items
-                        .iter()
-                        .map(|i| i.as_text().unwrap_or_else(|| "…".to_string()))
-                        .collect(),
-                    _ => Vec::new(),
+                let argv = args.into_iter().next().unwrap_or_else(|| PlanValue::constant(Val::List(Vec::new())));
+                let program = match &argv.val {
+                    Val::List(items) => items.first().and_then(PlanValue::as_text),
+                    _ => None,
                 };
-                let label = argv.first().map(|a| {
-                    Path::new(a)
-                        .file_name()
-                        .map_or(a.clone(), |n| n.to_string_lossy().into_owned())
-                });
-                let segment = self.segment(&format!("exec-{}", label.unwrap_or_default()), ctx);
-                let node = self.add_node(
-                    Some(ctx.parent),
-                    &segment,
-                    "exec",
-                    NodeKind::Exec,
-                    ctx.depth + 1,
-                    ctx.multiplicity,
-                )?;
-                self.graph[node].output_tokens = DEFAULT_SUMMARY;
-                self.link(node, deps, ctx);
-                Ok(PlanValue::produced(node, DEFAULT_SUMMARY, false))
+                let label = program.map(|p| Path::new(&p).file_name().map_or(p.clone(), |n| n.to_string_lossy().into_owned()));
+                let segment = self.segment(call, &format!("exec-{}", label.unwrap_or_default()), ctx);
+                let node = add_node(plan, Some(ctx.parent), &segment, "exec", NodeKind::Exec, ctx)?;
+                plan.graph[node].output_tokens = DEFAULT_SUMMARY;
+                link(plan, node, deps, ctx);
+                let dir = self.outcome.program.module(ctx.module).dir.clone();
+                plan.calls.insert(node, CallRecipe::Exec { argv, dir });
+                Ok(PlanValue::produced(node, DEFAULT_SUMMARY))
             }
             _ => Err(PlanError::internal("a call of an unknown builtin")),
         }
     }
 
-    /// Makes `node` wait for the producers of its inputs and for the `after` of `ctx`.
-    fn link(&mut self, node: NodeIndex, inputs: Vec<NodeIndex>, ctx: &Ctx) {
-        for input in inputs {
-            self.graph.update_edge(input, node, EdgeKind::Data);
+    /// `name`, `name#k` for the k-th call site of `name` in its workflow, then
+    /// `[label]` for the `for` element being planned.
+    fn segment(&self, call: &Call, name: &str, ctx: &Ctx) -> String {
+        let mut segment = name.to_string();
+        if let Some(k) = self.suffixes.get(&(ctx.module, call.callee.span.start)) {
+            segment.push_str(&format!("#{k}"));
         }
-        for &before in &ctx.after {
-            if before != node && self.graph.find_edge(before, node).is_none() {
-                self.graph.add_edge(before, node, EdgeKind::After);
-            }
+        if let Some(label) = &ctx.label {
+            segment.push_str(&format!("[{}]", safe_segment(label)));
         }
-    }
-
-    /// `name` or `name[label]` for a node created under `ctx`.
-    fn segment(&self, name: &str, ctx: &Ctx) -> String {
-        match &ctx.label {
-            Some(label) => format!("{name}[{}]", safe_segment(label)),
-            None => name.to_string(),
-        }
-    }
-
-    fn add_node(
-        &mut self,
-        parent: Option<NodeIndex>,
-        segment: &str,
-        name: &str,
-        kind: NodeKind,
-        depth: usize,
-        multiplicity: u64,
-    ) -> Result<NodeIndex, PlanError> {
-        if self.graph.node_count() >= MAX_NODES {
-            return Err(PlanError::plan(
-                format!("the plan has more than {MAX_NODES} nodes"),
-                "lower the `max` of the widest fan-outs, or plan a smaller part of the tree",
-            ));
-        }
-        let id = match parent {
-            Some(parent) => {
-                let used = self.segments.entry(parent).or_default();
-                let mut segment = segment.to_string();
-                let mut n = 2;
-                while used.contains(&segment) {
-                    segment = format!(
-                        "{}#{n}",
-                        segment
-                            .trim_end_matches(|c: char| c.is_ascii_digit())
-                            .trim_end_matches('#')
-                    );
-                    n += 1;
-                }
-                used.insert(segment.clone());
-                format!("{}/{segment}", self.graph[parent].id)
-            }
-            None => segment.to_string(),
-        };
-        let index = self.graph.add_node(Node {
-            id,
-            name: name.to_string(),
-            kind,
-            depth,
-            parent,
-            children: Vec::new(),
-            multiplicity,
-            input_tokens: 0,
-            context: None,
-            output_tokens: 0,
-            model: None,
-            max: None,
-        });
-        if let Some(parent) = parent {
-            self.graph[parent].children.push(index);
-        }
-        Ok(index)
+        segment
     }
 }
 
-fn lookup<'f>(frames: &'f [Frame], name: &str) -> Option<&'f PlanValue> {
-    frames.iter().rev().find_map(|frame| frame.values.get(name))
+/// Adds a node under `parent` with the context's depth, copies, guards and template flag.
+fn add_node(
+    plan: &mut Plan<'_>,
+    parent: Option<NodeIndex>,
+    segment: &str,
+    name: &str,
+    kind: NodeKind,
+    ctx: &Ctx,
+) -> Result<NodeIndex, PlanError> {
+    if plan.graph.node_count() >= MAX_NODES {
+        return Err(PlanError::plan(
+            format!("the plan has more than {MAX_NODES} nodes"),
+            "lower the `max` of the widest fan-outs, or plan a smaller part of the tree",
+        ));
+    }
+    let (id, depth) = match parent {
+        Some(parent) => (format!("{}/{segment}", plan.graph[parent].id), ctx.depth + 1),
+        None => (segment.to_string(), 0),
+    };
+    let index = plan.graph.add_node(Node {
+        id,
+        name: name.to_string(),
+        kind,
+        depth,
+        parent,
+        children: Vec::new(),
+        multiplicity: ctx.multiplicity,
+        input_tokens: 0,
+        context: None,
+        output_tokens: 0,
+        model: None,
+        max: None,
+        template: ctx.template,
+    });
+    if let Some(parent) = parent {
+        plan.graph[parent].children.push(index);
+    }
+    if !ctx.guards.is_empty() {
+        plan.guards.insert(index, ctx.guards.clone());
+    }
+    Ok(index)
+}
+
+/// Makes `node` wait for the producers of its inputs, its guards, and the `after` of `ctx`.
+fn link(plan: &mut Plan<'_>, node: NodeIndex, inputs: Vec<NodeIndex>, ctx: &Ctx) {
+    let guard_deps = ctx.guards.iter().flat_map(|(cond, _)| cond.deps.iter().copied());
+    for input in inputs.into_iter().chain(guard_deps) {
+        if input != node {
+            plan.graph.update_edge(input, node, EdgeKind::Data);
+        }
+    }
+    for &before in &ctx.after {
+        if before != node && plan.graph.find_edge(before, node).is_none() {
+            plan.graph.add_edge(before, node, EdgeKind::After);
+        }
+    }
+}
+
+fn after_nodes(names: &[ast::Ident], frames: &Frames) -> Vec<NodeIndex> {
+    names
+        .iter()
+        .filter_map(|name| lookup(frames, &name.name))
+        .flat_map(|value| value.deps.clone())
+        .collect()
+}
+
+fn lookup<'f>(frames: &'f Frames, name: &str) -> Option<&'f PlanValue> {
+    frames.iter().rev().find_map(|frame| frame.get(name))
+}
+
+/// Labels with repeats made unique: the second `a` is `a#2`.
+fn unique_labels(labels: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    labels
+        .map(|label| {
+            let n = seen.entry(label.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                label
+            } else {
+                format!("{label}#{n}")
+            }
+        })
+        .collect()
 }
 
 fn binary(op: BinOp, l: PlanValue, r: PlanValue) -> PlanValue {
-    let deps = PlanValue::merge_deps([&l, &r]);
-    let val = match (op, l.val, r.val) {
-        (BinOp::Add, Val::List(mut a), Val::List(b)) => {
-            a.extend(b);
-            Val::List(a)
+    match (op, &l.val, &r.val) {
+        (BinOp::Add, Val::List(a), Val::List(b)) => {
+            let deps = PlanValue::merge_deps([&l, &r]);
+            let mut items = a.clone();
+            items.extend(b.iter().cloned());
+            PlanValue { val: Val::List(items), deps }
         }
-        (BinOp::Add, a, b) => Val::Unknown {
-            tokens: PlanValue::constant(a)
-                .tokens()
-                .saturating_add(PlanValue::constant(b).tokens()),
-            list: true,
+        (BinOp::Add, _, _) => PlanValue::derived(Val::Concat(vec![l.clone(), r.clone()]), &[&l, &r]),
+        (BinOp::And, Val::Bool(a), Val::Bool(b)) => PlanValue::constant(Val::Bool(*a && *b)),
+        (BinOp::Or, Val::Bool(a), Val::Bool(b)) => PlanValue::constant(Val::Bool(*a || *b)),
+        (BinOp::And | BinOp::Or, _, _) => PlanValue::derived(
+            Val::Logic { and: op == BinOp::And, left: Box::new(l.clone()), right: Box::new(r.clone()) },
+            &[&l, &r],
+        ),
+        (BinOp::Compare(cmp), a, b) => match compare(cmp, a, b) {
+            Some(result) => PlanValue::constant(Val::Bool(result)),
+            None => PlanValue::derived(
+                Val::Compare { op: cmp, left: Box::new(l.clone()), right: Box::new(r.clone()) },
+                &[&l, &r],
+            ),
         },
-        (BinOp::And, Val::Bool(a), Val::Bool(b)) => Val::Bool(a && b),
-        (BinOp::Or, Val::Bool(a), Val::Bool(b)) => Val::Bool(a || b),
-        (BinOp::Compare(cmp), a, b) => match compare(cmp, &a, &b) {
-            Some(result) => Val::Bool(result),
-            None => Val::Unknown {
-                tokens: SCALAR_TOKENS,
-                list: false,
-            },
-        },
-        _ => Val::Unknown {
-            tokens: SCALAR_TOKENS,
-            list: false,
-        },
-    };
-    PlanValue { val, deps }
+    }
 }
 
-fn compare(op: CompareOp, a: &Val, b: &Val) -> Option<bool> {
+/// Compares two values known at plan time.
+pub fn compare(op: CompareOp, a: &Val, b: &Val) -> Option<bool> {
     let ordering = match (a, b) {
-        (Val::Number(a), Val::Number(b)) | (Val::Duration(a), Val::Duration(b)) => {
-            a.partial_cmp(b)?
-        }
+        (Val::Number(a), Val::Number(b)) | (Val::Duration(a), Val::Duration(b)) => a.partial_cmp(b)?,
         (Val::Text(a), Val::Text(b)) => a.cmp(b),
         (Val::Path(a), Val::Path(b)) => a.cmp(b),
         (Val::Bool(a), Val::Bool(b)) => a.cmp(b),
         _ => return None,
     };
-    Some(match op {
+    Some(ordering_matches(op, ordering))
+}
+
+/// Whether `ordering` satisfies `op`.
+pub fn ordering_matches(op: CompareOp, ordering: std::cmp::Ordering) -> bool {
+    match op {
         CompareOp::Eq => ordering.is_eq(),
         CompareOp::Ne => ordering.is_ne(),
         CompareOp::Lt => ordering.is_lt(),
         CompareOp::Le => ordering.is_le(),
         CompareOp::Gt => ordering.is_gt(),
         CompareOp::Ge => ordering.is_ge(),
-    })
+    }
 }
 
 /// The order to plan `lets` in: what a binding references first (a checked file has no
 /// cycles), otherwise source order.
 fn dependency_order(lets: &[Let]) -> Vec<usize> {
-    let index_of: HashMap<&str, usize> = lets
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.name.as_str(), i))
-        .collect();
+    let index_of: HashMap<&str, usize> = lets.iter().enumerate().map(|(i, l)| (l.name.name.as_str(), i)).collect();
     let mut graph: DiGraphMap<usize, ()> = DiGraphMap::new();
     for (i, binding) in lets.iter().enumerate() {
         graph.add_node(i);
@@ -826,9 +813,7 @@ fn dependency_order(lets: &[Let]) -> Vec<usize> {
     }
     // Kahn's algorithm, always taking the earliest ready binding, so plans keep the
     // source order wherever the data allows.
-    let mut waiting: Vec<usize> = (0..lets.len())
-        .map(|i| graph.neighbors(i).count())
-        .collect();
+    let mut waiting: Vec<usize> = (0..lets.len()).map(|i| graph.neighbors(i).count()).collect();
     let mut ready: BinaryHeap<Reverse<usize>> = waiting
         .iter()
         .enumerate()

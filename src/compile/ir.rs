@@ -2,7 +2,14 @@
 //! workflow activations (the call tree's inner nodes) and expansion points, and whose
 //! edges are data dependencies and `after` orderings.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::value::PlanValue;
+use crate::check::scope::ItemRef;
+use crate::syntax::ast;
 
 /// What a node does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,19 +73,55 @@ pub struct Node {
     pub model: Option<String>,
     /// Expansion points: the declared `max`.
     pub max: Option<u64>,
+    /// Planned inside an expansion point to show its worst case: the run makes copies
+    /// of it when the list arrives, and never runs the template itself.
+    pub template: bool,
+}
+
+/// What an agent or exec node is handed, as recipes over other nodes' results.
+#[derive(Clone, Debug)]
+pub enum CallRecipe {
+    Agent {
+        item: ItemRef,
+        args: Vec<(String, PlanValue)>,
+    },
+    Exec {
+        argv: PlanValue,
+        /// Where the command runs: the directory of the file that calls it.
+        dir: PathBuf,
+    },
+}
+
+/// What the run needs to grow an expansion point once its list arrives.
+#[derive(Clone, Debug)]
+pub struct ExpansionSite<'o> {
+    pub(super) for_expr: &'o ast::For,
+    pub(super) frames: Vec<HashMap<String, PlanValue>>,
+    pub(super) module: crate::check::ModuleId,
+    pub(super) depth: usize,
+    pub(super) guards: Vec<(PlanValue, bool)>,
+    pub(super) after: Vec<NodeIndex>,
 }
 
 /// The planned DAG of one workflow.
 #[derive(Debug)]
-pub struct Plan {
+pub struct Plan<'o> {
     pub workflow: String,
     /// The file the workflow was planned from, as the user named it.
     pub file: String,
     pub graph: DiGraph<Node, EdgeKind>,
     pub root: NodeIndex,
+    /// What each agent and exec node is handed.
+    pub calls: HashMap<NodeIndex, CallRecipe>,
+    /// Conditions (`if` on values only known at run time) a node runs under.
+    pub guards: HashMap<NodeIndex, Vec<(PlanValue, bool)>>,
+    /// What each workflow activation returns.
+    pub returns: HashMap<NodeIndex, PlanValue>,
+    /// Expansion points, for growing them at run time.
+    pub sites: HashMap<NodeIndex, ExpansionSite<'o>>,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// The node at `index`.
     pub fn node(&self, index: NodeIndex) -> &Node {
         &self.graph[index]

@@ -3,7 +3,7 @@
 //! model is called.
 
 mod args;
-mod expand;
+pub mod expand;
 pub mod fs;
 pub mod ir;
 pub mod prices;
@@ -12,7 +12,8 @@ pub mod value;
 
 use petgraph::algo::toposort;
 
-pub use ir::{EdgeKind, Node, NodeKind, Plan};
+pub use expand::Planner;
+pub use ir::{CallRecipe, EdgeKind, Node, NodeKind, Plan};
 
 use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::Outcome;
@@ -45,7 +46,7 @@ impl PlanError {
         }
     }
 
-    fn internal(what: &str) -> PlanError {
+    pub(crate) fn internal(what: &str) -> PlanError {
         PlanError::plan(
             format!("cannot plan: {what}"),
             "run `pai check` on the file; if it is clean, this is a bug in pai",
@@ -64,7 +65,16 @@ pub struct Request {
 }
 
 /// Plans a workflow of the first root of a clean `outcome`.
-pub fn plan(outcome: &Outcome, request: &Request) -> Result<Plan, PlanError> {
+pub fn plan<'o>(outcome: &'o Outcome, request: &Request) -> Result<Plan<'o>, PlanError> {
+    prepare(outcome, request).and_then(|(mut planner, workflow, args, file)| planner.plan(workflow, args, file))
+}
+
+/// Everything `plan` needs before lowering: the planner, the workflow, its bound
+/// arguments and the file's name. The run keeps the planner to grow expansion points.
+pub fn prepare<'o>(
+    outcome: &'o Outcome,
+    request: &Request,
+) -> Result<(Planner<'o>, ItemRef, std::collections::HashMap<String, value::PlanValue>, String), PlanError> {
     let root = *outcome
         .roots
         .first()
@@ -95,7 +105,7 @@ pub fn plan(outcome: &Outcome, request: &Request) -> Result<Plan, PlanError> {
             value::Val::Path(path) if path.is_dir() => Some(path.clone()),
             _ => None,
         });
-    expand::Planner::new(outcome, base).plan(workflow, bound, file)
+    Ok((Planner::new(outcome, base), workflow, bound, file))
 }
 
 fn module_item(outcome: &Outcome, item: ItemRef) -> &Item {
@@ -236,7 +246,7 @@ pub struct Totals {
     pub unpriced_agents: u64,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// The worst case of the whole run.
     pub fn totals(&self, prices: &prices::Prices) -> Totals {
         let mut totals = Totals {

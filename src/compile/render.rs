@@ -9,7 +9,7 @@ use super::{EdgeKind, NodeKind, Plan, Totals};
 use crate::diagnostics::thousands;
 
 /// The nodes in call-tree order: each node, then its children.
-pub fn tree_order(plan: &Plan) -> Vec<NodeIndex> {
+pub fn tree_order(plan: &Plan<'_>) -> Vec<NodeIndex> {
     let mut order = Vec::with_capacity(plan.graph.node_count());
     let mut stack = vec![plan.root];
     while let Some(index) = stack.pop() {
@@ -29,7 +29,7 @@ fn count(n: u64, noun: &str) -> String {
 }
 
 /// The two lines of the worst case.
-pub fn headline(plan: &Plan, totals: &Totals) -> String {
+pub fn headline(plan: &Plan<'_>, totals: &Totals) -> String {
     let cost = if totals.agents == totals.unpriced_agents {
         "cost unknown (no model with a known price)".to_string()
     } else if totals.unpriced_agents > 0 {
@@ -56,7 +56,7 @@ pub fn headline(plan: &Plan, totals: &Totals) -> String {
 }
 
 /// The terminal tree.
-pub fn tree(plan: &Plan, totals: &Totals) -> String {
+pub fn tree(plan: &Plan<'_>, totals: &Totals) -> String {
     let mut out = headline(plan, totals);
     out.push('\n');
     // (index, prefix for its children, its own prefix)
@@ -115,7 +115,7 @@ pub fn tree(plan: &Plan, totals: &Totals) -> String {
 }
 
 /// The plan as one JSON document.
-pub fn json(plan: &Plan, totals: &Totals) -> String {
+pub fn json(plan: &Plan<'_>, totals: &Totals) -> String {
     let nodes: Vec<serde_json::Value> = tree_order(plan)
         .into_iter()
         .map(|index| {
@@ -172,7 +172,7 @@ fn quote(text: &str) -> String {
 }
 
 /// Graphviz: call-tree edges solid, data edges dashed, `after` edges dotted.
-pub fn dot(plan: &Plan, totals: &Totals) -> String {
+pub fn dot(plan: &Plan<'_>, totals: &Totals) -> String {
     let mut out = String::from(
         "digraph plan {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
@@ -229,7 +229,7 @@ pub fn dot(plan: &Plan, totals: &Totals) -> String {
 }
 
 /// Mermaid flowchart: call-tree edges `-->`, data edges `-.->`.
-pub fn mermaid(plan: &Plan, _totals: &Totals) -> String {
+pub fn mermaid(plan: &Plan<'_>, _totals: &Totals) -> String {
     let mut out = String::from("flowchart TD\n");
     let order = tree_order(plan);
     let name = |index: NodeIndex| format!("n{}", index.index());

@@ -1,13 +1,15 @@
-//! Values at plan time: what is known before the run (texts, paths, numbers, lists from
-//! the file system) and what is not (a model's answer), with the nodes each depends on.
+//! Values at plan time. What is known before the run is concrete (texts, paths,
+//! numbers, lists from the file system); what only the run produces is a recipe that
+//! names the nodes it comes from, so the runtime can compute the value once they finish.
 
 use std::path::PathBuf;
 
 use petgraph::graph::NodeIndex;
 
-use crate::check::budget::{tokens_of_bytes, PATH_TOKENS, SCALAR_TOKENS};
+use crate::check::budget::{tokens_of_bytes, ASSUMED_TEXT, PATH_TOKENS, SCALAR_TOKENS};
+use crate::syntax::ast::CompareOp;
 
-/// A value and the nodes that produce it.
+/// A value and the nodes that must finish before it can be computed.
 #[derive(Clone, Debug)]
 pub struct PlanValue {
     pub val: Val,
@@ -24,12 +26,25 @@ pub enum Val {
     /// Seconds.
     Duration(f64),
     List(Vec<PlanValue>),
-    /// Something only the run will produce, at most `tokens` big; `list` when it is a
-    /// list (whose length is unknown).
-    Unknown {
-        tokens: u64,
-        list: bool,
-    },
+    /// What an agent or exec node yields, at most `tokens` big.
+    Node { node: NodeIndex, tokens: u64 },
+    /// A field of another value: `work.summary`.
+    Field { base: Box<PlanValue>, field: String, tokens: u64 },
+    /// The values an expansion point's copies yield, once the list has arrived.
+    Expansion { node: NodeIndex, tokens: u64 },
+    /// One element of a list a model produced, bound at run time (`source` made it).
+    Json { value: serde_json::Value, source: NodeIndex },
+    /// A file the run reads (`read(path)`), about `tokens` big.
+    File { path: PathBuf, tokens: u64 },
+    /// `a + b` where a part is only known at run time.
+    Concat(Vec<PlanValue>),
+    /// `not x`, comparisons, `and`/`or`, `len` on values only known at run time.
+    Not(Box<PlanValue>),
+    Compare { op: CompareOp, left: Box<PlanValue>, right: Box<PlanValue> },
+    Logic { and: bool, left: Box<PlanValue>, right: Box<PlanValue> },
+    Len(Box<PlanValue>),
+    /// `if` on a condition only known at run time: both branches are planned.
+    Choice { cond: Box<PlanValue>, then: Box<PlanValue>, otherwise: Box<PlanValue> },
 }
 
 impl PlanValue {
@@ -41,11 +56,19 @@ impl PlanValue {
         }
     }
 
-    /// A value produced by `node`, at most `tokens` big.
-    pub fn produced(node: NodeIndex, tokens: u64, list: bool) -> PlanValue {
+    /// What `node` yields, at most `tokens` big.
+    pub fn produced(node: NodeIndex, tokens: u64) -> PlanValue {
         PlanValue {
-            val: Val::Unknown { tokens, list },
+            val: Val::Node { node, tokens },
             deps: vec![node],
+        }
+    }
+
+    /// A value computed at run time from `parts`.
+    pub fn derived(val: Val, parts: &[&PlanValue]) -> PlanValue {
+        PlanValue {
+            val,
+            deps: PlanValue::merge_deps(parts.iter().copied()),
         }
     }
 
@@ -56,14 +79,20 @@ impl PlanValue {
             Val::Text(text) => tokens_of_bytes(text.len()),
             Val::Path(path) => tokens_of_bytes(path.as_os_str().len()).min(PATH_TOKENS),
             Val::Number(_) | Val::Bool(_) | Val::Duration(_) => SCALAR_TOKENS,
-            Val::List(items) => items
+            Val::List(items) | Val::Concat(items) => items
                 .iter()
                 .fold(0u64, |sum, item| sum.saturating_add(item.tokens())),
-            Val::Unknown { tokens, .. } => *tokens,
+            Val::Node { tokens, .. }
+            | Val::Field { tokens, .. }
+            | Val::Expansion { tokens, .. }
+            | Val::File { tokens, .. } => *tokens,
+            Val::Json { value, .. } => tokens_of_bytes(value.to_string().len()),
+            Val::Not(_) | Val::Compare { .. } | Val::Logic { .. } | Val::Len(_) => SCALAR_TOKENS,
+            Val::Choice { then, otherwise, .. } => then.tokens().max(otherwise.tokens()),
         }
     }
 
-    /// The value as a path, when it is one (or a text that can stand for one).
+    /// The value as a path, when it is known to be one (or a text that can stand for one).
     pub fn as_path(&self) -> Option<PathBuf> {
         match &self.val {
             Val::Path(path) => Some(path.clone()),
@@ -83,6 +112,15 @@ impl PlanValue {
         }
     }
 
+    /// Whether the plan knows the value itself (no node must run first).
+    pub fn is_known(&self) -> bool {
+        match &self.val {
+            Val::Text(_) | Val::Path(_) | Val::Number(_) | Val::Bool(_) | Val::Duration(_) => true,
+            Val::List(items) => items.iter().all(PlanValue::is_known),
+            _ => false,
+        }
+    }
+
     /// Joins the dependencies of several values, without repeats.
     pub fn merge_deps<'a>(values: impl IntoIterator<Item = &'a PlanValue>) -> Vec<NodeIndex> {
         let mut deps: Vec<NodeIndex> = values
@@ -94,3 +132,6 @@ impl PlanValue {
         deps
     }
 }
+
+/// The size assumed for a file the plan cannot measure.
+pub const UNMEASURED_FILE: u64 = ASSUMED_TEXT;
