@@ -78,6 +78,16 @@ enum Command {
         #[arg(long)]
         prices: Option<PathBuf>,
     },
+    /// Run a workflow against a provider, writing a manifest per node
+    Run(RunArgs),
+    /// Show a run's tree with statuses, tokens and cost per subtree
+    Status {
+        /// The run's id (a directory of the runs directory)
+        run_id: String,
+        /// Where runs live
+        #[arg(long, default_value = ".pai/runs")]
+        runs_dir: PathBuf,
+    },
     /// Print the long explanation of a diagnostic code, such as `E004`
     Explain {
         /// The code: `E004`, `W001` or `pai::E004`
@@ -90,6 +100,57 @@ enum Format {
     Human,
     Json,
     Sarif,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The `.pai` file (with `--resume`, the run's own file by default)
+    file: Option<PathBuf>,
+    /// The workflow to run (default as for `pai plan`)
+    #[arg(long)]
+    workflow: Option<String>,
+    /// A workflow argument, `name=value` (repeatable)
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    args: Vec<String>,
+    /// Calls in flight at most
+    #[arg(short = 'j', long, default_value_t = 8)]
+    jobs: usize,
+    /// `sim` (simulated answers, the default) or `replay` (answers from `--fixture`)
+    #[arg(long, env = "PAI_PROVIDER", default_value = "sim")]
+    provider: String,
+    /// The replay fixture (default: FILE with `.replay.yaml` instead of `.pai`)
+    #[arg(long)]
+    fixture: Option<PathBuf>,
+    /// Simulated latency of each `sim` answer, such as `50ms`
+    #[arg(long, default_value = "0ms")]
+    sim_latency: String,
+    /// Elements of each simulated list
+    #[arg(long, default_value_t = 3)]
+    sim_list: usize,
+    /// Where runs live
+    #[arg(long, default_value = ".pai/runs")]
+    runs_dir: PathBuf,
+    /// Re-run only what did not complete (or whose inputs changed) in run RUN_ID
+    #[arg(long, value_name = "RUN_ID")]
+    resume: Option<String>,
+    /// Stop starting agents after this many calls (refuse to start if the plan may pass it)
+    #[arg(long)]
+    max_agents: Option<u64>,
+    /// Stop starting agents once this many tokens are spent
+    #[arg(long)]
+    max_tokens: Option<u64>,
+    /// Stop starting agents once this many dollars are spent
+    #[arg(long)]
+    max_cost: Option<f64>,
+    /// Start even if the plan's worst case passes a limit
+    #[arg(long)]
+    yes: bool,
+    /// Write a Chrome trace-event file (open it in Perfetto)
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// No line per node event
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -141,6 +202,18 @@ pub fn main() -> ExitCode {
             format,
             prices,
         } => run_plan(&file, workflow, args, format, prices.as_deref()).into(),
+        Command::Run(args) => run_workflow(args),
+        Command::Status { run_id, runs_dir } => match crate::run::status::render(&runs_dir.join(&run_id)) {
+            Ok(text) => {
+                print!("{text}");
+                Exit::Clean.into()
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                eprintln!("help: runs are directories of `{}`; pass `--runs-dir` if they live elsewhere", runs_dir.display());
+                Exit::Usage.into()
+            }
+        },
         Command::Explain { code } => explain(&code).into(),
     }
 }
@@ -284,6 +357,135 @@ fn run_plan(
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     Exit::Clean
+}
+
+fn run_workflow(args: RunArgs) -> ExitCode {
+    use crate::run::{self, provider};
+    let mut options = run::Options {
+        runs_dir: args.runs_dir.clone(),
+        jobs: args.jobs,
+        max_agents: args.max_agents,
+        max_tokens: args.max_tokens,
+        max_cost: args.max_cost,
+        yes: args.yes,
+        trace: args.trace.clone(),
+        progress: !args.quiet,
+        ..run::Options::default()
+    };
+    let mut file = args.file.clone();
+    let mut plan_args = args.args.clone();
+    let mut workflow = args.workflow.clone();
+    if let Some(run_id) = &args.resume {
+        let previous = match run::manifest::read_run(&args.runs_dir.join(run_id)) {
+            Ok(previous) => previous,
+            Err(message) => {
+                eprintln!("error: {message}");
+                eprintln!("help: `--resume` takes the id of a run in `{}`", args.runs_dir.display());
+                return Exit::Usage.into();
+            }
+        };
+        file = file.or_else(|| Some(PathBuf::from(&previous.file)));
+        if plan_args.is_empty() {
+            plan_args = previous.args.clone();
+        }
+        workflow = workflow.or(Some(previous.workflow.clone()));
+        options.run_id = Some(run_id.clone());
+        options.resume = true;
+    }
+    let Some(file) = file else {
+        eprintln!("error: `pai run` needs a `.pai` file");
+        eprintln!("help: `pai run FILE --arg name=value`, or `pai run --resume RUN_ID`");
+        return Exit::Usage.into();
+    };
+    let provider: std::sync::Arc<dyn provider::Provider> = match args.provider.as_str() {
+        "sim" => {
+            let Some(latency) = parse_latency(&args.sim_latency) else {
+                eprintln!("error: `--sim-latency {}` is not a duration", args.sim_latency);
+                eprintln!("help: write it as `50ms`, `2s` or `0ms`");
+                return Exit::Usage.into();
+            };
+            eprintln!("provider: sim (simulated answers; no model is called; choose one with --provider)");
+            std::sync::Arc::new(provider::sim::Sim { latency, list_len: args.sim_list })
+        }
+        "replay" => {
+            let fixture = args.fixture.clone().unwrap_or_else(|| file.with_extension("replay.yaml"));
+            match provider::replay::Replay::load(&fixture) {
+                Ok(replay) => {
+                    eprintln!("provider: replay ({})", fixture.display());
+                    std::sync::Arc::new(replay)
+                }
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    eprintln!("help: a replay fixture is YAML with `answers:`; see docs/run.md");
+                    return Exit::Usage.into();
+                }
+            }
+        }
+        other => {
+            eprintln!("error: unknown provider `{other}`");
+            eprintln!("help: the providers are `sim` and `replay`");
+            return Exit::Usage.into();
+        }
+    };
+    let outcome = match check::check_paths(std::slice::from_ref(&file)) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("error: cannot read `{}`: {}", error.path.display(), error.error.to_string().to_lowercase());
+            return Exit::Usage.into();
+        }
+    };
+    if outcome.error_count() > 0 {
+        let errors: Vec<_> = outcome.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        eprint!("{}", report::human(&outcome.sources, &errors, human_style(Color::Auto)));
+        eprintln!("error: `{}` has {} errors; `pai run` needs a file that checks", file.display(), errors.len());
+        return Exit::Failed.into();
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return Exit::Usage.into();
+        }
+    };
+    let request = compile::Request { workflow, args: plan_args };
+    let prices = compile::prices::Prices::default();
+    let report = runtime.block_on(run::run(&outcome, &request, provider, options, &prices));
+    match report {
+        Ok(report) => {
+            let totals = &report.totals;
+            eprintln!(
+                "run {} {}{}: {} agent calls ({} reused), {} complete, {} failed, {} waiting; {} tokens; ${:.4}; {:.2}s wall, {:.2}s critical path",
+                report.run_id,
+                report.status.as_str(),
+                report.stopped.as_ref().map(|s| format!(" ({s})")).unwrap_or_default(),
+                totals.agent_calls,
+                totals.reused,
+                totals.complete,
+                totals.failed,
+                totals.waiting,
+                totals.tokens.input + totals.tokens.output,
+                totals.cost_usd,
+                totals.wall_seconds,
+                totals.critical_path_seconds,
+            );
+            eprintln!("manifests: {}", report.run_dir.display());
+            println!("{}", report.summary);
+            match (report.stopped.as_deref(), report.status) {
+                (Some(reason), _) if reason.starts_with("interrupted") => ExitCode::from(130),
+                (_, crate::run::resolve::Status::Complete) => Exit::Clean.into(),
+                _ => Exit::Failed.into(),
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            eprintln!("help: {}", error.help);
+            Exit::Usage.into()
+        }
+    }
+}
+
+fn parse_latency(text: &str) -> Option<std::time::Duration> {
+    humantime::parse_duration(text.trim()).ok()
 }
 
 fn human_style(color: Color) -> report::HumanStyle {

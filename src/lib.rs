@@ -10,5 +10,6 @@ pub mod cli;
 pub mod compile;
 pub mod diagnostics;
 pub mod report;
+pub mod run;
 pub mod source;
 pub mod syntax;

@@ -396,6 +396,7 @@ impl<'o> Planner<'o> {
             expansion,
             ExpansionSite {
                 for_expr: f,
+                list: list.clone(),
                 frames: frames.clone(),
                 module: ctx.module,
                 depth: ctx.depth + 1,

@@ -96,6 +96,8 @@ pub enum CallRecipe {
 #[derive(Clone, Debug)]
 pub struct ExpansionSite<'o> {
     pub(super) for_expr: &'o ast::For,
+    /// The list the `for` iterates, as a recipe over the node that produces it.
+    pub list: PlanValue,
     pub(super) frames: Vec<HashMap<String, PlanValue>>,
     pub(super) module: crate::check::ModuleId,
     pub(super) depth: usize,

@@ -112,28 +112,27 @@ fn module_item(outcome: &Outcome, item: ItemRef) -> &Item {
     &outcome.program.module(item.module).ast.items[item.index]
 }
 
-fn resolve(
+fn resolve(outcome: &Outcome, item: ItemRef, ty: &crate::syntax::ast::TypeExpr) -> crate::check::types::Type {
+    resolve_type(outcome, item.module, ty)
+}
+
+/// The type a written type denotes in `module`.
+pub fn resolve_type(
     outcome: &Outcome,
-    item: ItemRef,
+    module: crate::check::ModuleId,
     ty: &crate::syntax::ast::TypeExpr,
 ) -> crate::check::types::Type {
     use crate::check::types::Type;
     match ty {
         crate::syntax::ast::TypeExpr::List(element, _) => {
-            Type::List(Box::new(resolve(outcome, item, element)))
+            Type::List(Box::new(resolve_type(outcome, module, element)))
         }
-        crate::syntax::ast::TypeExpr::Named(ident) => {
-            Type::builtin(&ident.name).unwrap_or_else(|| {
-                match outcome
-                    .scopes
-                    .get(item.module.0)
-                    .and_then(|s| s.names.get(&ident.name))
-                {
-                    Some(b) if b.kind == ItemKind::Type => Type::Record(ident.name.clone()),
-                    _ => Type::Unknown,
-                }
-            })
-        }
+        crate::syntax::ast::TypeExpr::Named(ident) => Type::builtin(&ident.name).unwrap_or_else(|| {
+            match outcome.scopes.get(module.0).and_then(|s| s.names.get(&ident.name)) {
+                Some(b) if b.kind == ItemKind::Type => Type::Record(ident.name.clone()),
+                _ => Type::Unknown,
+            }
+        }),
     }
 }
 

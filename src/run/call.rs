@@ -1,0 +1,267 @@
+//! One agent or exec call: prompt rendering, the provider call with timeout and retries,
+//! structured-answer validation, and the summary that flows up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use handlebars::Handlebars;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::provider::{Provider, ProviderError, Request, Response, Shape};
+
+/// What a call produced, before it becomes a manifest.
+#[derive(Clone, Debug, Default)]
+pub struct CallResult {
+    pub ok: bool,
+    pub text: String,
+    pub value: Option<Value>,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+}
+
+/// Renders a prompt template in strict mode with escaping off. The data is never
+/// rendered as a template itself: a model's answer containing `{{x}}` stays literal.
+pub fn render(template: &str, data: &Value) -> Result<String, String> {
+    let mut handlebars = Handlebars::new();
+    handlebars.set_strict_mode(true);
+    handlebars.register_escape_fn(handlebars::no_escape);
+    handlebars
+        .render_template(template, data)
+        .map_err(|e| format!("cannot render the prompt: {}", e.to_string().to_lowercase()))
+}
+
+/// The hash of everything a call's answer depends on, for `--resume`.
+pub fn inputs_hash(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How an agent call is made.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub timeout: Duration,
+    pub retries: u32,
+    /// The first backoff; it doubles on each retry, with jitter.
+    pub backoff: Duration,
+}
+
+/// Calls the provider until it answers validly, retrying transient failures and
+/// malformed structured answers.
+pub async fn call_agent(provider: Arc<dyn Provider>, mut request: Request, policy: Policy) -> CallResult {
+    let mut result = CallResult::default();
+    let base_prompt = request.prompt.clone();
+    let attempts = policy.retries.saturating_add(1);
+    for attempt in 1..=attempts {
+        request.attempt = attempt;
+        result.attempts = attempt;
+        let answer = tokio::time::timeout(policy.timeout, provider.complete(&request)).await;
+        let error = match answer {
+            Ok(Ok(response)) => {
+                result.tokens_in += response.tokens_in;
+                result.tokens_out += response.tokens_out;
+                result.cost_usd += response.cost_usd;
+                match validate(&request.shape, &response) {
+                    Ok(value) => {
+                        result.ok = true;
+                        result.text = response.text;
+                        result.value = value;
+                        result.error = None;
+                        return result;
+                    }
+                    Err(problem) => {
+                        // Ask again, saying what was wrong.
+                        request.prompt = format!(
+                            "{base_prompt}\n\nYour previous answer was not valid: {problem}. Answer again with JSON of the requested shape only."
+                        );
+                        ProviderError {
+                            message: format!("malformed answer: {problem}"),
+                            retryable: true,
+                        }
+                    }
+                }
+            }
+            Ok(Err(error)) => error,
+            Err(_) => ProviderError {
+                message: format!("timed out after {}", humantime::format_duration(policy.timeout)),
+                retryable: true,
+            },
+        };
+        result.error = Some(error.message.clone());
+        if !error.retryable || attempt == attempts {
+            break;
+        }
+        tokio::time::sleep(backoff(&policy, &request.node, attempt)).await;
+    }
+    result
+}
+
+/// Exponential backoff with deterministic jitter (±50%, from the node and attempt).
+fn backoff(policy: &Policy, node: &str, attempt: u32) -> Duration {
+    let base = policy.backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(10));
+    let digest = Sha256::digest(format!("{node}#{attempt}").as_bytes());
+    let spread = f64::from(digest.first().copied().unwrap_or(128)) / 255.0; // 0..=1
+    base.mul_f64(0.5 + spread).min(Duration::from_secs(30))
+}
+
+/// Checks a structured answer against its shape; returns the value to keep.
+fn validate(shape: &Shape, response: &Response) -> Result<Option<Value>, String> {
+    if *shape == Shape::Result {
+        return Ok(None);
+    }
+    let value = match &response.value {
+        Some(value) => value.clone(),
+        None => serde_json::from_str(extract_json(&response.text))
+            .map_err(|e| format!("the answer is not JSON ({e})"))?,
+    };
+    check_shape(shape, &value, "the answer")?;
+    Ok(Some(value))
+}
+
+/// The JSON inside an answer that may wrap it in a Markdown code fence.
+fn extract_json(text: &str) -> &str {
+    let trimmed = text.trim();
+    let Some(start) = trimmed.find("```") else {
+        return trimmed;
+    };
+    let after = &trimmed[start + 3..];
+    let body_start = after.find('\n').map_or(0, |i| i + 1);
+    let body = &after[body_start..];
+    body.find("```").map_or(body, |end| &body[..end]).trim()
+}
+
+fn check_shape(shape: &Shape, value: &Value, at: &str) -> Result<(), String> {
+    let ok = match (shape, value) {
+        (Shape::Text | Shape::Path | Shape::Duration | Shape::Result, Value::String(_)) => true,
+        (Shape::Number, Value::Number(_)) | (Shape::Bool, Value::Bool(_)) => true,
+        (Shape::List(element), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                check_shape(element, item, &format!("{at}[{i}]"))?;
+            }
+            true
+        }
+        (Shape::Record(fields), Value::Object(object)) => {
+            for (name, field) in fields {
+                let item = object.get(name).ok_or_else(|| format!("{at} has no field `{name}`"))?;
+                check_shape(field, item, &format!("{at}.{name}"))?;
+            }
+            true
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{at} should be {}, not {value}", describe(shape)))
+    }
+}
+
+fn describe(shape: &Shape) -> String {
+    match shape {
+        Shape::Text | Shape::Result => "a string".to_string(),
+        Shape::Path => "a path string".to_string(),
+        Shape::Duration => "a duration string".to_string(),
+        Shape::Number => "a number".to_string(),
+        Shape::Bool => "true or false".to_string(),
+        Shape::List(element) => format!("a list of {}", describe(element)),
+        Shape::Record(fields) => format!(
+            "an object with {}",
+            fields.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The first non-empty line of `text`, cut to `budget` tokens (4 bytes each) at a
+/// character boundary. Returns the summary and whether it was cut.
+pub fn summarize(text: &str, budget: u64) -> (String, bool) {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let limit = usize::try_from(budget.saturating_mul(4)).unwrap_or(usize::MAX);
+    if line.len() <= limit {
+        return (line.to_string(), false);
+    }
+    let mut end = limit;
+    while end > 0 && !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    (line[..end].to_string(), true)
+}
+
+/// Runs an `exec` step: argv without a shell, in `dir`, with a timeout.
+pub async fn call_exec(argv: Vec<String>, dir: std::path::PathBuf, timeout: Duration) -> CallResult {
+    let mut result = CallResult {
+        attempts: 1,
+        ..CallResult::default()
+    };
+    let Some((program, args)) = argv.split_first() else {
+        result.error = Some("`exec` was given an empty argv".to_string());
+        return result;
+    };
+    let mut command = tokio::process::Command::new(program);
+    command.args(args).current_dir(&dir).kill_on_drop(true).stdin(std::process::Stdio::null());
+    match tokio::time::timeout(timeout, command.output()).await {
+        Err(_) => result.error = Some(format!("`{program}` timed out after {}", humantime::format_duration(timeout))),
+        Ok(Err(error)) => result.error = Some(format!("cannot run `{program}`: {}", error.to_string().to_lowercase())),
+        Ok(Ok(output)) => {
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            result.ok = output.status.success();
+            if !result.ok {
+                let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                result.error = Some(match output.status.code() {
+                    Some(code) => format!("`{program}` exited with status {code}: {first}"),
+                    None => format!("`{program}` was killed by a signal: {first}"),
+                });
+            }
+            result.text = match (stdout.trim().is_empty(), stderr.trim().is_empty()) {
+                (_, true) => stdout,
+                (true, false) => stderr,
+                (false, false) => format!("{stdout}\n--- stderr\n{stderr}"),
+            };
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_are_the_first_line_cut_at_a_char_boundary() {
+        assert_eq!(summarize("\n  Done.\nMore", 80), ("Done.".to_string(), false));
+        let (cut, was_cut) = summarize(&"é".repeat(10), 1);
+        assert!(was_cut);
+        assert_eq!(cut, "éé");
+    }
+
+    #[test]
+    fn rendering_is_strict_and_never_escapes() {
+        let data = serde_json::json!({ "x": "<b>&", "y": "{{x}}" });
+        assert_eq!(render("{{x}} {{y}}", &data).unwrap(), "<b>& {{x}}");
+        assert!(render("{{missing}}", &data).is_err());
+    }
+
+    #[test]
+    fn structured_answers_are_checked_against_their_shape() {
+        let shape = Shape::List(Box::new(Shape::Record(vec![("claim".into(), Shape::Text)])));
+        let good = Response { text: "```json\n[{\"claim\": \"a\"}]\n```".into(), ..Response::default() };
+        assert!(validate(&shape, &good).is_ok());
+        let bad = Response { text: "[{\"claim\": 1}]".into(), ..Response::default() };
+        assert_eq!(
+            validate(&shape, &bad).unwrap_err(),
+            "the answer[0].claim should be a string, not 1"
+        );
+    }
+}

@@ -1,0 +1,818 @@
+//! The scheduler: runs the plan's DAG on tokio. A node starts the moment its inputs are
+//! ready; among ready nodes the shallowest starts first; at most `jobs` calls are in
+//! flight. Expansion points grow the graph when their list arrives. A failed node never
+//! aborts its siblings: its failure flows on as data, and its parents are `partial`.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petgraph::graph::NodeIndex;
+use petgraph::Direction;
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::call::{self, CallResult, Policy};
+use super::manifest::{self, Manifest, RunManifest, RunTotals, Tokens, Writer};
+use super::provider::{Provider, Request, Shape};
+use super::resolve::{self, NodeResult, Scope, Status};
+use super::trace::Trace;
+use super::{Options, RunError, RunReport};
+use crate::check::scope::ItemRef;
+use crate::check::types::Type;
+use crate::check::Outcome;
+use crate::compile::value::PlanValue;
+use crate::compile::{CallRecipe, NodeKind, Plan, Planner};
+use crate::syntax::ast::{Item, Value as SettingValue};
+
+/// A call in flight.
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = (NodeIndex, CallResult)> + Send>>;
+
+/// Per-node bookkeeping beyond the result.
+#[derive(Default)]
+struct Record {
+    attempts: u32,
+    started: Option<(Instant, String)>,
+    finished_at: Option<String>,
+    duration: Duration,
+    tokens: Tokens,
+    cost_usd: f64,
+    error: Option<String>,
+    inputs_hash: Option<String>,
+    summary_cut: bool,
+    reused: bool,
+}
+
+pub(super) struct Executor<'o> {
+    outcome: &'o Outcome,
+    planner: Planner<'o>,
+    plan: Plan<'o>,
+    provider: Arc<dyn Provider>,
+    options: Options,
+    run_dir: PathBuf,
+    writer: Writer,
+    trace: Trace,
+    started: Instant,
+    results: HashMap<NodeIndex, NodeResult>,
+    expansions: HashMap<NodeIndex, Vec<PlanValue>>,
+    records: HashMap<NodeIndex, Record>,
+    /// Unfinished inputs each waiting node still needs.
+    waiting: HashMap<NodeIndex, usize>,
+    ready: BinaryHeap<Reverse<(usize, usize)>>,
+    /// Copies an expansion point is still waiting for.
+    pending: HashMap<NodeIndex, usize>,
+    finished: HashSet<NodeIndex>,
+    /// Why the run stopped starting work, if it did.
+    stopped: Option<String>,
+    agents_started: u64,
+    tokens_used: u64,
+    cost_used: f64,
+}
+
+impl<'o> Executor<'o> {
+    pub(super) fn new(
+        outcome: &'o Outcome,
+        planner: Planner<'o>,
+        plan: Plan<'o>,
+        provider: Arc<dyn Provider>,
+        options: Options,
+        run_dir: PathBuf,
+    ) -> Self {
+        Executor {
+            outcome,
+            planner,
+            plan,
+            provider,
+            options,
+            run_dir,
+            writer: Writer::start(),
+            trace: Trace::default(),
+            started: Instant::now(),
+            results: HashMap::new(),
+            expansions: HashMap::new(),
+            records: HashMap::new(),
+            waiting: HashMap::new(),
+            ready: BinaryHeap::new(),
+            pending: HashMap::new(),
+            finished: HashSet::new(),
+            stopped: None,
+            agents_started: 0,
+            tokens_used: 0,
+            cost_used: 0.0,
+        }
+    }
+
+    fn is_work(&self, node: NodeIndex) -> bool {
+        let n = &self.plan.graph[node];
+        !n.template && matches!(n.kind, NodeKind::Agent | NodeKind::Exec | NodeKind::Expansion)
+    }
+
+    /// Counts the unfinished inputs of `nodes` and queues those that need none.
+    fn admit(&mut self, nodes: impl IntoIterator<Item = NodeIndex>) {
+        for node in nodes {
+            if !self.is_work(node) {
+                continue;
+            }
+            let count = self
+                .plan
+                .graph
+                .neighbors_directed(node, Direction::Incoming)
+                .filter(|input| self.is_work(*input) && !self.finished.contains(input))
+                .collect::<HashSet<_>>()
+                .len();
+            if count == 0 {
+                self.queue(node);
+            } else {
+                self.waiting.insert(node, count);
+            }
+        }
+    }
+
+    fn queue(&mut self, node: NodeIndex) {
+        let depth = self.plan.graph[node].depth;
+        self.ready.push(Reverse((depth, node.index())));
+    }
+
+    pub(super) async fn run(mut self, meta: RunManifest) -> Result<RunReport, RunError> {
+        std::fs::create_dir_all(&self.run_dir).map_err(|e| RunError::io(&self.run_dir, e))?;
+        let mut run_manifest = meta;
+        run_manifest.status = "running".to_string();
+        self.writer.yaml(self.run_dir.join("run.yaml"), &run_manifest);
+
+        let all: Vec<NodeIndex> = self.plan.graph.node_indices().collect();
+        self.admit(all);
+
+        let mut running: JoinSet<(NodeIndex, CallResult)> = JoinSet::new();
+        let mut in_flight: HashSet<NodeIndex> = HashSet::new();
+        let mut interrupted = false;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            while running.len() < self.options.jobs.max(1) && self.stopped.is_none() {
+                let Some(Reverse((_, index))) = self.ready.pop() else { break };
+                let node = NodeIndex::new(index);
+                if let Some(started) = self.start(node) {
+                    in_flight.insert(node);
+                    running.spawn(started);
+                }
+            }
+            if running.is_empty() {
+                // Everything ready was started or finished synchronously; anything left
+                // waits on something that can no longer finish.
+                if self.ready.is_empty() || self.stopped.is_some() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                done = running.join_next() => {
+                    if let Some(Ok((node, result))) = done {
+                        in_flight.remove(&node);
+                        self.complete_call(node, result);
+                    }
+                }
+                _ = &mut ctrl_c => {
+                    interrupted = true;
+                    self.stopped = Some("interrupted (Ctrl-C)".to_string());
+                    running.abort_all();
+                    break;
+                }
+            }
+        }
+        // Nodes cut off mid-flight are recorded as waiting: a resume starts them again.
+        for node in in_flight {
+            self.write_node(node, Status::Waiting);
+        }
+        self.write_tree();
+        let report = self.finish_run(run_manifest, interrupted)?;
+        Ok(report)
+    }
+
+    /// Starts one ready node. Returns the future of a call to run, or `None` when the
+    /// node finished at once (skipped, reused, failed to resolve, an expansion point).
+    fn start(&mut self, node: NodeIndex) -> Option<Pending> {
+        let kind = self.plan.graph[node].kind;
+        let id = self.plan.graph[node].id.clone();
+        self.records.entry(node).or_default().started = Some((Instant::now(), manifest::now()));
+        if self.options.progress {
+            eprintln!("{:>8.2}s start  {id}", self.started.elapsed().as_secs_f64());
+        }
+        // Guards: an `if` whose branch is not taken skips the node.
+        if let Some(guards) = self.plan.guards.get(&node).cloned() {
+            for (cond, expected) in guards {
+                match self.resolve(&cond) {
+                    Ok(value) if resolve::truthy(&value) == expected => {}
+                    Ok(_) => {
+                        self.finish(node, skipped(&id));
+                        return None;
+                    }
+                    Err(error) => {
+                        self.fail(node, &format!("cannot evaluate its condition: {error}"));
+                        return None;
+                    }
+                }
+            }
+        }
+        match kind {
+            NodeKind::Expansion => {
+                self.grow(node);
+                None
+            }
+            NodeKind::Exec => {
+                let Some(CallRecipe::Exec { argv, dir }) = self.plan.calls.get(&node).cloned() else {
+                    self.fail(node, "an exec step without its command");
+                    return None;
+                };
+                let argv = match self.resolve(&argv) {
+                    Ok(Value::Array(items)) => items
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>(),
+                    Ok(other) => {
+                        self.fail(node, &format!("`exec` needs a list of texts, got {other}"));
+                        return None;
+                    }
+                    Err(error) => {
+                        self.fail(node, &format!("input unavailable: {error}"));
+                        return None;
+                    }
+                };
+                let timeout = Duration::from_secs(600);
+                Some(Box::pin(async move { (node, call::call_exec(argv, dir, timeout).await) }))
+            }
+            NodeKind::Agent => self.start_agent(node, &id),
+            NodeKind::Workflow => None,
+        }
+    }
+
+    fn start_agent(&mut self, node: NodeIndex, id: &str) -> Option<Pending> {
+        let Some(CallRecipe::Agent { item, args }) = self.plan.calls.get(&node).cloned() else {
+            self.fail(node, "an agent call without its arguments");
+            return None;
+        };
+        let outcome = self.outcome;
+        let Item::Agent(agent) = &outcome.program.module(item.module).ast.items[item.index] else {
+            self.fail(node, "an agent call that is not an agent");
+            return None;
+        };
+        let mut data = serde_json::Map::new();
+        for (name, value) in &args {
+            match self.resolve(value) {
+                Ok(value) => {
+                    data.insert(name.clone(), value);
+                }
+                Err(error) => {
+                    self.fail(node, &format!("input `{name}` is unavailable: {error}"));
+                    return None;
+                }
+            }
+        }
+        let data = Value::Object(data);
+        let text = |key: &str| match agent.setting(key).map(|s| &s.value) {
+            Some(SettingValue::Text(t)) => Some(t.value.clone()),
+            _ => None,
+        };
+        let prompt = match call::render(&text("prompt").unwrap_or_default(), &data) {
+            Ok(prompt) => prompt,
+            Err(error) => {
+                self.fail(node, &error);
+                return None;
+            }
+        };
+        let system = match text("system").map(|s| call::render(&s, &data)).transpose() {
+            Ok(system) => system,
+            Err(error) => {
+                self.fail(node, &error);
+                return None;
+            }
+        };
+        let model = text("model");
+        let hash = call::inputs_hash(&[
+            model.as_deref().unwrap_or(""),
+            system.as_deref().unwrap_or(""),
+            &prompt,
+            self.provider.name(),
+        ]);
+        self.records.entry(node).or_default().inputs_hash = Some(hash.clone());
+
+        // `--resume`: a node that completed before with the same inputs is not run again.
+        if let Some(previous) = self.previous(id, &hash) {
+            self.records.entry(node).or_default().reused = true;
+            let output = std::fs::read_to_string(manifest::node_dir(&self.run_dir, id).join("output.md")).unwrap_or_default();
+            let result = CallResult {
+                ok: true,
+                text: output,
+                value: previous.value.clone(),
+                attempts: previous.attempts,
+                tokens_in: 0,
+                tokens_out: 0,
+                ..CallResult::default()
+            };
+            self.complete_call(node, result);
+            return None;
+        }
+        // Budgets: stop starting work once a limit is reached.
+        if let Some(reason) = self.budget_reached() {
+            self.stopped = Some(reason);
+            self.write_node(node, Status::Waiting);
+            return None;
+        }
+        self.agents_started += 1;
+        let info = outcome.agents.get(&item);
+        let duration = |key: &str| match agent.setting(key).map(|s| &s.value) {
+            Some(SettingValue::Quantity(q)) => q.as_duration(),
+            _ => None,
+        };
+        let retries = match agent.setting("retries").map(|s| &s.value) {
+            Some(SettingValue::Quantity(q)) => q.as_count().and_then(|n| u32::try_from(n).ok()).unwrap_or(2),
+            _ => 2,
+        };
+        let tools = match agent.setting("tools").map(|s| &s.value) {
+            Some(SettingValue::List(items, _)) => items
+                .iter()
+                .filter_map(|v| match v {
+                    SettingValue::Name(n) => Some(n.name.clone()),
+                    SettingValue::Text(t) => Some(t.value.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let request = Request {
+            node: id.to_string(),
+            agent: agent.name.name.clone(),
+            model,
+            system,
+            prompt,
+            tools,
+            shape: info.map_or(Shape::Result, |i| shape_of(outcome, item, &i.returns)),
+            attempt: 1,
+        };
+        let policy = Policy {
+            timeout: duration("timeout").unwrap_or(Duration::from_secs(600)),
+            retries,
+            backoff: self.options.backoff,
+        };
+        self.write_node(node, Status::Waiting);
+        let provider = self.provider.clone();
+        Some(Box::pin(async move { (node, call::call_agent(provider, request, policy).await) }))
+    }
+
+    /// A complete manifest of `id` from an earlier attempt of this run with the same
+    /// inputs.
+    fn previous(&self, id: &str, hash: &str) -> Option<Manifest> {
+        if !self.options.resume {
+            return None;
+        }
+        let previous = manifest::read(&manifest::node_dir(&self.run_dir, id).join("manifest.yaml"))?;
+        (previous.status == "complete" && previous.inputs_hash.as_deref() == Some(hash)).then_some(previous)
+    }
+
+    fn budget_reached(&self) -> Option<String> {
+        if let Some(max) = self.options.max_agents {
+            if self.agents_started >= max {
+                return Some(format!("reached --max-agents {max}"));
+            }
+        }
+        if let Some(max) = self.options.max_tokens {
+            if self.tokens_used >= max {
+                return Some(format!("reached --max-tokens {max} ({} used)", self.tokens_used));
+            }
+        }
+        if let Some(max) = self.options.max_cost {
+            if self.cost_used >= max {
+                return Some(format!("reached --max-cost ${max:.2} (${:.4} spent)", self.cost_used));
+            }
+        }
+        None
+    }
+
+    fn resolve(&self, value: &PlanValue) -> Result<Value, String> {
+        let graph = &self.plan.graph;
+        let ids = |node: NodeIndex| graph[node].id.clone();
+        let scope = Scope {
+            results: &self.results,
+            expansions: &self.expansions,
+            ids: &ids,
+        };
+        resolve::resolve(value, &scope)
+    }
+
+    /// Turns a finished call into the node's result.
+    fn complete_call(&mut self, node: NodeIndex, call: CallResult) {
+        let n = &self.plan.graph[node];
+        let id = n.id.clone();
+        let budget = n.output_tokens.max(1);
+        let record = self.records.entry(node).or_default();
+        record.attempts = call.attempts;
+        record.tokens = Tokens { input: call.tokens_in, output: call.tokens_out };
+        record.cost_usd = call.cost_usd;
+        record.error = call.error.clone();
+        self.tokens_used = self.tokens_used.saturating_add(call.tokens_in + call.tokens_out);
+        self.cost_used += call.cost_usd;
+        let summary_source = match &call.value {
+            Some(value) => value.to_string(),
+            None if call.ok => call.text.clone(),
+            None => call.error.clone().unwrap_or_default(),
+        };
+        let (summary, cut) = call::summarize(&summary_source, budget);
+        record.summary_cut = cut;
+        if !call.text.is_empty() || call.ok {
+            self.writer.bytes(manifest::node_dir(&self.run_dir, &id).join("output.md"), call.text.clone().into_bytes());
+        }
+        let result = NodeResult {
+            id,
+            status: if call.ok { Status::Complete } else { Status::Failed },
+            summary,
+            output: call.text,
+            outputs: vec!["output.md".to_string()],
+            value: call.value,
+        };
+        self.finish(node, result);
+    }
+
+    fn fail(&mut self, node: NodeIndex, error: &str) {
+        let id = self.plan.graph[node].id.clone();
+        self.records.entry(node).or_default().error = Some(error.to_string());
+        let (summary, _) = call::summarize(error, self.plan.graph[node].output_tokens.max(20));
+        self.finish(
+            node,
+            NodeResult {
+                id,
+                status: Status::Failed,
+                summary,
+                output: String::new(),
+                outputs: Vec::new(),
+                value: None,
+            },
+        );
+    }
+
+    /// Records a result, writes the manifest and releases the dependants.
+    fn finish(&mut self, node: NodeIndex, result: NodeResult) {
+        let status = result.status;
+        let record = self.records.entry(node).or_default();
+        if let Some((started, _)) = &record.started {
+            record.duration = started.elapsed();
+            self.trace.push(&result.id, self.started, *started, record.duration, status);
+        }
+        record.finished_at = Some(manifest::now());
+        if self.options.progress {
+            let reused = if record.reused { " (reused)" } else { "" };
+            eprintln!(
+                "{:>8.2}s {:<6} {}{reused}",
+                self.started.elapsed().as_secs_f64(),
+                status.as_str(),
+                result.id
+            );
+        }
+        self.results.insert(node, result);
+        self.finished.insert(node);
+        self.write_node(node, status);
+        let dependants: Vec<NodeIndex> = self.plan.graph.neighbors_directed(node, Direction::Outgoing).collect::<HashSet<_>>().into_iter().collect();
+        for dependant in dependants {
+            if let Some(count) = self.waiting.get_mut(&dependant) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.waiting.remove(&dependant);
+                    self.queue(dependant);
+                }
+            }
+        }
+        // The copies of an expansion point finish it together.
+        if let Some(owner) = self.owner_expansion(node) {
+            if let Some(left) = self.pending.get_mut(&owner) {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    self.pending.remove(&owner);
+                    self.finish_expansion(owner);
+                }
+            }
+        }
+    }
+
+    /// The nearest expansion point above `node` that the run grew (not a template).
+    fn owner_expansion(&self, node: NodeIndex) -> Option<NodeIndex> {
+        let mut current = self.plan.graph[node].parent;
+        while let Some(parent) = current {
+            let p = &self.plan.graph[parent];
+            if p.kind == NodeKind::Expansion && !p.template {
+                return Some(parent);
+            }
+            current = p.parent;
+        }
+        None
+    }
+
+    /// Grows an expansion point from the list it iterates.
+    fn grow(&mut self, node: NodeIndex) {
+        let Some(site) = self.plan.sites.get(&node) else {
+            self.fail(node, "an expansion point without its site");
+            return;
+        };
+        let list = site.list.clone();
+        let max = self.plan.graph[node].max.unwrap_or(0);
+        let source = list.deps.first().copied().unwrap_or(node);
+        let elements = match self.resolve(&list) {
+            Ok(Value::Array(items)) => items,
+            Ok(other) => {
+                self.fail(node, &format!("expected a list to iterate, got {other}"));
+                return;
+            }
+            Err(error) => {
+                self.fail(node, &format!("the list is unavailable: {error}"));
+                return;
+            }
+        };
+        // The producer's text is fenced for prompts; copies bind the raw elements.
+        let raw = self.results.get(&source).and_then(|r| r.value.clone());
+        let elements = match raw {
+            Some(Value::Array(raw)) if raw.len() == elements.len() => raw,
+            _ => elements,
+        };
+        if elements.len() as u64 > max {
+            self.fail(node, &format!("the list has {} elements, more than its `max {max}`", elements.len()));
+            return;
+        }
+        let before = self.plan.graph.node_count();
+        match self.planner.instantiate(&mut self.plan, node, &elements, source) {
+            Ok(values) => {
+                self.expansions.insert(node, values);
+                let new: Vec<NodeIndex> = (before..self.plan.graph.node_count()).map(NodeIndex::new).collect();
+                let owned = new.iter().filter(|n| self.is_work(**n) && self.owner_expansion(**n) == Some(node)).count();
+                if owned == 0 {
+                    self.finish_expansion(node);
+                } else {
+                    self.pending.insert(node, owned);
+                    self.admit(new);
+                }
+            }
+            Err(error) => self.fail(node, &error.message),
+        }
+    }
+
+    fn finish_expansion(&mut self, node: NodeIndex) {
+        let id = self.plan.graph[node].id.clone();
+        let children: Vec<NodeIndex> = self.plan.graph[node].children.iter().copied().filter(|c| !self.plan.graph[*c].template).collect();
+        let failed = children.iter().any(|c| self.subtree_status(*c) != Status::Complete);
+        let count = children.len();
+        self.finish(
+            node,
+            NodeResult {
+                id,
+                status: if failed { Status::Partial } else { Status::Complete },
+                summary: format!("{count} copies"),
+                output: String::new(),
+                outputs: Vec::new(),
+                value: None,
+            },
+        );
+    }
+
+    /// The status of a node from its own result or, for inner nodes, its subtree.
+    fn subtree_status(&self, node: NodeIndex) -> Status {
+        let n = &self.plan.graph[node];
+        if n.template {
+            return Status::Skipped;
+        }
+        if let Some(result) = self.results.get(&node) {
+            if n.kind != NodeKind::Workflow {
+                return result.status;
+            }
+        }
+        match n.kind {
+            NodeKind::Agent | NodeKind::Exec | NodeKind::Expansion => Status::Waiting,
+            NodeKind::Workflow => {
+                let statuses: Vec<Status> = n.children.iter().map(|c| self.subtree_status(*c)).collect();
+                if statuses.contains(&Status::Waiting) {
+                    return Status::Waiting;
+                }
+                let returned = self.plan.returns.get(&node).and_then(|r| match r.val {
+                    crate::compile::value::Val::Node { node, .. } => self.results.get(&node).map(|r| r.status),
+                    _ => None,
+                });
+                if returned == Some(Status::Failed) {
+                    Status::Failed
+                } else if statuses.iter().any(|s| matches!(s, Status::Failed | Status::Partial)) {
+                    Status::Partial
+                } else {
+                    Status::Complete
+                }
+            }
+        }
+    }
+
+    fn write_node(&mut self, node: NodeIndex, status: Status) {
+        let n = &self.plan.graph[node];
+        let record = self.records.get(&node);
+        let result = self.results.get(&node);
+        let children: Vec<NodeIndex> = n.children.iter().copied().filter(|c| !self.plan.graph[*c].template).collect();
+        let segment = |c: NodeIndex| format!("{}/", self.plan.graph[c].id.rsplit('/').next().unwrap_or(""));
+        let children_status: BTreeMap<String, String> = children
+            .iter()
+            .map(|c| (segment(*c), self.subtree_status(*c).as_str().to_string()))
+            .collect();
+        let agent = match self.plan.calls.get(&node) {
+            Some(CallRecipe::Agent { .. }) => Some(n.name.clone()),
+            _ => None,
+        };
+        let summary = match (n.kind, result) {
+            (NodeKind::Workflow, _) => self.workflow_summary(node),
+            (_, Some(result)) => result.summary.clone(),
+            (_, None) => String::new(),
+        };
+        let inputs = self
+            .plan
+            .inputs(node)
+            .into_iter()
+            .filter(|i| !self.plan.graph[*i].template)
+            .map(|i| self.plan.graph[i].id.clone())
+            .collect();
+        let manifest = Manifest {
+            status: status.as_str().to_string(),
+            summary,
+            depth: n.depth,
+            parent: n.parent.map(|p| self.plan.graph[p].id.clone()),
+            children: children.iter().map(|c| segment(*c)).collect(),
+            children_status,
+            outputs: result.map(|r| r.outputs.clone()).unwrap_or_default(),
+            id: n.id.clone(),
+            kind: n.kind.as_str().to_string(),
+            agent,
+            model: n.model.clone(),
+            inputs,
+            inputs_hash: record.and_then(|r| r.inputs_hash.clone()),
+            attempts: record.map_or(0, |r| r.attempts),
+            started_at: record.and_then(|r| r.started.as_ref().map(|(_, at)| at.clone())),
+            finished_at: record.and_then(|r| r.finished_at.clone()),
+            tokens: record.map(|r| r.tokens).unwrap_or_default(),
+            cost_usd: record.map_or(0.0, |r| r.cost_usd),
+            error: record.and_then(|r| r.error.clone()),
+            summary_cut: record.is_some_and(|r| r.summary_cut),
+            value: result.and_then(|r| r.value.clone()),
+        };
+        let path = manifest::node_dir(&self.run_dir, &n.id).join("manifest.yaml");
+        self.writer.yaml(path, &manifest);
+    }
+
+    fn workflow_summary(&self, node: NodeIndex) -> String {
+        match self.plan.returns.get(&node).map(|r| &r.val) {
+            Some(crate::compile::value::Val::Node { node, .. }) => {
+                self.results.get(node).map(|r| r.summary.clone()).unwrap_or_default()
+            }
+            Some(crate::compile::value::Val::List(items)) => format!("{} results", items.len()),
+            Some(crate::compile::value::Val::Expansion { node, .. }) => {
+                format!("{} results", self.expansions.get(node).map_or(0, Vec::len))
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Writes the manifests of the inner nodes (workflows, expansion points), whose
+    /// status is their subtree's.
+    fn write_tree(&mut self) {
+        let inner: Vec<NodeIndex> = self
+            .plan
+            .graph
+            .node_indices()
+            .filter(|n| !self.plan.graph[*n].template)
+            .filter(|n| self.plan.graph[*n].kind == NodeKind::Workflow || !self.finished.contains(n))
+            .collect();
+        for node in inner {
+            let status = self.subtree_status(node);
+            self.write_node(node, status);
+        }
+    }
+
+    fn finish_run(&mut self, mut run: RunManifest, interrupted: bool) -> Result<RunReport, RunError> {
+        let status = if interrupted || self.stopped.is_some() {
+            Status::Waiting
+        } else {
+            self.subtree_status(self.plan.root)
+        };
+        let mut totals = RunTotals {
+            wall_seconds: self.started.elapsed().as_secs_f64(),
+            ..RunTotals::default()
+        };
+        for (node, record) in &self.records {
+            if self.plan.graph[*node].kind != NodeKind::Agent {
+                continue;
+            }
+            totals.agent_calls += u64::from(!record.reused && record.attempts > 0);
+            totals.reused += u64::from(record.reused);
+            totals.tokens.input += record.tokens.input;
+            totals.tokens.output += record.tokens.output;
+            totals.cost_usd += record.cost_usd;
+        }
+        for node in self.plan.graph.node_indices() {
+            if self.plan.graph[node].kind != NodeKind::Agent || self.plan.graph[node].template {
+                continue;
+            }
+            match self.results.get(&node).map(|r| r.status) {
+                Some(Status::Complete) => totals.complete += 1,
+                Some(Status::Failed) => totals.failed += 1,
+                Some(_) => {}
+                None => totals.waiting += 1,
+            }
+        }
+        totals.critical_path_seconds = self.critical_path_seconds();
+        run.status = status.as_str().to_string();
+        run.stopped = self.stopped.clone();
+        run.finished_at = Some(manifest::now());
+        run.totals = totals.clone();
+        self.writer.yaml(self.run_dir.join("run.yaml"), &run);
+        if let Some(path) = &self.options.trace {
+            self.writer.bytes(path.clone(), self.trace.to_json().into_bytes());
+        }
+        let errors = self.writer.flush();
+        if let Some(error) = errors.into_iter().next() {
+            return Err(RunError { message: error, help: "check that the runs directory is writable".to_string() });
+        }
+        let root_summary = self.workflow_summary(self.plan.root);
+        Ok(RunReport {
+            run_id: run.run_id,
+            run_dir: self.run_dir.clone(),
+            status,
+            stopped: self.stopped.clone(),
+            totals,
+            summary: root_summary,
+        })
+    }
+
+    /// The longest chain of dependent calls, by their measured durations.
+    fn critical_path_seconds(&self) -> f64 {
+        let Ok(order) = petgraph::algo::toposort(&self.plan.graph, None) else {
+            return 0.0;
+        };
+        let mut longest: HashMap<NodeIndex, f64> = HashMap::new();
+        let mut best = 0.0f64;
+        for node in order {
+            let own = self.records.get(&node).map_or(0.0, |r| r.duration.as_secs_f64());
+            let before = self
+                .plan
+                .graph
+                .neighbors_directed(node, Direction::Incoming)
+                .map(|p| longest.get(&p).copied().unwrap_or(0.0))
+                .fold(0.0, f64::max);
+            let own = if self.plan.graph[node].kind == NodeKind::Expansion { 0.0 } else { own };
+            longest.insert(node, before + own);
+            best = best.max(before + own);
+        }
+        best
+    }
+}
+
+fn skipped(id: &str) -> NodeResult {
+    NodeResult {
+        id: id.to_string(),
+        status: Status::Skipped,
+        summary: "skipped: its `if` branch was not taken".to_string(),
+        output: String::new(),
+        outputs: Vec::new(),
+        value: None,
+    }
+}
+
+/// The shape a provider must answer in for a value of type `ty`.
+pub fn shape_of(outcome: &Outcome, item: ItemRef, ty: &Type) -> Shape {
+    shape_in(outcome, item.module, ty, 0)
+}
+
+fn shape_in(outcome: &Outcome, module: crate::check::ModuleId, ty: &Type, depth: usize) -> Shape {
+    if depth > 16 {
+        return Shape::Text;
+    }
+    match ty {
+        Type::Result | Type::Unknown | Type::EmptyList => Shape::Result,
+        Type::Text => Shape::Text,
+        Type::Path => Shape::Path,
+        Type::Number => Shape::Number,
+        Type::Bool => Shape::Bool,
+        Type::Duration => Shape::Duration,
+        Type::List(element) => Shape::List(Box::new(match shape_in(outcome, module, element, depth + 1) {
+            Shape::Result => Shape::Text,
+            shape => shape,
+        })),
+        Type::Record(name) => {
+            let binding = outcome.scopes.get(module.0).and_then(|s| s.names.get(name));
+            let Some(binding) = binding else { return Shape::Text };
+            let Item::Type(decl) = &outcome.program.module(binding.item.module).ast.items[binding.item.index] else {
+                return Shape::Text;
+            };
+            Shape::Record(
+                decl.fields
+                    .iter()
+                    .map(|f| {
+                        let ty = crate::compile::resolve_type(outcome, binding.item.module, &f.ty);
+                        (f.name.name.clone(), shape_in(outcome, binding.item.module, &ty, depth + 1))
+                    })
+                    .collect(),
+            )
+        }
+    }
+}

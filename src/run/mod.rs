@@ -1,0 +1,165 @@
+//! `pai run` (DESIGN §4): executes a plan's DAG against a provider, writing a manifest
+//! per node, and `pai status`, which reads them back.
+
+mod call;
+mod executor;
+pub mod manifest;
+pub mod provider;
+pub mod resolve;
+pub mod status;
+mod trace;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::check::Outcome;
+use crate::compile::{self, prices::Prices, Request as PlanRequest};
+use manifest::{RunManifest, RunTotals};
+use provider::Provider;
+use resolve::Status;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where runs live: `<runs_dir>/<run-id>/`.
+    pub runs_dir: PathBuf,
+    /// The run's id; a new one is made when absent.
+    pub run_id: Option<String>,
+    /// Reuse the complete nodes of the run `run_id`.
+    pub resume: bool,
+    /// Calls in flight at most.
+    pub jobs: usize,
+    pub max_agents: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub max_cost: Option<f64>,
+    /// Start even when the plan's worst case passes a limit.
+    pub yes: bool,
+    pub trace: Option<PathBuf>,
+    /// Print a line per node event on standard error.
+    pub progress: bool,
+    /// The first retry's wait; it doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            runs_dir: PathBuf::from(".pai/runs"),
+            run_id: None,
+            resume: false,
+            jobs: 8,
+            max_agents: None,
+            max_tokens: None,
+            max_cost: None,
+            yes: false,
+            trace: None,
+            progress: false,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    pub message: String,
+    pub help: String,
+}
+
+impl RunError {
+    fn io(path: &Path, error: std::io::Error) -> RunError {
+        RunError {
+            message: format!("cannot write `{}`: {}", path.display(), error.to_string().to_lowercase()),
+            help: "check that the runs directory is writable, or pick another with `--runs-dir`".to_string(),
+        }
+    }
+}
+
+impl From<compile::PlanError> for RunError {
+    fn from(error: compile::PlanError) -> RunError {
+        RunError {
+            message: error.message,
+            help: error.help,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub status: Status,
+    /// Why the run stopped starting work, if it did (a budget, Ctrl-C).
+    pub stopped: Option<String>,
+    pub totals: RunTotals,
+    /// The root workflow's summary: the final report.
+    pub summary: String,
+}
+
+/// A new run id: the time, then a few hex digits so two runs in one second differ.
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let (date, time) = stamp.split_at(stamp.len().min(8));
+    format!("{date}-{time}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
+}
+
+/// Plans `request` from `outcome` and runs it with `provider`.
+pub async fn run(
+    outcome: &Outcome,
+    request: &PlanRequest,
+    provider: Arc<dyn Provider>,
+    options: Options,
+    prices: &Prices,
+) -> Result<RunReport, RunError> {
+    let (mut planner, workflow, args, file) = compile::prepare(outcome, request)?;
+    let plan = planner.plan(workflow, args, file.clone())?;
+    let totals = plan.totals(prices);
+    if !options.yes {
+        let mut over = Vec::new();
+        if let Some(max) = options.max_agents {
+            if totals.agents > max {
+                over.push(format!("{} agent calls > --max-agents {max}", totals.agents));
+            }
+        }
+        if let Some(max) = options.max_tokens {
+            let tokens = totals.tokens_in.saturating_add(totals.tokens_out);
+            if tokens > max {
+                over.push(format!("{tokens} tokens > --max-tokens {max}"));
+            }
+        }
+        if let Some(max) = options.max_cost {
+            if totals.cost_usd > max {
+                over.push(format!("${:.2} > --max-cost ${max:.2}", totals.cost_usd));
+            }
+        }
+        if !over.is_empty() {
+            return Err(RunError {
+                message: format!("the plan's worst case passes a limit: {}", over.join(", ")),
+                help: "raise the limit, make the workflow smaller, or start anyway with `--yes` (the limits still stop the run when reached)".to_string(),
+            });
+        }
+    }
+    let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
+    let run_dir = options.runs_dir.join(&run_id);
+    let meta = RunManifest {
+        run_id,
+        file,
+        workflow: plan.workflow.clone(),
+        args: request.args.clone(),
+        provider: provider.name().to_string(),
+        status: "running".to_string(),
+        stopped: None,
+        started_at: manifest::now(),
+        finished_at: None,
+        totals: RunTotals::default(),
+    };
+    executor::Executor::new(outcome, planner, plan, provider, options, run_dir)
+        .run(meta)
+        .await
+}

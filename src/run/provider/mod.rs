@@ -1,0 +1,70 @@
+//! The provider contract (DESIGN §4): a prompt in, an answer out, errors classified as
+//! worth retrying or not. `sim` and `replay` need no model; the real providers live
+//! beside them behind the same trait.
+
+pub mod replay;
+pub mod sim;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// The shape a structured answer must have.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    Text,
+    Path,
+    Number,
+    Bool,
+    Duration,
+    List(Box<Shape>),
+    Record(Vec<(String, Shape)>),
+    /// A `result`: free text whose first line is the summary.
+    Result,
+}
+
+/// What an agent call asks of a provider.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The node's id: `execute/orchestrate[src]/coder[login.rs]`.
+    pub node: String,
+    pub agent: String,
+    pub model: Option<String>,
+    pub system: Option<String>,
+    pub prompt: String,
+    pub tools: Vec<String>,
+    /// The shape of a structured answer; `Shape::Result` asks for text.
+    pub shape: Shape,
+    /// Which attempt this is, from 1.
+    pub attempt: u32,
+}
+
+/// A provider's answer.
+#[derive(Clone, Debug, Default)]
+pub struct Response {
+    pub text: String,
+    /// The structured value, for agents that return a record or a list.
+    pub value: Option<serde_json::Value>,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+}
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderError {
+    pub message: String,
+    /// Worth trying again (a timeout, a 429, a 5xx, a dropped connection).
+    pub retryable: bool,
+}
+
+/// The future a provider returns.
+pub type Answer<'a> = Pin<Box<dyn Future<Output = Result<Response, ProviderError>> + Send + 'a>>;
+
+/// A model provider.
+pub trait Provider: Send + Sync {
+    /// `sim`, `replay`, ...
+    fn name(&self) -> &str;
+
+    /// Answers one request.
+    fn complete<'a>(&'a self, request: &'a Request) -> Answer<'a>;
+}
