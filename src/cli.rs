@@ -133,6 +133,9 @@ struct RunArgs {
     /// Re-run only what did not complete (or whose inputs changed) in run RUN_ID
     #[arg(long, value_name = "RUN_ID")]
     resume: Option<String>,
+    /// The id of a new run (default: the time and a few random digits)
+    #[arg(long, conflicts_with = "resume")]
+    run_id: Option<String>,
     /// Stop starting agents after this many calls (refuse to start if the plan may pass it)
     #[arg(long)]
     max_agents: Option<u64>,
@@ -203,17 +206,19 @@ pub fn main() -> ExitCode {
             prices,
         } => run_plan(&file, workflow, args, format, prices.as_deref()).into(),
         Command::Run(args) => run_workflow(args),
-        Command::Status { run_id, runs_dir } => match crate::run::status::render(&runs_dir.join(&run_id)) {
-            Ok(text) => {
-                print!("{text}");
-                Exit::Clean.into()
+        Command::Status { run_id, runs_dir } => {
+            match crate::run::status::render(&runs_dir.join(&run_id)) {
+                Ok(text) => {
+                    print!("{text}");
+                    Exit::Clean.into()
+                }
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    eprintln!("help: runs are directories of `{}`; pass `--runs-dir` if they live elsewhere", runs_dir.display());
+                    Exit::Usage.into()
+                }
             }
-            Err(message) => {
-                eprintln!("error: {message}");
-                eprintln!("help: runs are directories of `{}`; pass `--runs-dir` if they live elsewhere", runs_dir.display());
-                Exit::Usage.into()
-            }
-        },
+        }
         Command::Explain { code } => explain(&code).into(),
     }
 }
@@ -370,8 +375,16 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         yes: args.yes,
         trace: args.trace.clone(),
         progress: !args.quiet,
+        run_id: args.run_id.clone(),
         ..run::Options::default()
     };
+    if let Some(id) = &args.run_id {
+        if crate::compile::ir::safe_segment(id) != *id || id.contains(',') {
+            eprintln!("error: `--run-id {id}` is not a safe directory name");
+            eprintln!("help: use letters, digits, `-` and `_`");
+            return Exit::Usage.into();
+        }
+    }
     let mut file = args.file.clone();
     let mut plan_args = args.args.clone();
     let mut workflow = args.workflow.clone();
@@ -380,7 +393,10 @@ fn run_workflow(args: RunArgs) -> ExitCode {
             Ok(previous) => previous,
             Err(message) => {
                 eprintln!("error: {message}");
-                eprintln!("help: `--resume` takes the id of a run in `{}`", args.runs_dir.display());
+                eprintln!(
+                    "help: `--resume` takes the id of a run in `{}`",
+                    args.runs_dir.display()
+                );
                 return Exit::Usage.into();
             }
         };
@@ -400,15 +416,26 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     let provider: std::sync::Arc<dyn provider::Provider> = match args.provider.as_str() {
         "sim" => {
             let Some(latency) = parse_latency(&args.sim_latency) else {
-                eprintln!("error: `--sim-latency {}` is not a duration", args.sim_latency);
+                eprintln!(
+                    "error: `--sim-latency {}` is not a duration",
+                    args.sim_latency
+                );
                 eprintln!("help: write it as `50ms`, `2s` or `0ms`");
                 return Exit::Usage.into();
             };
-            eprintln!("provider: sim (simulated answers; no model is called; choose one with --provider)");
-            std::sync::Arc::new(provider::sim::Sim { latency, list_len: args.sim_list })
+            eprintln!(
+                "provider: sim (simulated answers; no model is called; choose one with --provider)"
+            );
+            std::sync::Arc::new(provider::sim::Sim {
+                latency,
+                list_len: args.sim_list,
+            })
         }
         "replay" => {
-            let fixture = args.fixture.clone().unwrap_or_else(|| file.with_extension("replay.yaml"));
+            let fixture = args
+                .fixture
+                .clone()
+                .unwrap_or_else(|| file.with_extension("replay.yaml"));
             match provider::replay::Replay::load(&fixture) {
                 Ok(replay) => {
                     eprintln!("provider: replay ({})", fixture.display());
@@ -430,24 +457,46 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     let outcome = match check::check_paths(std::slice::from_ref(&file)) {
         Ok(outcome) => outcome,
         Err(error) => {
-            eprintln!("error: cannot read `{}`: {}", error.path.display(), error.error.to_string().to_lowercase());
+            eprintln!(
+                "error: cannot read `{}`: {}",
+                error.path.display(),
+                error.error.to_string().to_lowercase()
+            );
             return Exit::Usage.into();
         }
     };
     if outcome.error_count() > 0 {
-        let errors: Vec<_> = outcome.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-        eprint!("{}", report::human(&outcome.sources, &errors, human_style(Color::Auto)));
-        eprintln!("error: `{}` has {} errors; `pai run` needs a file that checks", file.display(), errors.len());
+        let errors: Vec<_> = outcome
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        eprint!(
+            "{}",
+            report::human(&outcome.sources, &errors, human_style(Color::Auto))
+        );
+        eprintln!(
+            "error: `{}` has {} errors; `pai run` needs a file that checks",
+            file.display(),
+            errors.len()
+        );
         return Exit::Failed.into();
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
             return Exit::Usage.into();
         }
     };
-    let request = compile::Request { workflow, args: plan_args };
+    let request = compile::Request {
+        workflow,
+        args: plan_args,
+    };
     let prices = compile::prices::Prices::default();
     let report = runtime.block_on(run::run(&outcome, &request, provider, options, &prices));
     match report {

@@ -24,7 +24,9 @@ use crate::check::graph::{walk, walk_exprs};
 use crate::check::modules::ModuleId;
 use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::Outcome;
-use crate::syntax::ast::{self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue};
+use crate::syntax::ast::{
+    self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue,
+};
 
 /// The most nodes one plan may have: a plan past it is refused, not truncated.
 pub const MAX_NODES: usize = 2_000_000;
@@ -141,7 +143,10 @@ impl<'o> Planner<'o> {
             frames.push(HashMap::from([(
                 site.for_expr.var.name.clone(),
                 PlanValue {
-                    val: Val::Json { value: element.clone(), source },
+                    val: Val::Json {
+                        value: element.clone(),
+                        source,
+                    },
                     deps: vec![source],
                 },
             )]));
@@ -161,7 +166,9 @@ impl<'o> Planner<'o> {
     fn workflow(&self, item: ItemRef) -> Result<&'o ast::Workflow, PlanError> {
         match self.item(item) {
             Item::Workflow(workflow) => Ok(workflow),
-            _ => Err(PlanError::internal("a call resolved to something other than a workflow")),
+            _ => Err(PlanError::internal(
+                "a call resolved to something other than a workflow",
+            )),
         }
     }
 
@@ -192,7 +199,8 @@ impl<'o> Planner<'o> {
             let k = seen.entry(name).or_insert(0);
             *k += 1;
             if *k >= 2 {
-                self.suffixes.insert((item.module, call.callee.span.start), *k);
+                self.suffixes
+                    .insert((item.module, call.callee.span.start), *k);
             }
         }
     }
@@ -233,16 +241,16 @@ impl<'o> Planner<'o> {
             template: plan.graph[node].template,
         };
         let mut frames: Frames = vec![args];
-        let result = self.bind_lets(plan, &workflow.lets, &mut frames, &ctx).and_then(|()| {
-            match workflow.returns_stmts.first() {
+        let result = self
+            .bind_lets(plan, &workflow.lets, &mut frames, &ctx)
+            .and_then(|()| match workflow.returns_stmts.first() {
                 Some(stmt) => {
                     let mut ctx = ctx.clone();
                     ctx.after.extend(after_nodes(&stmt.after, &frames));
                     self.expr(plan, &stmt.value, &mut frames, &ctx)
                 }
                 None => Ok(PlanValue::constant(Val::List(Vec::new()))),
-            }
-        });
+            });
         self.activations.pop();
         let value = result?;
         plan.returns.insert(node, value.clone());
@@ -250,9 +258,17 @@ impl<'o> Planner<'o> {
     }
 
     /// Plans `lets` in dependency order into the innermost frame.
-    fn bind_lets(&mut self, plan: &mut Plan<'o>, lets: &'o [Let], frames: &mut Frames, ctx: &Ctx) -> Result<(), PlanError> {
+    fn bind_lets(
+        &mut self,
+        plan: &mut Plan<'o>,
+        lets: &'o [Let],
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<(), PlanError> {
         for index in dependency_order(lets) {
-            let Some(binding) = lets.get(index) else { continue };
+            let Some(binding) = lets.get(index) else {
+                continue;
+            };
             let mut ctx = ctx.clone();
             ctx.after.extend(after_nodes(&binding.after, frames));
             let value = self.expr(plan, &binding.value, frames, &ctx)?;
@@ -263,7 +279,13 @@ impl<'o> Planner<'o> {
         Ok(())
     }
 
-    fn expr(&mut self, plan: &mut Plan<'o>, expr: &'o Expr, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+    fn expr(
+        &mut self,
+        plan: &mut Plan<'o>,
+        expr: &'o Expr,
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<PlanValue, PlanError> {
         Ok(match &expr.kind {
             ExprKind::Text(text) => PlanValue::constant(Val::Text(text.value.clone())),
             ExprKind::Quantity(q) => PlanValue::constant(match q.as_duration() {
@@ -277,7 +299,10 @@ impl<'o> Planner<'o> {
                     values.push(self.expr(plan, item, frames, ctx)?);
                 }
                 let deps = PlanValue::merge_deps(&values);
-                PlanValue { val: Val::List(values), deps }
+                PlanValue {
+                    val: Val::List(values),
+                    deps,
+                }
             }
             ExprKind::Ref(ident) => lookup(frames, &ident.name)
                 .cloned()
@@ -291,7 +316,11 @@ impl<'o> Planner<'o> {
                 };
                 let deps = base.deps.clone();
                 PlanValue {
-                    val: Val::Field { base: Box::new(base), field: field.name.clone(), tokens },
+                    val: Val::Field {
+                        base: Box::new(base),
+                        field: field.name.clone(),
+                        tokens,
+                    },
                     deps,
                 }
             }
@@ -336,7 +365,13 @@ impl<'o> Planner<'o> {
         })
     }
 
-    fn block(&mut self, plan: &mut Plan<'o>, block: &'o Block, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+    fn block(
+        &mut self,
+        plan: &mut Plan<'o>,
+        block: &'o Block,
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<PlanValue, PlanError> {
         frames.push(HashMap::new());
         let result = self
             .bind_lets(plan, &block.lets, frames, ctx)
@@ -345,7 +380,13 @@ impl<'o> Planner<'o> {
         result
     }
 
-    fn for_expr(&mut self, plan: &mut Plan<'o>, f: &'o ast::For, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+    fn for_expr(
+        &mut self,
+        plan: &mut Plan<'o>,
+        f: &'o ast::For,
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<PlanValue, PlanError> {
         let list = self.expr(plan, &f.iter, frames, ctx)?;
         let max = f.max.as_ref().and_then(|q| q.as_count());
         if let Val::List(items) = list.val {
@@ -362,7 +403,12 @@ impl<'o> Planner<'o> {
                     ));
                 }
             }
-            let labels = unique_labels(items.iter().enumerate().map(|(i, item)| self.label_of(item, i)));
+            let labels = unique_labels(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.label_of(item, i)),
+            );
             let mut results = Vec::with_capacity(items.len());
             for (item, label) in items.into_iter().zip(labels) {
                 let mut inner = ctx.clone();
@@ -376,7 +422,10 @@ impl<'o> Planner<'o> {
                 results.push(value?);
             }
             let deps = PlanValue::merge_deps(&results);
-            return Ok(PlanValue { val: Val::List(results), deps });
+            return Ok(PlanValue {
+                val: Val::List(results),
+                deps,
+            });
         }
         // Known only at run time: an expansion point that grows up to `max`.
         let Some(max) = max else {
@@ -389,7 +438,14 @@ impl<'o> Planner<'o> {
             ));
         };
         let segment = format!("{}[*]", f.var.name);
-        let expansion = add_node(plan, Some(ctx.parent), &segment, &f.var.name, NodeKind::Expansion, ctx)?;
+        let expansion = add_node(
+            plan,
+            Some(ctx.parent),
+            &segment,
+            &f.var.name,
+            NodeKind::Expansion,
+            ctx,
+        )?;
         plan.graph[expansion].max = Some(max);
         link(plan, expansion, list.deps.clone(), ctx);
         plan.sites.insert(
@@ -412,7 +468,10 @@ impl<'o> Planner<'o> {
         inner.label = None;
         inner.template = true;
         let element = PlanValue {
-            val: Val::Node { node: expansion, tokens: list.tokens() },
+            val: Val::Node {
+                node: expansion,
+                tokens: list.tokens(),
+            },
             deps: vec![expansion],
         };
         frames.push(HashMap::from([(f.var.name.clone(), element)]));
@@ -425,7 +484,10 @@ impl<'o> Planner<'o> {
         let mut deps = body.deps.clone();
         deps.push(expansion);
         Ok(PlanValue {
-            val: Val::Expansion { node: expansion, tokens: body.tokens().saturating_mul(max) },
+            val: Val::Expansion {
+                node: expansion,
+                tokens: body.tokens().saturating_mul(max),
+            },
             deps,
         })
     }
@@ -450,7 +512,13 @@ impl<'o> Planner<'o> {
         }
     }
 
-    fn call(&mut self, plan: &mut Plan<'o>, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+    fn call(
+        &mut self,
+        plan: &mut Plan<'o>,
+        call: &'o Call,
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<PlanValue, PlanError> {
         let binding = self
             .outcome
             .scopes
@@ -466,16 +534,25 @@ impl<'o> Planner<'o> {
                 let target = self.workflow_target(binding.item, binding.kind, call)?;
                 self.workflow_call(plan, target, call, frames, ctx)
             }
-            _ => Err(PlanError::internal("a call of something that is not callable")),
+            _ => Err(PlanError::internal(
+                "a call of something that is not callable",
+            )),
         }
     }
 
-    fn workflow_target(&self, item: ItemRef, kind: ItemKind, call: &Call) -> Result<ItemRef, PlanError> {
+    fn workflow_target(
+        &self,
+        item: ItemRef,
+        kind: ItemKind,
+        call: &Call,
+    ) -> Result<ItemRef, PlanError> {
         if kind == ItemKind::Workflow {
             return Ok(item);
         }
         let Item::Skill(skill) = self.item(item) else {
-            return Err(PlanError::internal("a skill call resolved to something else"));
+            return Err(PlanError::internal(
+                "a skill call resolved to something else",
+            ));
         };
         let name = match &call.method {
             Some(method) => skill.workflows.iter().find(|w| w.name == method.name),
@@ -522,24 +599,57 @@ impl<'o> Planner<'o> {
                     val: Val::Path(text.into()),
                     deps: value.deps,
                 },
-                (_, val) => PlanValue { val, deps: value.deps },
+                (_, val) => PlanValue {
+                    val,
+                    deps: value.deps,
+                },
             };
             values.push((param.name.name.clone(), value));
         }
         Ok(values)
     }
 
-    fn workflow_call(&mut self, plan: &mut Plan<'o>, target: ItemRef, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+    fn workflow_call(
+        &mut self,
+        plan: &mut Plan<'o>,
+        target: ItemRef,
+        call: &'o Call,
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<PlanValue, PlanError> {
         let workflow = self.workflow(target)?;
         let args = self.named_args(plan, call, &workflow.params, frames, ctx)?;
         let segment = self.segment(call, &workflow.name.name, ctx);
-        let node = add_node(plan, Some(ctx.parent), &segment, &workflow.name.name, NodeKind::Workflow, ctx)?;
-        self.activate(plan, target, node, args.into_iter().collect(), ctx.after.clone(), ctx.guards.clone())
+        let node = add_node(
+            plan,
+            Some(ctx.parent),
+            &segment,
+            &workflow.name.name,
+            NodeKind::Workflow,
+            ctx,
+        )?;
+        self.activate(
+            plan,
+            target,
+            node,
+            args.into_iter().collect(),
+            ctx.after.clone(),
+            ctx.guards.clone(),
+        )
     }
 
-    fn agent_call(&mut self, plan: &mut Plan<'o>, item: ItemRef, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+    fn agent_call(
+        &mut self,
+        plan: &mut Plan<'o>,
+        item: ItemRef,
+        call: &'o Call,
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<PlanValue, PlanError> {
         let Item::Agent(agent) = self.item(item) else {
-            return Err(PlanError::internal("an agent call resolved to something else"));
+            return Err(PlanError::internal(
+                "an agent call resolved to something else",
+            ));
         };
         let args = self.named_args(plan, call, &agent.params, frames, ctx)?;
         let info = self.outcome.agents.get(&item);
@@ -550,7 +660,14 @@ impl<'o> Planner<'o> {
         }
         let summary = info.and_then(|i| i.summary).unwrap_or(DEFAULT_SUMMARY);
         let segment = self.segment(call, &agent.name.name, ctx);
-        let node = add_node(plan, Some(ctx.parent), &segment, &agent.name.name, NodeKind::Agent, ctx)?;
+        let node = add_node(
+            plan,
+            Some(ctx.parent),
+            &segment,
+            &agent.name.name,
+            NodeKind::Agent,
+            ctx,
+        )?;
         {
             let n = &mut plan.graph[node];
             n.input_tokens = input;
@@ -561,12 +678,23 @@ impl<'o> Planner<'o> {
                 _ => None,
             };
         }
-        link(plan, node, PlanValue::merge_deps(args.iter().map(|(_, v)| v)), ctx);
+        link(
+            plan,
+            node,
+            PlanValue::merge_deps(args.iter().map(|(_, v)| v)),
+            ctx,
+        );
         plan.calls.insert(node, CallRecipe::Agent { item, args });
         Ok(PlanValue::produced(node, summary))
     }
 
-    fn builtin(&mut self, plan: &mut Plan<'o>, call: &'o Call, frames: &mut Frames, ctx: &Ctx) -> Result<PlanValue, PlanError> {
+    fn builtin(
+        &mut self,
+        plan: &mut Plan<'o>,
+        call: &'o Call,
+        frames: &mut Frames,
+        ctx: &Ctx,
+    ) -> Result<PlanValue, PlanError> {
         let mut args = Vec::with_capacity(call.args.len());
         for arg in &call.args {
             args.push(self.expr(plan, &arg.value, frames, ctx)?);
@@ -575,15 +703,25 @@ impl<'o> Planner<'o> {
         let name = call.callee.name.as_str();
         match name {
             "files" | "dirs" => {
-                let dir = args.first().filter(|a| a.is_known()).and_then(PlanValue::as_path);
+                let dir = args
+                    .first()
+                    .filter(|a| a.is_known())
+                    .and_then(PlanValue::as_path);
                 let glob = args.get(1).and_then(PlanValue::as_text);
                 let Some(dir) = dir else {
                     return Err(PlanError::plan(
-                        format!("`{name}(...)` at `{}` lists a directory only known at run time", plan.graph[ctx.parent].id),
+                        format!(
+                            "`{name}(...)` at `{}` lists a directory only known at run time",
+                            plan.graph[ctx.parent].id
+                        ),
                         "list directories given as arguments or found by other listings",
                     ));
                 };
-                let listing = if name == "files" { Listing::Files } else { Listing::Dirs };
+                let listing = if name == "files" {
+                    Listing::Files
+                } else {
+                    Listing::Dirs
+                };
                 let entries = fs::list(&dir, listing, glob.as_deref()).map_err(|error| {
                     let at = &plan.graph[ctx.parent].id;
                     match error {
@@ -603,34 +741,71 @@ impl<'o> Planner<'o> {
                 })?;
                 let values = entries
                     .into_iter()
-                    .map(|path| PlanValue { val: Val::Path(path), deps: deps.clone() })
+                    .map(|path| PlanValue {
+                        val: Val::Path(path),
+                        deps: deps.clone(),
+                    })
                     .collect();
-                Ok(PlanValue { val: Val::List(values), deps })
+                Ok(PlanValue {
+                    val: Val::List(values),
+                    deps,
+                })
             }
             "read" => {
-                let path = args.first().and_then(PlanValue::as_path).unwrap_or_default();
-                let tokens = std::fs::metadata(&path).map_or(UNMEASURED_FILE, |meta| tokens_of_bytes(meta.len() as usize));
-                Ok(PlanValue { val: Val::File { path, tokens }, deps })
+                let path = args
+                    .first()
+                    .and_then(PlanValue::as_path)
+                    .unwrap_or_default();
+                let tokens = std::fs::metadata(&path)
+                    .map_or(UNMEASURED_FILE, |meta| tokens_of_bytes(meta.len() as usize));
+                Ok(PlanValue {
+                    val: Val::File { path, tokens },
+                    deps,
+                })
             }
             "len" => Ok(match args.first().map(|a| &a.val) {
                 Some(Val::List(items)) if args.first().is_some_and(PlanValue::is_known) => {
-                    PlanValue { val: Val::Number(items.len() as f64), deps }
+                    PlanValue {
+                        val: Val::Number(items.len() as f64),
+                        deps,
+                    }
                 }
-                Some(Val::Text(text)) => PlanValue { val: Val::Number(text.chars().count() as f64), deps },
+                Some(Val::Text(text)) => PlanValue {
+                    val: Val::Number(text.chars().count() as f64),
+                    deps,
+                },
                 _ => match args.into_iter().next() {
-                    Some(arg) => PlanValue { val: Val::Len(Box::new(arg)), deps },
+                    Some(arg) => PlanValue {
+                        val: Val::Len(Box::new(arg)),
+                        deps,
+                    },
                     None => PlanValue::constant(Val::Number(0.0)),
                 },
             }),
             "exec" => {
-                let argv = args.into_iter().next().unwrap_or_else(|| PlanValue::constant(Val::List(Vec::new())));
+                let argv = args
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| PlanValue::constant(Val::List(Vec::new())));
                 let program = match &argv.val {
                     Val::List(items) => items.first().and_then(PlanValue::as_text),
                     _ => None,
                 };
-                let label = program.map(|p| Path::new(&p).file_name().map_or(p.clone(), |n| n.to_string_lossy().into_owned()));
-                let segment = self.segment(call, &format!("exec-{}", label.unwrap_or_default()), ctx);
-                let node = add_node(plan, Some(ctx.parent), &segment, "exec", NodeKind::Exec, ctx)?;
+                let label = program.map(|p| {
+                    Path::new(&p)
+                        .file_name()
+                        .map_or(p.clone(), |n| n.to_string_lossy().into_owned())
+                });
+                let segment =
+                    self.segment(call, &format!("exec-{}", label.unwrap_or_default()), ctx);
+                let node = add_node(
+                    plan,
+                    Some(ctx.parent),
+                    &segment,
+                    "exec",
+                    NodeKind::Exec,
+                    ctx,
+                )?;
                 plan.graph[node].output_tokens = DEFAULT_SUMMARY;
                 link(plan, node, deps, ctx);
                 let dir = self.outcome.program.module(ctx.module).dir.clone();
@@ -671,7 +846,10 @@ fn add_node(
         ));
     }
     let (id, depth) = match parent {
-        Some(parent) => (format!("{}/{segment}", plan.graph[parent].id), ctx.depth + 1),
+        Some(parent) => (
+            format!("{}/{segment}", plan.graph[parent].id),
+            ctx.depth + 1,
+        ),
         None => (segment.to_string(), 0),
     };
     let index = plan.graph.add_node(Node {
@@ -700,7 +878,10 @@ fn add_node(
 
 /// Makes `node` wait for the producers of its inputs, its guards, and the `after` of `ctx`.
 fn link(plan: &mut Plan<'_>, node: NodeIndex, inputs: Vec<NodeIndex>, ctx: &Ctx) {
-    let guard_deps = ctx.guards.iter().flat_map(|(cond, _)| cond.deps.iter().copied());
+    let guard_deps = ctx
+        .guards
+        .iter()
+        .flat_map(|(cond, _)| cond.deps.iter().copied());
     for input in inputs.into_iter().chain(guard_deps) {
         if input != node {
             plan.graph.update_edge(input, node, EdgeKind::Data);
@@ -747,19 +928,32 @@ fn binary(op: BinOp, l: PlanValue, r: PlanValue) -> PlanValue {
             let deps = PlanValue::merge_deps([&l, &r]);
             let mut items = a.clone();
             items.extend(b.iter().cloned());
-            PlanValue { val: Val::List(items), deps }
+            PlanValue {
+                val: Val::List(items),
+                deps,
+            }
         }
-        (BinOp::Add, _, _) => PlanValue::derived(Val::Concat(vec![l.clone(), r.clone()]), &[&l, &r]),
+        (BinOp::Add, _, _) => {
+            PlanValue::derived(Val::Concat(vec![l.clone(), r.clone()]), &[&l, &r])
+        }
         (BinOp::And, Val::Bool(a), Val::Bool(b)) => PlanValue::constant(Val::Bool(*a && *b)),
         (BinOp::Or, Val::Bool(a), Val::Bool(b)) => PlanValue::constant(Val::Bool(*a || *b)),
         (BinOp::And | BinOp::Or, _, _) => PlanValue::derived(
-            Val::Logic { and: op == BinOp::And, left: Box::new(l.clone()), right: Box::new(r.clone()) },
+            Val::Logic {
+                and: op == BinOp::And,
+                left: Box::new(l.clone()),
+                right: Box::new(r.clone()),
+            },
             &[&l, &r],
         ),
         (BinOp::Compare(cmp), a, b) => match compare(cmp, a, b) {
             Some(result) => PlanValue::constant(Val::Bool(result)),
             None => PlanValue::derived(
-                Val::Compare { op: cmp, left: Box::new(l.clone()), right: Box::new(r.clone()) },
+                Val::Compare {
+                    op: cmp,
+                    left: Box::new(l.clone()),
+                    right: Box::new(r.clone()),
+                },
                 &[&l, &r],
             ),
         },
@@ -769,7 +963,9 @@ fn binary(op: BinOp, l: PlanValue, r: PlanValue) -> PlanValue {
 /// Compares two values known at plan time.
 pub fn compare(op: CompareOp, a: &Val, b: &Val) -> Option<bool> {
     let ordering = match (a, b) {
-        (Val::Number(a), Val::Number(b)) | (Val::Duration(a), Val::Duration(b)) => a.partial_cmp(b)?,
+        (Val::Number(a), Val::Number(b)) | (Val::Duration(a), Val::Duration(b)) => {
+            a.partial_cmp(b)?
+        }
         (Val::Text(a), Val::Text(b)) => a.cmp(b),
         (Val::Path(a), Val::Path(b)) => a.cmp(b),
         (Val::Bool(a), Val::Bool(b)) => a.cmp(b),
@@ -793,7 +989,11 @@ pub fn ordering_matches(op: CompareOp, ordering: std::cmp::Ordering) -> bool {
 /// The order to plan `lets` in: what a binding references first (a checked file has no
 /// cycles), otherwise source order.
 fn dependency_order(lets: &[Let]) -> Vec<usize> {
-    let index_of: HashMap<&str, usize> = lets.iter().enumerate().map(|(i, l)| (l.name.name.as_str(), i)).collect();
+    let index_of: HashMap<&str, usize> = lets
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.name.as_str(), i))
+        .collect();
     let mut graph: DiGraphMap<usize, ()> = DiGraphMap::new();
     for (i, binding) in lets.iter().enumerate() {
         graph.add_node(i);
@@ -814,7 +1014,9 @@ fn dependency_order(lets: &[Let]) -> Vec<usize> {
     }
     // Kahn's algorithm, always taking the earliest ready binding, so plans keep the
     // source order wherever the data allows.
-    let mut waiting: Vec<usize> = (0..lets.len()).map(|i| graph.neighbors(i).count()).collect();
+    let mut waiting: Vec<usize> = (0..lets.len())
+        .map(|i| graph.neighbors(i).count())
+        .collect();
     let mut ready: BinaryHeap<Reverse<usize>> = waiting
         .iter()
         .enumerate()

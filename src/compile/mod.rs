@@ -66,7 +66,8 @@ pub struct Request {
 
 /// Plans a workflow of the first root of a clean `outcome`.
 pub fn plan<'o>(outcome: &'o Outcome, request: &Request) -> Result<Plan<'o>, PlanError> {
-    prepare(outcome, request).and_then(|(mut planner, workflow, args, file)| planner.plan(workflow, args, file))
+    prepare(outcome, request)
+        .and_then(|(mut planner, workflow, args, file)| planner.plan(workflow, args, file))
 }
 
 /// Everything `plan` needs before lowering: the planner, the workflow, its bound
@@ -74,7 +75,15 @@ pub fn plan<'o>(outcome: &'o Outcome, request: &Request) -> Result<Plan<'o>, Pla
 pub fn prepare<'o>(
     outcome: &'o Outcome,
     request: &Request,
-) -> Result<(Planner<'o>, ItemRef, std::collections::HashMap<String, value::PlanValue>, String), PlanError> {
+) -> Result<
+    (
+        Planner<'o>,
+        ItemRef,
+        std::collections::HashMap<String, value::PlanValue>,
+        String,
+    ),
+    PlanError,
+> {
     let root = *outcome
         .roots
         .first()
@@ -112,7 +121,11 @@ fn module_item(outcome: &Outcome, item: ItemRef) -> &Item {
     &outcome.program.module(item.module).ast.items[item.index]
 }
 
-fn resolve(outcome: &Outcome, item: ItemRef, ty: &crate::syntax::ast::TypeExpr) -> crate::check::types::Type {
+fn resolve(
+    outcome: &Outcome,
+    item: ItemRef,
+    ty: &crate::syntax::ast::TypeExpr,
+) -> crate::check::types::Type {
     resolve_type(outcome, item.module, ty)
 }
 
@@ -127,12 +140,18 @@ pub fn resolve_type(
         crate::syntax::ast::TypeExpr::List(element, _) => {
             Type::List(Box::new(resolve_type(outcome, module, element)))
         }
-        crate::syntax::ast::TypeExpr::Named(ident) => Type::builtin(&ident.name).unwrap_or_else(|| {
-            match outcome.scopes.get(module.0).and_then(|s| s.names.get(&ident.name)) {
-                Some(b) if b.kind == ItemKind::Type => Type::Record(ident.name.clone()),
-                _ => Type::Unknown,
-            }
-        }),
+        crate::syntax::ast::TypeExpr::Named(ident) => {
+            Type::builtin(&ident.name).unwrap_or_else(|| {
+                match outcome
+                    .scopes
+                    .get(module.0)
+                    .and_then(|s| s.names.get(&ident.name))
+                {
+                    Some(b) if b.kind == ItemKind::Type => Type::Record(ident.name.clone()),
+                    _ => Type::Unknown,
+                }
+            })
+        }
     }
 }
 

@@ -27,24 +27,52 @@ pub enum Val {
     Duration(f64),
     List(Vec<PlanValue>),
     /// What an agent or exec node yields, at most `tokens` big.
-    Node { node: NodeIndex, tokens: u64 },
+    Node {
+        node: NodeIndex,
+        tokens: u64,
+    },
     /// A field of another value: `work.summary`.
-    Field { base: Box<PlanValue>, field: String, tokens: u64 },
+    Field {
+        base: Box<PlanValue>,
+        field: String,
+        tokens: u64,
+    },
     /// The values an expansion point's copies yield, once the list has arrived.
-    Expansion { node: NodeIndex, tokens: u64 },
+    Expansion {
+        node: NodeIndex,
+        tokens: u64,
+    },
     /// One element of a list a model produced, bound at run time (`source` made it).
-    Json { value: serde_json::Value, source: NodeIndex },
+    Json {
+        value: serde_json::Value,
+        source: NodeIndex,
+    },
     /// A file the run reads (`read(path)`), about `tokens` big.
-    File { path: PathBuf, tokens: u64 },
+    File {
+        path: PathBuf,
+        tokens: u64,
+    },
     /// `a + b` where a part is only known at run time.
     Concat(Vec<PlanValue>),
     /// `not x`, comparisons, `and`/`or`, `len` on values only known at run time.
     Not(Box<PlanValue>),
-    Compare { op: CompareOp, left: Box<PlanValue>, right: Box<PlanValue> },
-    Logic { and: bool, left: Box<PlanValue>, right: Box<PlanValue> },
+    Compare {
+        op: CompareOp,
+        left: Box<PlanValue>,
+        right: Box<PlanValue>,
+    },
+    Logic {
+        and: bool,
+        left: Box<PlanValue>,
+        right: Box<PlanValue>,
+    },
     Len(Box<PlanValue>),
     /// `if` on a condition only known at run time: both branches are planned.
-    Choice { cond: Box<PlanValue>, then: Box<PlanValue>, otherwise: Box<PlanValue> },
+    Choice {
+        cond: Box<PlanValue>,
+        then: Box<PlanValue>,
+        otherwise: Box<PlanValue>,
+    },
 }
 
 impl PlanValue {
@@ -88,7 +116,9 @@ impl PlanValue {
             | Val::File { tokens, .. } => *tokens,
             Val::Json { value, .. } => tokens_of_bytes(value.to_string().len()),
             Val::Not(_) | Val::Compare { .. } | Val::Logic { .. } | Val::Len(_) => SCALAR_TOKENS,
-            Val::Choice { then, otherwise, .. } => then.tokens().max(otherwise.tokens()),
+            Val::Choice {
+                then, otherwise, ..
+            } => then.tokens().max(otherwise.tokens()),
         }
     }
 

@@ -60,7 +60,11 @@ pub struct Policy {
 
 /// Calls the provider until it answers validly, retrying transient failures and
 /// malformed structured answers.
-pub async fn call_agent(provider: Arc<dyn Provider>, mut request: Request, policy: Policy) -> CallResult {
+pub async fn call_agent(
+    provider: Arc<dyn Provider>,
+    mut request: Request,
+    policy: Policy,
+) -> CallResult {
     let mut result = CallResult::default();
     let base_prompt = request.prompt.clone();
     let attempts = policy.retries.saturating_add(1);
@@ -95,7 +99,10 @@ pub async fn call_agent(provider: Arc<dyn Provider>, mut request: Request, polic
             }
             Ok(Err(error)) => error,
             Err(_) => ProviderError {
-                message: format!("timed out after {}", humantime::format_duration(policy.timeout)),
+                message: format!(
+                    "timed out after {}",
+                    humantime::format_duration(policy.timeout)
+                ),
                 retryable: true,
             },
         };
@@ -110,7 +117,9 @@ pub async fn call_agent(provider: Arc<dyn Provider>, mut request: Request, polic
 
 /// Exponential backoff with deterministic jitter (±50%, from the node and attempt).
 fn backoff(policy: &Policy, node: &str, attempt: u32) -> Duration {
-    let base = policy.backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(10));
+    let base = policy
+        .backoff
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(10));
     let digest = Sha256::digest(format!("{node}#{attempt}").as_bytes());
     let spread = f64::from(digest.first().copied().unwrap_or(128)) / 255.0; // 0..=1
     base.mul_f64(0.5 + spread).min(Duration::from_secs(30))
@@ -154,7 +163,9 @@ fn check_shape(shape: &Shape, value: &Value, at: &str) -> Result<(), String> {
         }
         (Shape::Record(fields), Value::Object(object)) => {
             for (name, field) in fields {
-                let item = object.get(name).ok_or_else(|| format!("{at} has no field `{name}`"))?;
+                let item = object
+                    .get(name)
+                    .ok_or_else(|| format!("{at} has no field `{name}`"))?;
                 check_shape(field, item, &format!("{at}.{name}"))?;
             }
             true
@@ -178,7 +189,11 @@ fn describe(shape: &Shape) -> String {
         Shape::List(element) => format!("a list of {}", describe(element)),
         Shape::Record(fields) => format!(
             "an object with {}",
-            fields.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            fields
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -186,7 +201,11 @@ fn describe(shape: &Shape) -> String {
 /// The first non-empty line of `text`, cut to `budget` tokens (4 bytes each) at a
 /// character boundary. Returns the summary and whether it was cut.
 pub fn summarize(text: &str, budget: u64) -> (String, bool) {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     let limit = usize::try_from(budget.saturating_mul(4)).unwrap_or(usize::MAX);
     if line.len() <= limit {
         return (line.to_string(), false);
@@ -199,7 +218,11 @@ pub fn summarize(text: &str, budget: u64) -> (String, bool) {
 }
 
 /// Runs an `exec` step: argv without a shell, in `dir`, with a timeout.
-pub async fn call_exec(argv: Vec<String>, dir: std::path::PathBuf, timeout: Duration) -> CallResult {
+pub async fn call_exec(
+    argv: Vec<String>,
+    dir: std::path::PathBuf,
+    timeout: Duration,
+) -> CallResult {
     let mut result = CallResult {
         attempts: 1,
         ..CallResult::default()
@@ -209,10 +232,24 @@ pub async fn call_exec(argv: Vec<String>, dir: std::path::PathBuf, timeout: Dura
         return result;
     };
     let mut command = tokio::process::Command::new(program);
-    command.args(args).current_dir(&dir).kill_on_drop(true).stdin(std::process::Stdio::null());
+    command
+        .args(args)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
     match tokio::time::timeout(timeout, command.output()).await {
-        Err(_) => result.error = Some(format!("`{program}` timed out after {}", humantime::format_duration(timeout))),
-        Ok(Err(error)) => result.error = Some(format!("cannot run `{program}`: {}", error.to_string().to_lowercase())),
+        Err(_) => {
+            result.error = Some(format!(
+                "`{program}` timed out after {}",
+                humantime::format_duration(timeout)
+            ))
+        }
+        Ok(Err(error)) => {
+            result.error = Some(format!(
+                "cannot run `{program}`: {}",
+                error.to_string().to_lowercase()
+            ))
+        }
         Ok(Ok(output)) => {
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -240,7 +277,10 @@ mod tests {
 
     #[test]
     fn summaries_are_the_first_line_cut_at_a_char_boundary() {
-        assert_eq!(summarize("\n  Done.\nMore", 80), ("Done.".to_string(), false));
+        assert_eq!(
+            summarize("\n  Done.\nMore", 80),
+            ("Done.".to_string(), false)
+        );
         let (cut, was_cut) = summarize(&"é".repeat(10), 1);
         assert!(was_cut);
         assert_eq!(cut, "éé");
@@ -256,9 +296,15 @@ mod tests {
     #[test]
     fn structured_answers_are_checked_against_their_shape() {
         let shape = Shape::List(Box::new(Shape::Record(vec![("claim".into(), Shape::Text)])));
-        let good = Response { text: "```json\n[{\"claim\": \"a\"}]\n```".into(), ..Response::default() };
+        let good = Response {
+            text: "```json\n[{\"claim\": \"a\"}]\n```".into(),
+            ..Response::default()
+        };
         assert!(validate(&shape, &good).is_ok());
-        let bad = Response { text: "[{\"claim\": 1}]".into(), ..Response::default() };
+        let bad = Response {
+            text: "[{\"claim\": 1}]".into(),
+            ..Response::default()
+        };
         assert_eq!(
             validate(&shape, &bad).unwrap_err(),
             "the answer[0].claim should be a string, not 1"

@@ -106,7 +106,11 @@ impl<'o> Executor<'o> {
 
     fn is_work(&self, node: NodeIndex) -> bool {
         let n = &self.plan.graph[node];
-        !n.template && matches!(n.kind, NodeKind::Agent | NodeKind::Exec | NodeKind::Expansion)
+        !n.template
+            && matches!(
+                n.kind,
+                NodeKind::Agent | NodeKind::Exec | NodeKind::Expansion
+            )
     }
 
     /// Counts the unfinished inputs of `nodes` and queues those that need none.
@@ -139,7 +143,8 @@ impl<'o> Executor<'o> {
         std::fs::create_dir_all(&self.run_dir).map_err(|e| RunError::io(&self.run_dir, e))?;
         let mut run_manifest = meta;
         run_manifest.status = "running".to_string();
-        self.writer.yaml(self.run_dir.join("run.yaml"), &run_manifest);
+        self.writer
+            .yaml(self.run_dir.join("run.yaml"), &run_manifest);
 
         let all: Vec<NodeIndex> = self.plan.graph.node_indices().collect();
         self.admit(all);
@@ -151,7 +156,9 @@ impl<'o> Executor<'o> {
         tokio::pin!(ctrl_c);
         loop {
             while running.len() < self.options.jobs.max(1) && self.stopped.is_none() {
-                let Some(Reverse((_, index))) = self.ready.pop() else { break };
+                let Some(Reverse((_, index))) = self.ready.pop() else {
+                    break;
+                };
                 let node = NodeIndex::new(index);
                 if let Some(started) = self.start(node) {
                     in_flight.insert(node);
@@ -221,7 +228,8 @@ impl<'o> Executor<'o> {
                 None
             }
             NodeKind::Exec => {
-                let Some(CallRecipe::Exec { argv, dir }) = self.plan.calls.get(&node).cloned() else {
+                let Some(CallRecipe::Exec { argv, dir }) = self.plan.calls.get(&node).cloned()
+                else {
                     self.fail(node, "an exec step without its command");
                     return None;
                 };
@@ -243,7 +251,9 @@ impl<'o> Executor<'o> {
                     }
                 };
                 let timeout = Duration::from_secs(600);
-                Some(Box::pin(async move { (node, call::call_exec(argv, dir, timeout).await) }))
+                Some(Box::pin(async move {
+                    (node, call::call_exec(argv, dir, timeout).await)
+                }))
             }
             NodeKind::Agent => self.start_agent(node, &id),
             NodeKind::Workflow => None,
@@ -296,14 +306,15 @@ impl<'o> Executor<'o> {
             model.as_deref().unwrap_or(""),
             system.as_deref().unwrap_or(""),
             &prompt,
-            self.provider.name(),
         ]);
         self.records.entry(node).or_default().inputs_hash = Some(hash.clone());
 
         // `--resume`: a node that completed before with the same inputs is not run again.
         if let Some(previous) = self.previous(id, &hash) {
             self.records.entry(node).or_default().reused = true;
-            let output = std::fs::read_to_string(manifest::node_dir(&self.run_dir, id).join("output.md")).unwrap_or_default();
+            let output =
+                std::fs::read_to_string(manifest::node_dir(&self.run_dir, id).join("output.md"))
+                    .unwrap_or_default();
             let result = CallResult {
                 ok: true,
                 text: output,
@@ -329,7 +340,10 @@ impl<'o> Executor<'o> {
             _ => None,
         };
         let retries = match agent.setting("retries").map(|s| &s.value) {
-            Some(SettingValue::Quantity(q)) => q.as_count().and_then(|n| u32::try_from(n).ok()).unwrap_or(2),
+            Some(SettingValue::Quantity(q)) => q
+                .as_count()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(2),
             _ => 2,
         };
         let tools = match agent.setting("tools").map(|s| &s.value) {
@@ -360,7 +374,9 @@ impl<'o> Executor<'o> {
         };
         self.write_node(node, Status::Waiting);
         let provider = self.provider.clone();
-        Some(Box::pin(async move { (node, call::call_agent(provider, request, policy).await) }))
+        Some(Box::pin(async move {
+            (node, call::call_agent(provider, request, policy).await)
+        }))
     }
 
     /// A complete manifest of `id` from an earlier attempt of this run with the same
@@ -369,8 +385,10 @@ impl<'o> Executor<'o> {
         if !self.options.resume {
             return None;
         }
-        let previous = manifest::read(&manifest::node_dir(&self.run_dir, id).join("manifest.yaml"))?;
-        (previous.status == "complete" && previous.inputs_hash.as_deref() == Some(hash)).then_some(previous)
+        let previous =
+            manifest::read(&manifest::node_dir(&self.run_dir, id).join("manifest.yaml"))?;
+        (previous.status == "complete" && previous.inputs_hash.as_deref() == Some(hash))
+            .then_some(previous)
     }
 
     fn budget_reached(&self) -> Option<String> {
@@ -381,12 +399,18 @@ impl<'o> Executor<'o> {
         }
         if let Some(max) = self.options.max_tokens {
             if self.tokens_used >= max {
-                return Some(format!("reached --max-tokens {max} ({} used)", self.tokens_used));
+                return Some(format!(
+                    "reached --max-tokens {max} ({} used)",
+                    self.tokens_used
+                ));
             }
         }
         if let Some(max) = self.options.max_cost {
             if self.cost_used >= max {
-                return Some(format!("reached --max-cost ${max:.2} (${:.4} spent)", self.cost_used));
+                return Some(format!(
+                    "reached --max-cost ${max:.2} (${:.4} spent)",
+                    self.cost_used
+                ));
             }
         }
         None
@@ -410,10 +434,15 @@ impl<'o> Executor<'o> {
         let budget = n.output_tokens.max(1);
         let record = self.records.entry(node).or_default();
         record.attempts = call.attempts;
-        record.tokens = Tokens { input: call.tokens_in, output: call.tokens_out };
+        record.tokens = Tokens {
+            input: call.tokens_in,
+            output: call.tokens_out,
+        };
         record.cost_usd = call.cost_usd;
         record.error = call.error.clone();
-        self.tokens_used = self.tokens_used.saturating_add(call.tokens_in + call.tokens_out);
+        self.tokens_used = self
+            .tokens_used
+            .saturating_add(call.tokens_in + call.tokens_out);
         self.cost_used += call.cost_usd;
         let summary_source = match &call.value {
             Some(value) => value.to_string(),
@@ -422,12 +451,20 @@ impl<'o> Executor<'o> {
         };
         let (summary, cut) = call::summarize(&summary_source, budget);
         record.summary_cut = cut;
-        if !call.text.is_empty() || call.ok {
-            self.writer.bytes(manifest::node_dir(&self.run_dir, &id).join("output.md"), call.text.clone().into_bytes());
+        let reused = record.reused;
+        if !reused && (!call.text.is_empty() || call.ok) {
+            self.writer.bytes(
+                manifest::node_dir(&self.run_dir, &id).join("output.md"),
+                call.text.clone().into_bytes(),
+            );
         }
         let result = NodeResult {
             id,
-            status: if call.ok { Status::Complete } else { Status::Failed },
+            status: if call.ok {
+                Status::Complete
+            } else {
+                Status::Failed
+            },
             summary,
             output: call.text,
             outputs: vec!["output.md".to_string()],
@@ -459,7 +496,8 @@ impl<'o> Executor<'o> {
         let record = self.records.entry(node).or_default();
         if let Some((started, _)) = &record.started {
             record.duration = started.elapsed();
-            self.trace.push(&result.id, self.started, *started, record.duration, status);
+            self.trace
+                .push(&result.id, self.started, *started, record.duration, status);
         }
         record.finished_at = Some(manifest::now());
         if self.options.progress {
@@ -471,10 +509,20 @@ impl<'o> Executor<'o> {
                 result.id
             );
         }
+        let reused = record.reused;
         self.results.insert(node, result);
         self.finished.insert(node);
-        self.write_node(node, status);
-        let dependants: Vec<NodeIndex> = self.plan.graph.neighbors_directed(node, Direction::Outgoing).collect::<HashSet<_>>().into_iter().collect();
+        // A reused node keeps the manifest it completed with, byte for byte.
+        if !reused {
+            self.write_node(node, status);
+        }
+        let dependants: Vec<NodeIndex> = self
+            .plan
+            .graph
+            .neighbors_directed(node, Direction::Outgoing)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         for dependant in dependants {
             if let Some(count) = self.waiting.get_mut(&dependant) {
                 *count = count.saturating_sub(1);
@@ -536,15 +584,29 @@ impl<'o> Executor<'o> {
             _ => elements,
         };
         if elements.len() as u64 > max {
-            self.fail(node, &format!("the list has {} elements, more than its `max {max}`", elements.len()));
+            self.fail(
+                node,
+                &format!(
+                    "the list has {} elements, more than its `max {max}`",
+                    elements.len()
+                ),
+            );
             return;
         }
         let before = self.plan.graph.node_count();
-        match self.planner.instantiate(&mut self.plan, node, &elements, source) {
+        match self
+            .planner
+            .instantiate(&mut self.plan, node, &elements, source)
+        {
             Ok(values) => {
                 self.expansions.insert(node, values);
-                let new: Vec<NodeIndex> = (before..self.plan.graph.node_count()).map(NodeIndex::new).collect();
-                let owned = new.iter().filter(|n| self.is_work(**n) && self.owner_expansion(**n) == Some(node)).count();
+                let new: Vec<NodeIndex> = (before..self.plan.graph.node_count())
+                    .map(NodeIndex::new)
+                    .collect();
+                let owned = new
+                    .iter()
+                    .filter(|n| self.is_work(**n) && self.owner_expansion(**n) == Some(node))
+                    .count();
                 if owned == 0 {
                     self.finish_expansion(node);
                 } else {
@@ -558,14 +620,25 @@ impl<'o> Executor<'o> {
 
     fn finish_expansion(&mut self, node: NodeIndex) {
         let id = self.plan.graph[node].id.clone();
-        let children: Vec<NodeIndex> = self.plan.graph[node].children.iter().copied().filter(|c| !self.plan.graph[*c].template).collect();
-        let failed = children.iter().any(|c| self.subtree_status(*c) != Status::Complete);
+        let children: Vec<NodeIndex> = self.plan.graph[node]
+            .children
+            .iter()
+            .copied()
+            .filter(|c| !self.plan.graph[*c].template)
+            .collect();
+        let failed = children
+            .iter()
+            .any(|c| self.subtree_status(*c) != Status::Complete);
         let count = children.len();
         self.finish(
             node,
             NodeResult {
                 id,
-                status: if failed { Status::Partial } else { Status::Complete },
+                status: if failed {
+                    Status::Partial
+                } else {
+                    Status::Complete
+                },
                 summary: format!("{count} copies"),
                 output: String::new(),
                 outputs: Vec::new(),
@@ -588,17 +661,23 @@ impl<'o> Executor<'o> {
         match n.kind {
             NodeKind::Agent | NodeKind::Exec | NodeKind::Expansion => Status::Waiting,
             NodeKind::Workflow => {
-                let statuses: Vec<Status> = n.children.iter().map(|c| self.subtree_status(*c)).collect();
+                let statuses: Vec<Status> =
+                    n.children.iter().map(|c| self.subtree_status(*c)).collect();
                 if statuses.contains(&Status::Waiting) {
                     return Status::Waiting;
                 }
                 let returned = self.plan.returns.get(&node).and_then(|r| match r.val {
-                    crate::compile::value::Val::Node { node, .. } => self.results.get(&node).map(|r| r.status),
+                    crate::compile::value::Val::Node { node, .. } => {
+                        self.results.get(&node).map(|r| r.status)
+                    }
                     _ => None,
                 });
                 if returned == Some(Status::Failed) {
                     Status::Failed
-                } else if statuses.iter().any(|s| matches!(s, Status::Failed | Status::Partial)) {
+                } else if statuses
+                    .iter()
+                    .any(|s| matches!(s, Status::Failed | Status::Partial))
+                {
                     Status::Partial
                 } else {
                     Status::Complete
@@ -611,8 +690,18 @@ impl<'o> Executor<'o> {
         let n = &self.plan.graph[node];
         let record = self.records.get(&node);
         let result = self.results.get(&node);
-        let children: Vec<NodeIndex> = n.children.iter().copied().filter(|c| !self.plan.graph[*c].template).collect();
-        let segment = |c: NodeIndex| format!("{}/", self.plan.graph[c].id.rsplit('/').next().unwrap_or(""));
+        let children: Vec<NodeIndex> = n
+            .children
+            .iter()
+            .copied()
+            .filter(|c| !self.plan.graph[*c].template)
+            .collect();
+        let segment = |c: NodeIndex| {
+            format!(
+                "{}/",
+                self.plan.graph[c].id.rsplit('/').next().unwrap_or("")
+            )
+        };
         let children_status: BTreeMap<String, String> = children
             .iter()
             .map(|c| (segment(*c), self.subtree_status(*c).as_str().to_string()))
@@ -662,9 +751,11 @@ impl<'o> Executor<'o> {
 
     fn workflow_summary(&self, node: NodeIndex) -> String {
         match self.plan.returns.get(&node).map(|r| &r.val) {
-            Some(crate::compile::value::Val::Node { node, .. }) => {
-                self.results.get(node).map(|r| r.summary.clone()).unwrap_or_default()
-            }
+            Some(crate::compile::value::Val::Node { node, .. }) => self
+                .results
+                .get(node)
+                .map(|r| r.summary.clone())
+                .unwrap_or_default(),
             Some(crate::compile::value::Val::List(items)) => format!("{} results", items.len()),
             Some(crate::compile::value::Val::Expansion { node, .. }) => {
                 format!("{} results", self.expansions.get(node).map_or(0, Vec::len))
@@ -681,7 +772,9 @@ impl<'o> Executor<'o> {
             .graph
             .node_indices()
             .filter(|n| !self.plan.graph[*n].template)
-            .filter(|n| self.plan.graph[*n].kind == NodeKind::Workflow || !self.finished.contains(n))
+            .filter(|n| {
+                self.plan.graph[*n].kind == NodeKind::Workflow || !self.finished.contains(n)
+            })
             .collect();
         for node in inner {
             let status = self.subtree_status(node);
@@ -689,7 +782,11 @@ impl<'o> Executor<'o> {
         }
     }
 
-    fn finish_run(&mut self, mut run: RunManifest, interrupted: bool) -> Result<RunReport, RunError> {
+    fn finish_run(
+        &mut self,
+        mut run: RunManifest,
+        interrupted: bool,
+    ) -> Result<RunReport, RunError> {
         let status = if interrupted || self.stopped.is_some() {
             Status::Waiting
         } else {
@@ -727,11 +824,15 @@ impl<'o> Executor<'o> {
         run.totals = totals.clone();
         self.writer.yaml(self.run_dir.join("run.yaml"), &run);
         if let Some(path) = &self.options.trace {
-            self.writer.bytes(path.clone(), self.trace.to_json().into_bytes());
+            self.writer
+                .bytes(path.clone(), self.trace.to_json().into_bytes());
         }
         let errors = self.writer.flush();
         if let Some(error) = errors.into_iter().next() {
-            return Err(RunError { message: error, help: "check that the runs directory is writable".to_string() });
+            return Err(RunError {
+                message: error,
+                help: "check that the runs directory is writable".to_string(),
+            });
         }
         let root_summary = self.workflow_summary(self.plan.root);
         Ok(RunReport {
@@ -752,14 +853,21 @@ impl<'o> Executor<'o> {
         let mut longest: HashMap<NodeIndex, f64> = HashMap::new();
         let mut best = 0.0f64;
         for node in order {
-            let own = self.records.get(&node).map_or(0.0, |r| r.duration.as_secs_f64());
+            let own = self
+                .records
+                .get(&node)
+                .map_or(0.0, |r| r.duration.as_secs_f64());
             let before = self
                 .plan
                 .graph
                 .neighbors_directed(node, Direction::Incoming)
                 .map(|p| longest.get(&p).copied().unwrap_or(0.0))
                 .fold(0.0, f64::max);
-            let own = if self.plan.graph[node].kind == NodeKind::Expansion { 0.0 } else { own };
+            let own = if self.plan.graph[node].kind == NodeKind::Expansion {
+                0.0
+            } else {
+                own
+            };
             longest.insert(node, before + own);
             best = best.max(before + own);
         }
@@ -794,14 +902,20 @@ fn shape_in(outcome: &Outcome, module: crate::check::ModuleId, ty: &Type, depth:
         Type::Number => Shape::Number,
         Type::Bool => Shape::Bool,
         Type::Duration => Shape::Duration,
-        Type::List(element) => Shape::List(Box::new(match shape_in(outcome, module, element, depth + 1) {
-            Shape::Result => Shape::Text,
-            shape => shape,
-        })),
+        Type::List(element) => Shape::List(Box::new(
+            match shape_in(outcome, module, element, depth + 1) {
+                Shape::Result => Shape::Text,
+                shape => shape,
+            },
+        )),
         Type::Record(name) => {
             let binding = outcome.scopes.get(module.0).and_then(|s| s.names.get(name));
-            let Some(binding) = binding else { return Shape::Text };
-            let Item::Type(decl) = &outcome.program.module(binding.item.module).ast.items[binding.item.index] else {
+            let Some(binding) = binding else {
+                return Shape::Text;
+            };
+            let Item::Type(decl) =
+                &outcome.program.module(binding.item.module).ast.items[binding.item.index]
+            else {
                 return Shape::Text;
             };
             Shape::Record(
@@ -809,7 +923,10 @@ fn shape_in(outcome: &Outcome, module: crate::check::ModuleId, ty: &Type, depth:
                     .iter()
                     .map(|f| {
                         let ty = crate::compile::resolve_type(outcome, binding.item.module, &f.ty);
-                        (f.name.name.clone(), shape_in(outcome, binding.item.module, &ty, depth + 1))
+                        (
+                            f.name.name.clone(),
+                            shape_in(outcome, binding.item.module, &ty, depth + 1),
+                        )
                     })
                     .collect(),
             )

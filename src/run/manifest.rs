@@ -160,7 +160,9 @@ impl Writer {
         if self.jobs.send(Job::Flush(reply)).is_err() {
             return vec!["the manifest writer stopped".to_string()];
         }
-        answer.recv().unwrap_or_else(|_| vec!["the manifest writer stopped".to_string()])
+        answer
+            .recv()
+            .unwrap_or_else(|_| vec!["the manifest writer stopped".to_string()])
     }
 }
 
@@ -180,7 +182,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     {
         let mut file = std::fs::File::create(&temp)?;
@@ -199,9 +204,15 @@ pub fn read(path: &Path) -> Option<Manifest> {
 /// Reads `run.yaml`.
 pub fn read_run(run_dir: &Path) -> Result<RunManifest, String> {
     let path = run_dir.join("run.yaml");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.to_string().to_lowercase()))?;
-    serde_yaml::from_str(&text).map_err(|e| format!("`{}` is not a run manifest: {e}", path.display()))
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            e.to_string().to_lowercase()
+        )
+    })?;
+    serde_yaml::from_str(&text)
+        .map_err(|e| format!("`{}` is not a run manifest: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -70,8 +70,13 @@ pub struct RunError {
 impl RunError {
     fn io(path: &Path, error: std::io::Error) -> RunError {
         RunError {
-            message: format!("cannot write `{}`: {}", path.display(), error.to_string().to_lowercase()),
-            help: "check that the runs directory is writable, or pick another with `--runs-dir`".to_string(),
+            message: format!(
+                "cannot write `{}`: {}",
+                path.display(),
+                error.to_string().to_lowercase()
+            ),
+            help: "check that the runs directory is writable, or pick another with `--runs-dir`"
+                .to_string(),
         }
     }
 }
@@ -106,7 +111,10 @@ pub fn new_run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let (date, time) = stamp.split_at(stamp.len().min(8));
-    format!("{date}-{time}-{:04x}", (nanos ^ std::process::id()) & 0xffff)
+    format!(
+        "{date}-{time}-{:04x}",
+        (nanos ^ std::process::id()) & 0xffff
+    )
 }
 
 /// Plans `request` from `outcome` and runs it with `provider`.
@@ -124,7 +132,10 @@ pub async fn run(
         let mut over = Vec::new();
         if let Some(max) = options.max_agents {
             if totals.agents > max {
-                over.push(format!("{} agent calls > --max-agents {max}", totals.agents));
+                over.push(format!(
+                    "{} agent calls > --max-agents {max}",
+                    totals.agents
+                ));
             }
         }
         if let Some(max) = options.max_tokens {

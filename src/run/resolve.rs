@@ -145,8 +145,13 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
         }
         Val::Json { value, source } => fence_all(value, &(scope.ids)(*source)),
         Val::File { path, .. } => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "cannot read `{}`: {}",
+                    path.display(),
+                    e.to_string().to_lowercase()
+                )
+            })?;
             Value::String(fence(&text, &path.display().to_string()))
         }
         Val::Not(inner) => Value::Bool(!truthy(&resolve(inner, scope)?)),
@@ -171,7 +176,11 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             Value::String(text) => json!(text.chars().count()),
             _ => json!(0),
         },
-        Val::Choice { cond, then, otherwise } => {
+        Val::Choice {
+            cond,
+            then,
+            otherwise,
+        } => {
             if truthy(&resolve(cond, scope)?) {
                 resolve(then, scope)?
             } else {

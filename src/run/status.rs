@@ -26,7 +26,10 @@ pub fn render(run_dir: &Path) -> Result<String, String> {
         run.workflow,
         run.file,
         run.status,
-        run.stopped.as_ref().map(|s| format!(" ({s})")).unwrap_or_default(),
+        run.stopped
+            .as_ref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default(),
         run.provider
     );
     let _ = writeln!(
@@ -44,8 +47,20 @@ pub fn render(run_dir: &Path) -> Result<String, String> {
         run.totals.critical_path_seconds,
     );
     let mut rows = Vec::new();
-    walk(&run_dir.join(&run.workflow), &run.workflow, "", "", &mut rows, 0);
-    let width = rows.iter().map(|r| r.left.chars().count()).max().unwrap_or(0).min(60);
+    walk(
+        &run_dir.join(&run.workflow),
+        &run.workflow,
+        "",
+        "",
+        &mut rows,
+        0,
+    );
+    let width = rows
+        .iter()
+        .map(|r| r.left.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
     for row in rows {
         let pad = width.saturating_sub(row.left.chars().count());
         let _ = writeln!(
@@ -63,11 +78,19 @@ pub fn render(run_dir: &Path) -> Result<String, String> {
 }
 
 /// Adds the rows of the subtree at `dir`; returns its tokens and cost.
-fn walk(dir: &Path, name: &str, own_prefix: &str, child_prefix: &str, rows: &mut Vec<Row>, depth: usize) -> (u64, f64) {
-    let manifest: Manifest = manifest::read(&dir.join("manifest.yaml")).unwrap_or_else(|| Manifest {
-        status: "missing".to_string(),
-        ..Manifest::default()
-    });
+fn walk(
+    dir: &Path,
+    name: &str,
+    own_prefix: &str,
+    child_prefix: &str,
+    rows: &mut Vec<Row>,
+    depth: usize,
+) -> (u64, f64) {
+    let manifest: Manifest =
+        manifest::read(&dir.join("manifest.yaml")).unwrap_or_else(|| Manifest {
+            status: "missing".to_string(),
+            ..Manifest::default()
+        });
     let index = rows.len();
     rows.push(Row {
         left: format!("{own_prefix}{name}"),

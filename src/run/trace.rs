@@ -17,7 +17,14 @@ pub(super) struct Trace {
 
 impl Trace {
     /// Records a call of `id` that started at `started` and took `duration`.
-    pub fn push(&mut self, id: &str, origin: Instant, started: Instant, duration: Duration, status: Status) {
+    pub fn push(
+        &mut self,
+        id: &str,
+        origin: Instant,
+        started: Instant,
+        duration: Duration,
+        status: Status,
+    ) {
         let ts = started.saturating_duration_since(origin).as_micros();
         let dur = duration.as_micros();
         let lane = match self.lanes.iter().position(|free| *free <= ts) {

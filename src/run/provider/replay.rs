@@ -77,8 +77,13 @@ pub struct Replay {
 impl Replay {
     /// Reads a fixture file.
     pub fn load(path: &Path) -> Result<Replay, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                e.to_string().to_lowercase()
+            )
+        })?;
         Replay::parse(&text).map_err(|e| format!("`{}`: {e}", path.display()))
     }
 
@@ -87,28 +92,45 @@ impl Replay {
         let fixture: Fixture = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         for (i, entry) in fixture.answers.iter().enumerate() {
             if entry.node.is_none() && entry.agent.is_none() {
-                return Err(format!("answer {} names neither a `node` nor an `agent`", i + 1));
+                return Err(format!(
+                    "answer {} names neither a `node` nor an `agent`",
+                    i + 1
+                ));
             }
             if let Some(delay) = &entry.delay {
-                parse_delay(delay).ok_or_else(|| format!("answer {}: `delay: {delay}` is not a duration such as `2s`", i + 1))?;
+                parse_delay(delay).ok_or_else(|| {
+                    format!(
+                        "answer {}: `delay: {delay}` is not a duration such as `2s`",
+                        i + 1
+                    )
+                })?;
             }
         }
-        Ok(Replay { entries: fixture.answers })
+        Ok(Replay {
+            entries: fixture.answers,
+        })
     }
 
     fn find(&self, request: &Request) -> Option<&Entry> {
-        let by_node = self.entries.iter().find(|e| e.node.as_deref() == Some(request.node.as_str()));
+        let by_node = self
+            .entries
+            .iter()
+            .find(|e| e.node.as_deref() == Some(request.node.as_str()));
         by_node
             .or_else(|| {
                 self.entries.iter().find(|e| {
                     e.node.is_none()
                         && e.agent.as_deref() == Some(request.agent.as_str())
-                        && e.matches.as_ref().is_some_and(|m| request.prompt.contains(m.as_str()))
+                        && e.matches
+                            .as_ref()
+                            .is_some_and(|m| request.prompt.contains(m.as_str()))
                 })
             })
             .or_else(|| {
                 self.entries.iter().find(|e| {
-                    e.node.is_none() && e.agent.as_deref() == Some(request.agent.as_str()) && e.matches.is_none()
+                    e.node.is_none()
+                        && e.agent.as_deref() == Some(request.agent.as_str())
+                        && e.matches.is_none()
                 })
             })
     }
@@ -146,7 +168,8 @@ impl Provider for Replay {
             if let Some(delay) = entry.delay.as_deref().and_then(parse_delay) {
                 tokio::time::sleep(delay).await;
             }
-            let failing = entry.error.is_some() && (entry.fail_first == 0 || request.attempt <= entry.fail_first);
+            let failing = entry.error.is_some()
+                && (entry.fail_first == 0 || request.attempt <= entry.fail_first);
             if failing {
                 return Err(ProviderError {
                     message: entry.error.clone().unwrap_or_default(),
@@ -159,8 +182,12 @@ impl Provider for Replay {
                 (None, None) => String::new(),
             };
             Ok(Response {
-                tokens_in: entry.tokens_in.unwrap_or_else(|| tokens_of_bytes(request.prompt.len())),
-                tokens_out: entry.tokens_out.unwrap_or_else(|| tokens_of_bytes(text.len())),
+                tokens_in: entry
+                    .tokens_in
+                    .unwrap_or_else(|| tokens_of_bytes(request.prompt.len())),
+                tokens_out: entry
+                    .tokens_out
+                    .unwrap_or_else(|| tokens_of_bytes(text.len())),
                 cost_usd: entry.cost_usd.unwrap_or(0.0),
                 value: entry.value.clone(),
                 text,

@@ -43,7 +43,9 @@ impl Sim {
             ),
         };
         Response {
-            tokens_in: tokens_of_bytes(request.prompt.len() + request.system.as_ref().map_or(0, String::len)),
+            tokens_in: tokens_of_bytes(
+                request.prompt.len() + request.system.as_ref().map_or(0, String::len),
+            ),
             tokens_out: tokens_of_bytes(text.len()),
             text,
             value,

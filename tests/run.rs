@@ -1,0 +1,402 @@
+//! `pai run` and `pai status` through the real binary: manifests on disk, partial
+//! parents, timeouts and retries, budgets, resume, traces.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A runs directory of its own, removed when the test ends.
+struct Runs(PathBuf);
+
+impl Runs {
+    fn new(name: &str) -> Runs {
+        let dir = std::env::temp_dir().join(format!("pai-run-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Runs(dir)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp dir")
+    }
+
+    /// The only run in the directory.
+    fn run_dir(&self) -> PathBuf {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(&self.0)
+            .expect("runs dir exists")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        runs.sort();
+        runs.pop().expect("a run")
+    }
+
+    fn manifest(&self, id: &str) -> serde_yaml::Value {
+        let mut path = self.run_dir();
+        for segment in id.split('/') {
+            path.push(segment);
+        }
+        let text = std::fs::read_to_string(path.join("manifest.yaml"))
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        serde_yaml::from_str(&text).expect("manifest parses")
+    }
+
+    fn run_yaml(&self) -> serde_yaml::Value {
+        let text = std::fs::read_to_string(self.run_dir().join("run.yaml")).expect("run.yaml");
+        serde_yaml::from_str(&text).expect("run.yaml parses")
+    }
+}
+
+impl Drop for Runs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pai(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("PAI_PROVIDER")
+        .output()
+        .expect("pai runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const ORCHESTRATE: &str = "tests/fixtures/orchestrate.pai";
+
+fn every_manifest(dir: &Path, out: &mut Vec<serde_yaml::Value>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            every_manifest(&path, out);
+        } else if path.file_name().is_some_and(|n| n == "manifest.yaml") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            out.push(
+                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tree_over_a_codebase_leaves_a_manifest_per_node() {
+    let runs = Runs::new("tree");
+    let output = pai(&[
+        "run",
+        ORCHESTRATE,
+        "--arg",
+        "task=add auth",
+        "--arg",
+        "dir=tests/fixtures/app",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("provider: sim"),
+        "every sim run says so first"
+    );
+
+    let mut manifests = Vec::new();
+    every_manifest(&runs.run_dir(), &mut manifests);
+    // 6 workflow activations, 6 coders, 6 syntheses: the plan's 18 nodes.
+    assert_eq!(manifests.len(), 18);
+    for manifest in &manifests {
+        for field in [
+            "status",
+            "summary",
+            "depth",
+            "parent",
+            "children",
+            "children_status",
+            "outputs",
+            "id",
+            "kind",
+            "attempts",
+            "tokens",
+            "cost_usd",
+        ] {
+            assert!(
+                manifest.get(field).is_some(),
+                "{field} missing in {manifest:?}"
+            );
+        }
+        assert_eq!(manifest["status"], "complete", "{manifest:?}");
+    }
+    let api = runs.manifest("orchestrate/orchestrate[api]");
+    assert_eq!(api["depth"], 1);
+    assert_eq!(api["parent"], "orchestrate");
+    let children: Vec<&str> = api["children"]
+        .as_sequence()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(
+        children,
+        [
+            "orchestrate[v1]/",
+            "coder[login.rs]/",
+            "coder[routes.rs]/",
+            "synthesizer/"
+        ]
+    );
+    assert_eq!(api["children_status"]["coder[login.rs]/"], "complete");
+    let leaf = runs.manifest("orchestrate/orchestrate[api]/coder[login.rs]");
+    assert_eq!(leaf["agent"], "coder");
+    assert_eq!(leaf["outputs"][0], "output.md");
+    assert_eq!(leaf["attempts"], 1);
+    assert!(leaf["inputs_hash"].as_str().is_some_and(|h| h.len() == 24));
+    // The root's summary is the final synthesis.
+    let root = runs.manifest("orchestrate");
+    assert!(
+        root["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("synthesizer finished")),
+        "{root:?}"
+    );
+    assert_eq!(runs.run_yaml()["status"], "complete");
+}
+
+#[test]
+fn a_failed_leaf_makes_its_parent_partial_and_spares_its_sibling() {
+    let runs = Runs::new("partial");
+    let output = pai(&[
+        "run",
+        ORCHESTRATE,
+        "--arg",
+        "task=x",
+        "--arg",
+        "dir=tests/fixtures/app",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--provider",
+        "replay",
+        "--fixture",
+        "tests/fixtures/run/app.replay.yaml",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a partial run exits 1: {}",
+        stderr(&output)
+    );
+    let failed = runs.manifest("orchestrate/orchestrate[api]/coder[login.rs]");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"], "the model refused to edit login.rs");
+    assert_eq!(
+        runs.manifest("orchestrate/orchestrate[api]/coder[routes.rs]")["status"],
+        "complete"
+    );
+    // The synthesis still runs on what it has; its directory is partial.
+    assert_eq!(
+        runs.manifest("orchestrate/orchestrate[api]/synthesizer")["status"],
+        "complete"
+    );
+    let api = runs.manifest("orchestrate/orchestrate[api]");
+    assert_eq!(api["status"], "partial");
+    assert_eq!(api["children_status"]["coder[login.rs]/"], "failed");
+    assert_eq!(
+        runs.manifest("orchestrate/orchestrate[ui]")["status"],
+        "complete"
+    );
+    assert_eq!(runs.manifest("orchestrate")["status"], "partial");
+}
+
+#[test]
+fn timeouts_fail_and_transient_errors_are_retried() {
+    let runs = Runs::new("flaky");
+    let output = pai(&[
+        "run",
+        "tests/fixtures/run/flaky.pai",
+        "--arg",
+        "x=go",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--provider",
+        "replay",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let slow = runs.manifest("flaky-run/slow");
+    assert_eq!(slow["status"], "failed");
+    assert_eq!(slow["error"], "timed out after 200ms");
+    let flaky = runs.manifest("flaky-run/flaky");
+    assert_eq!(flaky["status"], "complete");
+    assert_eq!(flaky["attempts"], 2);
+    assert_eq!(flaky["summary"], "Flaky answered on the second try.");
+    // The fold found its replay answer only because the flaky answer reached its
+    // prompt fenced as untrusted.
+    assert_eq!(
+        runs.manifest("flaky-run/fold")["summary"],
+        "Folded, with the flaky answer fenced as untrusted."
+    );
+}
+
+#[test]
+fn a_run_past_its_budget_does_not_start_unless_told() {
+    let runs = Runs::new("budget");
+    let args = [
+        "run",
+        ORCHESTRATE,
+        "--arg",
+        "task=x",
+        "--arg",
+        "dir=tests/fixtures/app",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--max-agents",
+        "3",
+    ];
+    let refused = pai(&args);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("12 agent calls > --max-agents 3"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!runs.0.exists(), "a refused run writes nothing");
+
+    let mut forced = args.to_vec();
+    forced.push("--yes");
+    let output = pai(&forced);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a run stopped by its budget exits 1"
+    );
+    let run = runs.run_yaml();
+    assert_eq!(run["stopped"], "reached --max-agents 3");
+    assert_eq!(run["totals"]["agent_calls"], 3);
+    assert_eq!(run["status"], "waiting");
+}
+
+#[test]
+fn resume_reruns_only_what_did_not_complete() {
+    let runs = Runs::new("resume");
+    let first = pai(&[
+        "run",
+        ORCHESTRATE,
+        "--arg",
+        "task=x",
+        "--arg",
+        "dir=tests/fixtures/app",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--provider",
+        "replay",
+        "--fixture",
+        "tests/fixtures/run/app.replay.yaml",
+    ]);
+    assert_eq!(first.status.code(), Some(1));
+    let run_id = runs
+        .run_dir()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("id")
+        .to_string();
+    // With sim, the failed leaf runs again; so do the syntheses above it, whose input
+    // changed. Every other node is reused.
+    let second = pai(&["run", "--resume", &run_id, "--runs-dir", runs.path(), "-q"]);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let run = runs.run_yaml();
+    assert_eq!(run["status"], "complete");
+    assert_eq!(
+        run["totals"]["agent_calls"], 3,
+        "login.rs, api's and the root's syntheses"
+    );
+    assert_eq!(run["totals"]["reused"], 9);
+    assert_eq!(
+        runs.manifest("orchestrate/orchestrate[api]/coder[login.rs]")["status"],
+        "complete"
+    );
+}
+
+#[test]
+fn status_shows_the_tree_and_trace_is_chrome_json() {
+    let runs = Runs::new("status");
+    let trace = runs.0.with_extension("trace.json");
+    let output = pai(&[
+        "run",
+        "tests/fixtures/research.pai",
+        "--arg",
+        "question=why",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--trace",
+        trace.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let run_id = runs
+        .run_dir()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("id")
+        .to_string();
+    let status = pai(&["status", &run_id, "--runs-dir", runs.path()]);
+    assert_eq!(status.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("`research` in tests/fixtures/research.pai  complete"),
+        "{text}"
+    );
+    assert!(text.contains("├── angle[*]"), "{text}");
+    assert!(
+        text.contains("│   ├── researcher[") && text.contains("complete"),
+        "{text}"
+    );
+
+    let events: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trace).expect("trace written")).expect("json");
+    let events = events["traceEvents"].as_array().expect("events");
+    // planner, 3 researchers, the exec step, writer, and the expansion point.
+    assert_eq!(events.len(), 7);
+    assert!(events
+        .iter()
+        .all(|e| e["ph"] == "X" && e["dur"].is_u64() && e["ts"].is_u64()));
+    let _ = std::fs::remove_file(trace);
+}
+
+#[test]
+fn a_replay_without_an_answer_says_what_to_add() {
+    let runs = Runs::new("missing");
+    let fixture = runs.0.with_extension("replay.yaml");
+    std::fs::write(
+        &fixture,
+        "answers:\n  - agent: planner\n    value: [\"a\"]\n",
+    )
+    .expect("write fixture");
+    let output = pai(&[
+        "run",
+        "tests/fixtures/research.pai",
+        "--arg",
+        "question=why",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--provider",
+        "replay",
+        "--fixture",
+        fixture.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let researcher = runs.manifest("research/angle[*]/researcher[a]");
+    assert_eq!(researcher["status"], "failed");
+    assert!(
+        researcher["error"].as_str().is_some_and(
+            |e| e.contains("add to the fixture:\n  - node: research/angle[*]/researcher[a]")
+        ),
+        "{researcher:?}"
+    );
+    let _ = std::fs::remove_file(fixture);
+}
