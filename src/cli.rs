@@ -80,6 +80,11 @@ enum Command {
     },
     /// Run a workflow against a provider, writing a manifest per node
     Run(RunArgs),
+    /// Run a workflow against its replay fixture and check the expectations beside it
+    Test {
+        /// The `.pai` file; its fixture is FILE.replay.yaml and its expectations FILE.expect.yaml
+        file: PathBuf,
+    },
     /// Show a run's tree with statuses, tokens and cost per subtree
     Status {
         /// The run's id (a directory of the runs directory)
@@ -206,6 +211,7 @@ pub fn main() -> ExitCode {
             prices,
         } => run_plan(&file, workflow, args, format, prices.as_deref()).into(),
         Command::Run(args) => run_workflow(args),
+        Command::Test { file } => test_workflow(&file),
         Command::Status { run_id, runs_dir } => {
             match crate::run::status::render(&runs_dir.join(&run_id)) {
                 Ok(text) => {
@@ -531,6 +537,104 @@ fn run_workflow(args: RunArgs) -> ExitCode {
             Exit::Usage.into()
         }
     }
+}
+
+fn test_workflow(file: &Path) -> ExitCode {
+    use crate::run::{self, expect::Expectations, provider::replay::Replay};
+    let fixture = file.with_extension("replay.yaml");
+    let expectations_path = file.with_extension("expect.yaml");
+    let (replay, expectations) = match (
+        Replay::load(&fixture),
+        Expectations::load(&expectations_path),
+    ) {
+        (Ok(replay), Ok(expectations)) => (replay, expectations),
+        (Err(message), _) | (_, Err(message)) => {
+            eprintln!("error: {message}");
+            eprintln!("help: `pai test FILE.pai` needs FILE.replay.yaml and FILE.expect.yaml beside it; see docs/run.md");
+            return Exit::Usage.into();
+        }
+    };
+    let outcome = match check::check_paths(&[file.to_path_buf()]) {
+        Ok(outcome) if outcome.error_count() == 0 => outcome,
+        Ok(outcome) => {
+            let errors: Vec<_> = outcome
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect();
+            eprint!(
+                "{}",
+                report::human(&outcome.sources, &errors, human_style(Color::Auto))
+            );
+            return Exit::Failed.into();
+        }
+        Err(error) => {
+            eprintln!(
+                "error: cannot read `{}`: {}",
+                error.path.display(),
+                error.error.to_string().to_lowercase()
+            );
+            return Exit::Usage.into();
+        }
+    };
+    let runs_dir = std::env::temp_dir().join(format!("pai-test-{}", std::process::id()));
+    let options = run::Options {
+        runs_dir: runs_dir.clone(),
+        run_id: Some("test".to_string()),
+        yes: true,
+        progress: false,
+        backoff: std::time::Duration::from_millis(1),
+        ..run::Options::default()
+    };
+    let request = compile::Request {
+        workflow: expectations.workflow.clone(),
+        args: expectations.args.clone(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return Exit::Usage.into();
+        }
+    };
+    let result = runtime.block_on(run::run(
+        &outcome,
+        &request,
+        std::sync::Arc::new(replay),
+        options,
+        &compile::prices::Prices::default(),
+    ));
+    let code = match result {
+        Ok(report) => {
+            let mismatches = expectations.mismatches(&report);
+            if mismatches.is_empty() {
+                println!(
+                    "ok: {} ({} expectations)",
+                    file.display(),
+                    expectations.nodes.len() + 1
+                );
+                Exit::Clean
+            } else {
+                println!("FAILED: {}", file.display());
+                for mismatch in &mismatches {
+                    println!("  {mismatch}");
+                }
+                println!("{} mismatches", mismatches.len());
+                Exit::Failed
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            eprintln!("help: {}", error.help);
+            Exit::Failed
+        }
+    };
+    let _ = std::fs::remove_dir_all(&runs_dir);
+    code.into()
 }
 
 fn parse_latency(text: &str) -> Option<std::time::Duration> {

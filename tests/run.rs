@@ -400,3 +400,56 @@ fn a_replay_without_an_answer_says_what_to_add() {
     );
     let _ = std::fs::remove_file(fixture);
 }
+
+#[test]
+fn pai_test_passes_on_expectations_and_shows_each_mismatch() {
+    let passing = pai(&["test", "tests/fixtures/run/flaky.pai"]);
+    assert_eq!(
+        passing.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&passing.stdout)
+    );
+    let design = pai(&["test", "examples/design/execute.pai"]);
+    assert_eq!(
+        design.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&design.stdout)
+    );
+
+    // The same workflow and fixture with wrong expectations.
+    let dir = std::env::temp_dir().join(format!("pai-test-mismatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for name in ["flaky.pai", "flaky.replay.yaml"] {
+        std::fs::copy(Path::new("tests/fixtures/run").join(name), dir.join(name)).expect("copy");
+    }
+    std::fs::write(
+        dir.join("flaky.expect.yaml"),
+        "args: [\"x=go\"]\nstatus: complete\nagents: 9\nnodes:\n  flaky-run/flaky:\n    summary: \"Something else.\"\n  flaky-run/nope:\n    status: complete\n",
+    )
+    .expect("write expectations");
+    let failing = pai(&["test", dir.join("flaky.pai").to_str().expect("utf-8")]);
+    let stdout = String::from_utf8_lossy(&failing.stdout).into_owned();
+    assert_eq!(failing.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("run status: expected `complete`, got `partial`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("agent calls: expected 9, got 3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "- expected: \"Something else.\"\n  + got:      \"Flaky answered on the second try.\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("flaky-run/nope: expected a node, but the run has none"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 mismatches"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}

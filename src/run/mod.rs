@@ -3,6 +3,7 @@
 
 mod call;
 mod executor;
+pub mod expect;
 pub mod manifest;
 pub mod provider;
 pub mod resolve;

@@ -1,0 +1,138 @@
+//! `pai test FILE`: runs a workflow against its replay fixture (`FILE.replay.yaml`
+//! beside it) and checks the expectations beside it (`FILE.expect.yaml`):
+//!
+//! ```yaml
+//! workflow: execute                 # optional, as `--workflow`
+//! args: ["request=add a login page", "root=tests/fixtures/app"]
+//! status: complete                  # the run's status
+//! agents: 12                        # agent calls made
+//! max_tokens: 20000                 # tokens spent, at most
+//! max_cost: 0.05                    # dollars spent, at most
+//! nodes:
+//!   execute/reporter:
+//!     status: complete
+//!     summary: "The exact summary."
+//!   execute/orchestrate/synthesizer:
+//!     summary_contains: "directory"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::manifest;
+use super::RunReport;
+
+/// What a workflow's author expects of its run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    #[serde(default)]
+    pub workflow: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub agents: Option<u64>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_cost: Option<f64>,
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeExpectation>,
+}
+
+/// What one node should have ended as.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeExpectation {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub summary_contains: Option<String>,
+}
+
+impl Expectations {
+    /// Reads an expectations file.
+    pub fn load(path: &Path) -> Result<Expectations, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                e.to_string().to_lowercase()
+            )
+        })?;
+        serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+    }
+
+    /// Every way the run differs from what was expected, as `what: expected …, got …`.
+    pub fn mismatches(&self, report: &RunReport) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(status) = &self.status {
+            if status != report.status.as_str() {
+                out.push(format!(
+                    "run status: expected `{status}`, got `{}`",
+                    report.status.as_str()
+                ));
+            }
+        }
+        if let Some(agents) = self.agents {
+            if agents != report.totals.agent_calls {
+                out.push(format!(
+                    "agent calls: expected {agents}, got {}",
+                    report.totals.agent_calls
+                ));
+            }
+        }
+        let tokens = report.totals.tokens.input + report.totals.tokens.output;
+        if let Some(max) = self.max_tokens {
+            if tokens > max {
+                out.push(format!("tokens: expected at most {max}, got {tokens}"));
+            }
+        }
+        if let Some(max) = self.max_cost {
+            if report.totals.cost_usd > max {
+                out.push(format!(
+                    "cost: expected at most ${max}, got ${:.4}",
+                    report.totals.cost_usd
+                ));
+            }
+        }
+        for (id, expected) in &self.nodes {
+            let path = manifest::node_dir(&report.run_dir, id).join("manifest.yaml");
+            let Some(actual) = manifest::read(&path) else {
+                out.push(format!("{id}: expected a node, but the run has none"));
+                continue;
+            };
+            if let Some(status) = &expected.status {
+                if *status != actual.status {
+                    out.push(format!(
+                        "{id}: status expected `{status}`, got `{}`",
+                        actual.status
+                    ));
+                }
+            }
+            if let Some(summary) = &expected.summary {
+                if *summary != actual.summary {
+                    out.push(format!(
+                        "{id}: summary\n  - expected: {summary:?}\n  + got:      {:?}",
+                        actual.summary
+                    ));
+                }
+            }
+            if let Some(part) = &expected.summary_contains {
+                if !actual.summary.contains(part.as_str()) {
+                    out.push(format!(
+                        "{id}: summary should contain {part:?}, got {:?}",
+                        actual.summary
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
