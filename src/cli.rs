@@ -79,7 +79,7 @@ enum Command {
         prices: Option<PathBuf>,
     },
     /// Run a workflow against a provider, writing a manifest per node
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run a workflow against its replay fixture and check the expectations beside it
     Test {
         /// The `.pai` file; its fixture is FILE.replay.yaml and its expectations FILE.expect.yaml
@@ -210,7 +210,7 @@ pub fn main() -> ExitCode {
             format,
             prices,
         } => run_plan(&file, workflow, args, format, prices.as_deref()).into(),
-        Command::Run(args) => run_workflow(args),
+        Command::Run(args) => run_workflow(*args),
         Command::Test { file } => test_workflow(&file),
         Command::Status { run_id, runs_dir } => {
             match crate::run::status::render(&runs_dir.join(&run_id)) {

@@ -21,16 +21,23 @@ pub struct CallResult {
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
+    /// How long the call took, measured where it ran.
+    pub duration: Duration,
 }
 
-/// Renders a prompt template in strict mode with escaping off. The data is never
-/// rendered as a template itself: a model's answer containing `{{x}}` stays literal.
-pub fn render(template: &str, data: &Value) -> Result<String, String> {
+/// A template registry in strict mode with escaping off.
+pub fn registry() -> Handlebars<'static> {
     let mut handlebars = Handlebars::new();
     handlebars.set_strict_mode(true);
     handlebars.register_escape_fn(handlebars::no_escape);
     handlebars
-        .render_template(template, data)
+}
+
+/// Renders a registered template. The data is never rendered as a template itself: a
+/// model's answer containing `{{x}}` stays literal.
+pub fn render_named(registry: &Handlebars<'_>, name: &str, data: &Value) -> Result<String, String> {
+    registry
+        .render(name, data)
         .map_err(|e| format!("cannot render the prompt: {}", e.to_string().to_lowercase()))
 }
 
@@ -61,6 +68,17 @@ pub struct Policy {
 /// Calls the provider until it answers validly, retrying transient failures and
 /// malformed structured answers.
 pub async fn call_agent(
+    provider: Arc<dyn Provider>,
+    request: Request,
+    policy: Policy,
+) -> CallResult {
+    let started = std::time::Instant::now();
+    let mut result = call_agent_inner(provider, request, policy).await;
+    result.duration = started.elapsed();
+    result
+}
+
+async fn call_agent_inner(
     provider: Arc<dyn Provider>,
     mut request: Request,
     policy: Policy,
@@ -223,6 +241,17 @@ pub async fn call_exec(
     dir: std::path::PathBuf,
     timeout: Duration,
 ) -> CallResult {
+    let started = std::time::Instant::now();
+    let mut result = call_exec_inner(argv, dir, timeout).await;
+    result.duration = started.elapsed();
+    result
+}
+
+async fn call_exec_inner(
+    argv: Vec<String>,
+    dir: std::path::PathBuf,
+    timeout: Duration,
+) -> CallResult {
     let mut result = CallResult {
         attempts: 1,
         ..CallResult::default()
@@ -289,8 +318,15 @@ mod tests {
     #[test]
     fn rendering_is_strict_and_never_escapes() {
         let data = serde_json::json!({ "x": "<b>&", "y": "{{x}}" });
-        assert_eq!(render("{{x}} {{y}}", &data).unwrap(), "<b>& {{x}}");
-        assert!(render("{{missing}}", &data).is_err());
+        let mut registry = registry();
+        registry
+            .register_template_string("t", "{{x}} {{y}}")
+            .unwrap();
+        registry
+            .register_template_string("missing", "{{missing}}")
+            .unwrap();
+        assert_eq!(render_named(&registry, "t", &data).unwrap(), "<b>& {{x}}");
+        assert!(render_named(&registry, "missing", &data).is_err());
     }
 
     #[test]

@@ -27,6 +27,9 @@ use crate::compile::value::PlanValue;
 use crate::compile::{CallRecipe, NodeKind, Plan, Planner};
 use crate::syntax::ast::{Item, Value as SettingValue};
 
+/// Ready nodes started before the scheduler lets the started calls run.
+const START_BATCH: usize = 256;
+
 /// A call in flight.
 type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = (NodeIndex, CallResult)> + Send>>;
 
@@ -69,6 +72,8 @@ pub(super) struct Executor<'o> {
     agents_started: u64,
     tokens_used: u64,
     cost_used: f64,
+    /// Every agent's templates, compiled once.
+    templates: handlebars::Handlebars<'static>,
 }
 
 impl<'o> Executor<'o> {
@@ -101,6 +106,7 @@ impl<'o> Executor<'o> {
             agents_started: 0,
             tokens_used: 0,
             cost_used: 0.0,
+            templates: call::registry(),
         }
     }
 
@@ -144,7 +150,7 @@ impl<'o> Executor<'o> {
         let mut run_manifest = meta;
         run_manifest.status = "running".to_string();
         self.writer
-            .yaml(self.run_dir.join("run.yaml"), &run_manifest);
+            .yaml(self.run_dir.join("run.yaml"), run_manifest.clone());
 
         let all: Vec<NodeIndex> = self.plan.graph.node_indices().collect();
         self.admit(all);
@@ -155,16 +161,25 @@ impl<'o> Executor<'o> {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         loop {
-            while running.len() < self.options.jobs.max(1) && self.stopped.is_none() {
+            // Start ready work in batches, letting started calls run between them.
+            let mut batch = 0;
+            while running.len() < self.options.jobs.max(1)
+                && self.stopped.is_none()
+                && batch < START_BATCH
+            {
                 let Some(Reverse((_, index))) = self.ready.pop() else {
                     break;
                 };
                 let node = NodeIndex::new(index);
+                batch += 1;
                 if let Some(started) = self.start(node) {
                     in_flight.insert(node);
                     running.spawn(started);
                 }
             }
+            let more_to_start = !self.ready.is_empty()
+                && running.len() < self.options.jobs.max(1)
+                && self.stopped.is_none();
             if running.is_empty() {
                 // Everything ready was started or finished synchronously; anything left
                 // waits on something that can no longer finish.
@@ -174,18 +189,20 @@ impl<'o> Executor<'o> {
                 continue;
             }
             tokio::select! {
-                done = running.join_next() => {
-                    if let Some(Ok((node, result))) = done {
-                        in_flight.remove(&node);
-                        self.complete_call(node, result);
-                    }
-                }
+                biased;
                 _ = &mut ctrl_c => {
                     interrupted = true;
                     self.stopped = Some("interrupted (Ctrl-C)".to_string());
                     running.abort_all();
                     break;
                 }
+                done = running.join_next() => {
+                    if let Some(Ok((node, result))) = done {
+                        in_flight.remove(&node);
+                        self.complete_call(node, result);
+                    }
+                }
+                _ = tokio::task::yield_now(), if more_to_start => {}
             }
         }
         // Nodes cut off mid-flight are recorded as waiting: a resume starts them again.
@@ -287,14 +304,40 @@ impl<'o> Executor<'o> {
             Some(SettingValue::Text(t)) => Some(t.value.clone()),
             _ => None,
         };
-        let prompt = match call::render(&text("prompt").unwrap_or_default(), &data) {
+        let key = format!("{}:{}", item.module.0, item.index);
+        if !self.templates.has_template(&format!("{key}:prompt")) {
+            for part in ["prompt", "system"] {
+                if let Some(source) = text(part) {
+                    if let Err(error) = self
+                        .templates
+                        .register_template_string(&format!("{key}:{part}"), source)
+                    {
+                        self.fail(
+                            node,
+                            &format!(
+                                "cannot compile the {part}: {}",
+                                error.to_string().to_lowercase()
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        let prompt = match call::render_named(&self.templates, &format!("{key}:prompt"), &data) {
             Ok(prompt) => prompt,
             Err(error) => {
                 self.fail(node, &error);
                 return None;
             }
         };
-        let system = match text("system").map(|s| call::render(&s, &data)).transpose() {
+        let system_key = format!("{key}:system");
+        let system = match self
+            .templates
+            .has_template(&system_key)
+            .then(|| call::render_named(&self.templates, &system_key, &data))
+            .transpose()
+        {
             Ok(system) => system,
             Err(error) => {
                 self.fail(node, &error);
@@ -372,7 +415,8 @@ impl<'o> Executor<'o> {
             retries,
             backoff: self.options.backoff,
         };
-        self.write_node(node, Status::Waiting);
+        // No manifest is written as a call starts: a node without one has not completed,
+        // which is all `--resume` needs, and Ctrl-C records the calls in flight.
         let provider = self.provider.clone();
         Some(Box::pin(async move {
             (node, call::call_agent(provider, request, policy).await)
@@ -434,6 +478,7 @@ impl<'o> Executor<'o> {
         let budget = n.output_tokens.max(1);
         let record = self.records.entry(node).or_default();
         record.attempts = call.attempts;
+        record.duration = call.duration;
         record.tokens = Tokens {
             input: call.tokens_in,
             output: call.tokens_out,
@@ -495,9 +540,16 @@ impl<'o> Executor<'o> {
         let status = result.status;
         let record = self.records.entry(node).or_default();
         if let Some((started, _)) = &record.started {
-            record.duration = started.elapsed();
-            self.trace
-                .push(&result.id, self.started, *started, record.duration, status);
+            // Calls measure themselves where they run; what finished at once took no time.
+            let duration = record.duration;
+            let began = Instant::now()
+                .checked_sub(duration)
+                .unwrap_or(*started)
+                .max(*started);
+            if self.options.trace.is_some() {
+                self.trace
+                    .push(&result.id, self.started, began, duration, status);
+            }
         }
         record.finished_at = Some(manifest::now());
         if self.options.progress {
@@ -746,7 +798,7 @@ impl<'o> Executor<'o> {
             value: result.and_then(|r| r.value.clone()),
         };
         let path = manifest::node_dir(&self.run_dir, &n.id).join("manifest.yaml");
-        self.writer.yaml(path, &manifest);
+        self.writer.yaml(path, manifest);
     }
 
     fn workflow_summary(&self, node: NodeIndex) -> String {
@@ -822,7 +874,7 @@ impl<'o> Executor<'o> {
         run.stopped = self.stopped.clone();
         run.finished_at = Some(manifest::now());
         run.totals = totals.clone();
-        self.writer.yaml(self.run_dir.join("run.yaml"), &run);
+        self.writer.yaml(self.run_dir.join("run.yaml"), run.clone());
         if let Some(path) = &self.options.trace {
             self.writer
                 .bytes(path.clone(), self.trace.to_json().into_bytes());

@@ -107,7 +107,20 @@ pub fn node_dir(run_dir: &Path, id: &str) -> PathBuf {
 
 enum Job {
     Write(PathBuf, Vec<u8>),
+    /// Serialized on the writer thread, off the scheduler's path.
+    Yaml(PathBuf, Box<dyn Document>),
     Flush(mpsc::Sender<Vec<String>>),
+}
+
+/// Something the writer thread can turn into YAML.
+pub trait Document: Send {
+    fn to_yaml(&self) -> Result<String, String>;
+}
+
+impl<T: Serialize + Send> Document for T {
+    fn to_yaml(&self) -> Result<String, String> {
+        serde_yaml::to_string(self).map_err(|e| e.to_string())
+    }
 }
 
 /// Writes files atomically on its own thread.
@@ -129,6 +142,14 @@ impl Writer {
                             errors.push(format!("cannot write `{}`: {error}", path.display()));
                         }
                     }
+                    Job::Yaml(path, document) => {
+                        let written = document.to_yaml().and_then(|text| {
+                            write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())
+                        });
+                        if let Err(error) = written {
+                            errors.push(format!("cannot write `{}`: {error}", path.display()));
+                        }
+                    }
                     Job::Flush(reply) => {
                         let _ = reply.send(std::mem::take(&mut errors));
                     }
@@ -141,12 +162,10 @@ impl Writer {
         }
     }
 
-    /// Queues a YAML document for `path`; never blocks.
-    pub fn yaml<T: Serialize>(&self, path: PathBuf, value: &T) {
-        match serde_yaml::to_string(value) {
-            Ok(text) => self.bytes(path, text.into_bytes()),
-            Err(error) => self.bytes(path.with_extension("error"), error.to_string().into_bytes()),
-        }
+    /// Queues a YAML document for `path`; never blocks, and serializes on the writer
+    /// thread.
+    pub fn yaml<T: Serialize + Send + 'static>(&self, path: PathBuf, value: T) {
+        let _ = self.jobs.send(Job::Yaml(path, Box::new(value)));
     }
 
     /// Queues bytes for `path`; never blocks.
@@ -190,7 +209,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        // The data must be on disk before the rename makes it visible.
+        file.sync_data()?;
     }
     std::fs::rename(&temp, path)
 }

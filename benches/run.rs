@@ -1,0 +1,116 @@
+//! The scheduler's overhead on two shapes (`benches/run_workflow.pai`): a 10-ary tree of
+//! depth 4 (11,111 agent calls) and a flat 10,000-way fan-out, with manifests on.
+//!
+//! - With `sim` answering in 50 ms and no concurrency limit, the makespan over the
+//!   critical path (the longest chain of dependent calls, by measured durations): the
+//!   target is at most 1.10.
+//! - With `sim` answering at once, the bookkeeping per node (wall time / nodes): the
+//!   target is at most 10 µs.
+//! - Peak memory per node (VmHWM growth / nodes): the target is at most 2 KB.
+//!
+//! Run with `cargo bench --bench run`; it prints one line per measurement.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pai::run::provider::sim::Sim;
+
+fn peak_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with `--test`: stay quick then.
+    if std::env::args().any(|a| a == "--test") {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/run_workflow.pai");
+    let outcome = pai::check::check_paths(&[path]).expect("readable");
+    assert_eq!(outcome.error_count(), 0, "{:?}", outcome.diagnostics);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let items = |n: usize| {
+        (0..n)
+            .map(|i| format!("i{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // Each shape runs in a process of its own, so its peak memory is its own.
+    let Ok(only) = std::env::var("PAI_BENCH_SHAPE") else {
+        for shape in ["tree4", "flat"] {
+            let exe = std::env::current_exe().expect("the bench binary");
+            let status = std::process::Command::new(exe)
+                .env("PAI_BENCH_SHAPE", shape)
+                .status()
+                .expect("runs");
+            assert!(status.success());
+        }
+        return;
+    };
+    let shapes = [
+        ("tree4", items(10), 11_111u64),
+        ("flat", items(10_000), 10_001),
+    ];
+    for latency in [Duration::ZERO, Duration::from_millis(50)] {
+        for (workflow, items, agents) in shapes.iter().filter(|(w, _, _)| *w == only) {
+            let runs = std::env::temp_dir().join(format!("pai-bench-run-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&runs);
+            let options = pai::run::Options {
+                runs_dir: runs.clone(),
+                run_id: Some(format!("{workflow}-{}", latency.as_millis())),
+                jobs: 1_000_000,
+                yes: true,
+                ..pai::run::Options::default()
+            };
+            let request = pai::compile::Request {
+                workflow: Some(workflow.to_string()),
+                args: vec![format!("items={items}")],
+            };
+            let sim = Arc::new(Sim {
+                latency,
+                list_len: 3,
+            });
+            let before = peak_kb();
+            let report = runtime
+                .block_on(pai::run::run(
+                    &outcome,
+                    &request,
+                    sim,
+                    options,
+                    &pai::compile::prices::Prices::default(),
+                ))
+                .expect("runs");
+            let after = peak_kb();
+            assert_eq!(report.totals.complete, *agents);
+            let wall = report.totals.wall_seconds;
+            if latency.is_zero() {
+                println!(
+                    "{workflow}: {agents} agents at zero latency: {:.1} ms wall, {:.2} µs bookkeeping per agent, peak memory +{} KB ({:.0} bytes per agent)",
+                    wall * 1e3,
+                    wall * 1e6 / *agents as f64,
+                    after.saturating_sub(before),
+                    after.saturating_sub(before) as f64 * 1024.0 / *agents as f64,
+                );
+            } else {
+                println!(
+                    "{workflow}: {agents} agents at {} ms: makespan {:.1} ms, critical path {:.1} ms, ratio {:.3}",
+                    latency.as_millis(),
+                    wall * 1e3,
+                    report.totals.critical_path_seconds * 1e3,
+                    wall / report.totals.critical_path_seconds.max(1e-9),
+                );
+            }
+            let _ = std::fs::remove_dir_all(&runs);
+        }
+    }
+}
