@@ -57,9 +57,10 @@ fn main() {
         }
         return;
     };
+    // (workflow, items, agent calls, calls on the longest chain)
     let shapes = [
-        ("tree4", items(10), 11_111u64),
-        ("flat", items(10_000), 10_001),
+        ("tree4", items(10), 11_111u64, 5u32),
+        ("flat", items(10_000), 10_001, 2),
     ];
     for latency in [Duration::ZERO, Duration::from_millis(50)] {
         for (workflow, items, agents, chain) in shapes.iter().filter(|(w, _, _, _)| *w == only) {
