@@ -453,3 +453,57 @@ fn pai_test_passes_on_expectations_and_shows_each_mismatch() {
     assert!(stdout.contains("4 mismatches"), "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn ctrl_c_records_calls_in_flight_as_waiting_and_exits_130() {
+    let runs = Runs::new("interrupt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args([
+            "run",
+            ORCHESTRATE,
+            "--arg",
+            "task=x",
+            "--arg",
+            "dir=tests/fixtures/app",
+            "--runs-dir",
+            runs.path(),
+            "-q",
+            "--sim-latency",
+            "2s",
+            "--run-id",
+            "interrupted",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PAI_PROVIDER")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
+    // Let the first calls start, then interrupt as a terminal would.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(130));
+    let run = runs.run_yaml();
+    assert_eq!(run["stopped"], "interrupted (Ctrl-C)");
+    assert_eq!(run["status"], "waiting");
+    let mut manifests = Vec::new();
+    every_manifest(&runs.run_dir(), &mut manifests);
+    let waiting = manifests
+        .iter()
+        .filter(|m| m["kind"] == "agent" && m["status"] == "waiting")
+        .count();
+    assert!(
+        waiting >= 1,
+        "the calls in flight are recorded waiting: {manifests:?}"
+    );
+    assert!(
+        manifests
+            .iter()
+            .all(|m| m["status"] != "complete" || m["kind"] != "agent"),
+        "nothing finished in 2 s"
+    );
+}
