@@ -317,33 +317,10 @@ fn run_plan(
             return Exit::Usage;
         }
     }
-    let outcome = match check::check_paths(&[file.to_path_buf()]) {
+    let outcome = match checked_file(file, "plan") {
         Ok(outcome) => outcome,
-        Err(error) => {
-            eprintln!(
-                "error: cannot read `{}`: {}",
-                error.path.display(),
-                error.error.to_string().to_lowercase()
-            );
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
-    if outcome.error_count() > 0 {
-        let errors: Vec<_> = outcome
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        let text = report::human(&outcome.sources, &errors, human_style(Color::Auto));
-        eprint!("{text}");
-        eprintln!(
-            "error: `{}` has {} errors; `pai plan` needs a file that checks",
-            file.display(),
-            errors.len()
-        );
-        return Exit::Failed;
-    }
     let request = compile::Request { workflow, args };
     let plan = match compile::plan(&outcome, &request) {
         Ok(plan) => plan,
@@ -460,35 +437,10 @@ fn run_workflow(args: RunArgs) -> ExitCode {
             return Exit::Usage.into();
         }
     };
-    let outcome = match check::check_paths(std::slice::from_ref(&file)) {
+    let outcome = match checked_file(&file, "run") {
         Ok(outcome) => outcome,
-        Err(error) => {
-            eprintln!(
-                "error: cannot read `{}`: {}",
-                error.path.display(),
-                error.error.to_string().to_lowercase()
-            );
-            return Exit::Usage.into();
-        }
+        Err(exit) => return exit.into(),
     };
-    if outcome.error_count() > 0 {
-        let errors: Vec<_> = outcome
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        eprint!(
-            "{}",
-            report::human(&outcome.sources, &errors, human_style(Color::Auto))
-        );
-        eprintln!(
-            "error: `{}` has {} errors; `pai run` needs a file that checks",
-            file.display(),
-            errors.len()
-        );
-        return Exit::Failed.into();
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -554,29 +506,9 @@ fn test_workflow(file: &Path) -> ExitCode {
             return Exit::Usage.into();
         }
     };
-    let outcome = match check::check_paths(&[file.to_path_buf()]) {
-        Ok(outcome) if outcome.error_count() == 0 => outcome,
-        Ok(outcome) => {
-            let errors: Vec<_> = outcome
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .cloned()
-                .collect();
-            eprint!(
-                "{}",
-                report::human(&outcome.sources, &errors, human_style(Color::Auto))
-            );
-            return Exit::Failed.into();
-        }
-        Err(error) => {
-            eprintln!(
-                "error: cannot read `{}`: {}",
-                error.path.display(),
-                error.error.to_string().to_lowercase()
-            );
-            return Exit::Usage.into();
-        }
+    let outcome = match checked_file(file, "test") {
+        Ok(outcome) => outcome,
+        Err(exit) => return exit.into(),
     };
     let runs_dir = std::env::temp_dir().join(format!("pai-test-{}", std::process::id()));
     let options = run::Options {
@@ -639,6 +571,37 @@ fn test_workflow(file: &Path) -> ExitCode {
 
 fn parse_latency(text: &str) -> Option<std::time::Duration> {
     humantime::parse_duration(text.trim()).ok()
+}
+
+/// Checks `file` for `pai COMMAND`: its errors are reported and end the command.
+fn checked_file(file: &Path, command: &str) -> Result<check::Outcome, Exit> {
+    let outcome = check::check_paths(&[file.to_path_buf()]).map_err(|error| {
+        eprintln!(
+            "error: cannot read `{}`: {}",
+            error.path.display(),
+            error.error.to_string().to_lowercase()
+        );
+        Exit::Usage
+    })?;
+    if outcome.error_count() == 0 {
+        return Ok(outcome);
+    }
+    let errors: Vec<_> = outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    eprint!(
+        "{}",
+        report::human(&outcome.sources, &errors, human_style(Color::Auto))
+    );
+    eprintln!(
+        "error: `{}` has {} errors; `pai {command}` needs a file that checks",
+        file.display(),
+        errors.len()
+    );
+    Err(Exit::Failed)
 }
 
 fn human_style(color: Color) -> report::HumanStyle {

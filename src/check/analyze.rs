@@ -12,7 +12,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
 
 use super::budget::{self, Bound, Chain};
-use super::graph::{cycle_path, walk};
+use super::graph::{binding_graph, cycle_path};
 use super::items::{literal_type, AgentInfo};
 use super::modules::ModuleId;
 use super::scope::{ItemKind, ItemRef};
@@ -441,27 +441,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
 
     /// The order to evaluate `lets` in (dependencies first), reporting cycles.
     fn binding_order(&mut self, lets: &'p [Let]) -> Vec<usize> {
-        let index_of: HashMap<&str, usize> = lets
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.name.name.as_str(), i))
-            .collect();
-        let mut graph: DiGraphMap<usize, ()> = DiGraphMap::new();
-        for (i, binding) in lets.iter().enumerate() {
-            graph.add_node(i);
-            let mut refs = Vec::new();
-            walk(&binding.value, &mut |expr| {
-                if let ExprKind::Ref(ident) = &expr.kind {
-                    refs.push(ident.name.as_str());
-                }
-            });
-            refs.extend(binding.after.iter().map(|a| a.name.as_str()));
-            for name in refs {
-                if let Some(&j) = index_of.get(name) {
-                    graph.add_edge(i, j, ());
-                }
-            }
-        }
+        let graph = binding_graph(lets);
         let mut order = Vec::with_capacity(lets.len());
         for component in tarjan_scc(&graph) {
             let cyclic = component.len() > 1

@@ -69,6 +69,33 @@ fn walk_block<'a>(block: &'a ast::Block, visit: &mut dyn FnMut(&'a Expr)) {
     walk(&block.value, visit);
 }
 
+/// The graph of `lets`: an edge `i -> j` when binding `i` references (or waits
+/// `after`) binding `j` of the same block.
+pub fn binding_graph(lets: &[ast::Let]) -> DiGraphMap<usize, ()> {
+    let index_of: std::collections::HashMap<&str, usize> = lets
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.name.as_str(), i))
+        .collect();
+    let mut graph: DiGraphMap<usize, ()> = DiGraphMap::new();
+    for (i, binding) in lets.iter().enumerate() {
+        graph.add_node(i);
+        let mut refs = Vec::new();
+        walk(&binding.value, &mut |expr| {
+            if let ExprKind::Ref(ident) = &expr.kind {
+                refs.push(ident.name.as_str());
+            }
+        });
+        refs.extend(binding.after.iter().map(|a| a.name.as_str()));
+        for name in refs {
+            if let Some(&j) = index_of.get(name) {
+                graph.add_edge(i, j, ());
+            }
+        }
+    }
+    graph
+}
+
 impl Checker<'_> {
     /// The workflow a call resolves to from `module`, with the skill it went through.
     pub(super) fn call_target(&mut self, module: ModuleId, call: &ast::Call) -> Option<Edge> {

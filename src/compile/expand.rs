@@ -13,14 +13,13 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::graphmap::DiGraphMap;
 
 use super::fs::{self, ListError, Listing};
 use super::ir::{safe_segment, CallRecipe, EdgeKind, ExpansionSite, Node, NodeKind, Plan};
 use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
 use crate::check::budget::{tokens_of_bytes, ASSUMED_TEXT, DEFAULT_SUMMARY, SCALAR_TOKENS};
-use crate::check::graph::{walk, walk_exprs};
+use crate::check::graph::{binding_graph, walk_exprs};
 use crate::check::modules::ModuleId;
 use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::Outcome;
@@ -989,28 +988,9 @@ pub fn ordering_matches(op: CompareOp, ordering: std::cmp::Ordering) -> bool {
 /// The order to plan `lets` in: what a binding references first (a checked file has no
 /// cycles), otherwise source order.
 fn dependency_order(lets: &[Let]) -> Vec<usize> {
-    let index_of: HashMap<&str, usize> = lets
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.name.as_str(), i))
-        .collect();
-    let mut graph: DiGraphMap<usize, ()> = DiGraphMap::new();
-    for (i, binding) in lets.iter().enumerate() {
-        graph.add_node(i);
-        let mut refs = Vec::new();
-        walk(&binding.value, &mut |expr| {
-            if let ExprKind::Ref(ident) = &expr.kind {
-                refs.push(ident.name.as_str());
-            }
-        });
-        refs.extend(binding.after.iter().map(|a| a.name.as_str()));
-        for name in refs {
-            if let Some(&j) = index_of.get(name) {
-                if j != i {
-                    graph.add_edge(i, j, ());
-                }
-            }
-        }
+    let mut graph = binding_graph(lets);
+    for i in 0..lets.len() {
+        graph.remove_edge(i, i);
     }
     // Kahn's algorithm, always taking the earliest ready binding, so plans keep the
     // source order wherever the data allows.
