@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use super::call::{self, CallResult, Policy};
 use super::manifest::{self, Manifest, RunManifest, RunTotals, Tokens, Writer};
+use super::progress::Progress;
 use super::provider::{Provider, Request, Shape};
 use super::resolve::{self, NodeResult, Scope, Status};
 use super::trace::Trace;
@@ -74,6 +75,7 @@ pub(super) struct Executor<'o> {
     cost_used: f64,
     /// Every agent's templates, compiled once.
     templates: handlebars::Handlebars<'static>,
+    progress: Progress,
 }
 
 impl<'o> Executor<'o> {
@@ -107,6 +109,7 @@ impl<'o> Executor<'o> {
             tokens_used: 0,
             cost_used: 0.0,
             templates: call::registry(),
+            progress: Progress::Quiet,
         }
     }
 
@@ -153,6 +156,11 @@ impl<'o> Executor<'o> {
             .yaml(self.run_dir.join("run.yaml"), run_manifest.clone());
 
         let all: Vec<NodeIndex> = self.plan.graph.node_indices().collect();
+        let calls = all
+            .iter()
+            .filter(|n| self.is_work(**n) && self.plan.graph[**n].kind != NodeKind::Expansion)
+            .count();
+        self.progress = Progress::new(!self.options.progress, calls as u64);
         self.admit(all);
 
         let mut running: JoinSet<(NodeIndex, CallResult)> = JoinSet::new();
@@ -209,6 +217,7 @@ impl<'o> Executor<'o> {
         for node in in_flight {
             self.write_node(node, Status::Waiting);
         }
+        self.progress.end();
         self.write_tree();
         let report = self.finish_run(run_manifest, interrupted)?;
         Ok(report)
@@ -220,8 +229,9 @@ impl<'o> Executor<'o> {
         let kind = self.plan.graph[node].kind;
         let id = self.plan.graph[node].id.clone();
         self.records.entry(node).or_default().started = Some((Instant::now(), manifest::now()));
-        if self.options.progress {
-            eprintln!("{:>8.2}s start  {id}", self.started.elapsed().as_secs_f64());
+        if matches!(kind, NodeKind::Agent | NodeKind::Exec) {
+            let depth = self.plan.graph[node].depth;
+            self.progress.start(&id, depth);
         }
         // Guards: an `if` whose branch is not taken skips the node.
         if let Some(guards) = self.plan.guards.get(&node).cloned() {
@@ -552,16 +562,9 @@ impl<'o> Executor<'o> {
             }
         }
         record.finished_at = Some(manifest::now());
-        if self.options.progress {
-            let reused = if record.reused { " (reused)" } else { "" };
-            eprintln!(
-                "{:>8.2}s {:<6} {}{reused}",
-                self.started.elapsed().as_secs_f64(),
-                status.as_str(),
-                result.id
-            );
-        }
         let reused = record.reused;
+        let counted = matches!(self.plan.graph[node].kind, NodeKind::Agent | NodeKind::Exec);
+        self.progress.finish(&result.id, status, reused, counted);
         self.results.insert(node, result);
         self.finished.insert(node);
         // A reused node keeps the manifest it completed with, byte for byte.
@@ -663,6 +666,13 @@ impl<'o> Executor<'o> {
                     self.finish_expansion(node);
                 } else {
                     self.pending.insert(node, owned);
+                    let calls = new
+                        .iter()
+                        .filter(|n| {
+                            self.is_work(**n) && self.plan.graph[**n].kind != NodeKind::Expansion
+                        })
+                        .count();
+                    self.progress.grow(calls as u64);
                     self.admit(new);
                 }
             }
