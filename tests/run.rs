@@ -507,3 +507,32 @@ fn ctrl_c_records_calls_in_flight_as_waiting_and_exits_130() {
         "nothing finished in 2 s"
     );
 }
+
+#[test]
+fn an_if_on_a_model_answer_runs_one_branch_and_skips_the_other() {
+    let runs = Runs::new("branch");
+    let output = pai(&[
+        "run",
+        "tests/fixtures/run/branch.pai",
+        "--arg",
+        "x=app",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // `sim` answers `true` to the judge, so `ship` runs and `rework` is skipped.
+    assert_eq!(runs.manifest("decide/judge")["value"], true);
+    assert_eq!(runs.manifest("decide/ship")["status"], "complete");
+    let rework = runs.manifest("decide/rework");
+    assert_eq!(rework["status"], "skipped");
+    assert_eq!(rework["attempts"], 0);
+    let root = runs.manifest("decide");
+    assert_eq!(root["status"], "complete");
+    assert!(
+        root["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("ship finished")),
+        "{root:?}"
+    );
+}

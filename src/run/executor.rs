@@ -812,14 +812,34 @@ impl<'o> Executor<'o> {
     }
 
     fn workflow_summary(&self, node: NodeIndex) -> String {
-        match self.plan.returns.get(&node).map(|r| &r.val) {
-            Some(crate::compile::value::Val::Node { node, .. }) => self
+        self.plan
+            .returns
+            .get(&node)
+            .map_or_else(String::new, |value| self.summary_of(value))
+    }
+
+    /// The summary a value stands for: its node's summary, the branch an `if` took, or a
+    /// count for lists.
+    fn summary_of(&self, value: &PlanValue) -> String {
+        use crate::compile::value::Val;
+        match &value.val {
+            Val::Node { node, .. } => self
                 .results
                 .get(node)
                 .map(|r| r.summary.clone())
                 .unwrap_or_default(),
-            Some(crate::compile::value::Val::List(items)) => format!("{} results", items.len()),
-            Some(crate::compile::value::Val::Expansion { node, .. }) => {
+            Val::Field { base, .. } => self.summary_of(base),
+            Val::Choice {
+                cond,
+                then,
+                otherwise,
+            } => match self.resolve(cond) {
+                Ok(taken) if resolve::truthy(&taken) => self.summary_of(then),
+                Ok(_) => self.summary_of(otherwise),
+                Err(_) => String::new(),
+            },
+            Val::List(items) => format!("{} results", items.len()),
+            Val::Expansion { node, .. } => {
                 format!("{} results", self.expansions.get(node).map_or(0, Vec::len))
             }
             _ => String::new(),
