@@ -36,9 +36,13 @@ pub fn registry() -> Handlebars<'static> {
 /// Renders a registered template. The data is never rendered as a template itself: a
 /// model's answer containing `{{x}}` stays literal.
 pub fn render_named(registry: &Handlebars<'_>, name: &str, data: &Value) -> Result<String, String> {
-    registry
+    // handlebars renders into an 8 KB buffer; keep only what the prompt needs, since
+    // thousands of prompts may wait for a provider at once.
+    let mut text = registry
         .render(name, data)
-        .map_err(|e| format!("cannot render the prompt: {}", e.to_string().to_lowercase()))
+        .map_err(|e| format!("cannot render the prompt: {}", e.to_string().to_lowercase()))?;
+    text.shrink_to_fit();
+    Ok(text)
 }
 
 /// The hash of everything a call's answer depends on, for `--resume`.
