@@ -372,6 +372,14 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     let mut plan_args = args.args.clone();
     let mut workflow = args.workflow.clone();
     if let Some(run_id) = &args.resume {
+        if crate::compile::ir::safe_segment(run_id) != *run_id {
+            eprintln!("error: `--resume {run_id}` is not a run id");
+            eprintln!(
+                "help: run ids are the directory names under `{}`",
+                args.runs_dir.display()
+            );
+            return Exit::Usage.into();
+        }
         let previous = match run::manifest::read_run(&args.runs_dir.join(run_id)) {
             Ok(previous) => previous,
             Err(message) => {

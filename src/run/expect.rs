@@ -103,6 +103,13 @@ impl Expectations {
             }
         }
         for (id, expected) in &self.nodes {
+            // Ids come from a file: never read outside the run directory.
+            if id.split('/').any(|s| s.is_empty() || s == "." || s == "..") || id.starts_with('/') {
+                out.push(format!(
+                    "{id}: not a node id (a path of the call tree, such as `execute/reporter`)"
+                ));
+                continue;
+            }
             let path = manifest::node_dir(&report.run_dir, id).join("manifest.yaml");
             let Some(actual) = manifest::read(&path) else {
                 out.push(format!("{id}: expected a node, but the run has none"));
