@@ -35,7 +35,7 @@ fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/run_workflow.pai");
     let outcome = pai::check::check_paths(&[path]).expect("readable");
     assert_eq!(outcome.error_count(), 0, "{:?}", outcome.diagnostics);
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");

@@ -449,7 +449,7 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         Ok(outcome) => outcome,
         Err(exit) => return exit.into(),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
@@ -531,7 +531,7 @@ fn test_workflow(file: &Path) -> ExitCode {
         workflow: expectations.workflow.clone(),
         args: expectations.args.clone(),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {

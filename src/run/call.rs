@@ -23,6 +23,46 @@ pub struct CallResult {
     pub cost_usd: f64,
     /// How long the call took, measured where it ran.
     pub duration: Duration,
+    /// The hash of the rendered inputs, for `--resume`.
+    pub inputs_hash: Option<String>,
+}
+
+/// A rendered prompt, its system prompt, and the hash of both with the model.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub prompt: String,
+    pub system: Option<String>,
+    pub hash: String,
+}
+
+/// Renders the templates registered under `key` (`key:prompt`, `key:system`) with `data`.
+pub fn prepare(
+    registry: &Handlebars<'_>,
+    key: &str,
+    data: &Value,
+    model: Option<&str>,
+) -> Result<Prepared, String> {
+    let prompt_name = format!("{key}:prompt");
+    let prompt = if registry.has_template(&prompt_name) {
+        render_named(registry, &prompt_name, data)?
+    } else {
+        String::new()
+    };
+    let system_name = format!("{key}:system");
+    let system = registry
+        .has_template(&system_name)
+        .then(|| render_named(registry, &system_name, data))
+        .transpose()?;
+    let hash = inputs_hash(&[
+        model.unwrap_or(""),
+        system.as_deref().unwrap_or(""),
+        &prompt,
+    ]);
+    Ok(Prepared {
+        prompt,
+        system,
+        hash,
+    })
 }
 
 /// A template registry in strict mode with escaping off.

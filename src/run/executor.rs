@@ -73,12 +73,43 @@ pub(super) struct Executor<'o> {
     agents_started: u64,
     tokens_used: u64,
     cost_used: f64,
-    /// Every agent's templates, compiled once.
-    templates: handlebars::Handlebars<'static>,
+    /// Every agent's templates, compiled once, shared with the calls that render them.
+    templates: Arc<handlebars::Handlebars<'static>>,
+    /// Agents whose templates do not compile (a checked file has none).
+    template_errors: HashMap<ItemRef, String>,
     progress: Progress,
 }
 
 impl<'o> Executor<'o> {
+    /// Compiles the templates of every agent of the program.
+    fn compile_templates(
+        outcome: &Outcome,
+    ) -> (handlebars::Handlebars<'static>, HashMap<ItemRef, String>) {
+        let mut registry = call::registry();
+        let mut errors = HashMap::new();
+        for item in outcome.agents.keys() {
+            let Item::Agent(agent) = &outcome.program.module(item.module).ast.items[item.index]
+            else {
+                continue;
+            };
+            for part in ["prompt", "system"] {
+                if let Some(SettingValue::Text(source)) = agent.setting(part).map(|s| &s.value) {
+                    let name = format!("{}:{}:{part}", item.module.0, item.index);
+                    if let Err(error) = registry.register_template_string(&name, &source.value) {
+                        errors.insert(
+                            *item,
+                            format!(
+                                "cannot compile the {part}: {}",
+                                error.to_string().to_lowercase()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        (registry, errors)
+    }
+
     pub(super) fn new(
         outcome: &'o Outcome,
         planner: Planner<'o>,
@@ -87,6 +118,7 @@ impl<'o> Executor<'o> {
         options: Options,
         run_dir: PathBuf,
     ) -> Self {
+        let (templates, template_errors) = Self::compile_templates(outcome);
         Executor {
             outcome,
             planner,
@@ -108,7 +140,8 @@ impl<'o> Executor<'o> {
             agents_started: 0,
             tokens_used: 0,
             cost_used: 0.0,
-            templates: call::registry(),
+            templates: Arc::new(templates),
+            template_errors,
             progress: Progress::Quiet,
         }
     }
@@ -314,71 +347,44 @@ impl<'o> Executor<'o> {
             Some(SettingValue::Text(t)) => Some(t.value.clone()),
             _ => None,
         };
-        let key = format!("{}:{}", item.module.0, item.index);
-        if !self.templates.has_template(&format!("{key}:prompt")) {
-            for part in ["prompt", "system"] {
-                if let Some(source) = text(part) {
-                    if let Err(error) = self
-                        .templates
-                        .register_template_string(&format!("{key}:{part}"), source)
-                    {
-                        self.fail(
-                            node,
-                            &format!(
-                                "cannot compile the {part}: {}",
-                                error.to_string().to_lowercase()
-                            ),
-                        );
-                        return None;
-                    }
-                }
-            }
+        if let Some(error) = self.template_errors.get(&item) {
+            let error = error.clone();
+            self.fail(node, &error);
+            return None;
         }
-        let prompt = match call::render_named(&self.templates, &format!("{key}:prompt"), &data) {
-            Ok(prompt) => prompt,
-            Err(error) => {
-                self.fail(node, &error);
-                return None;
-            }
-        };
-        let system_key = format!("{key}:system");
-        let system = match self
-            .templates
-            .has_template(&system_key)
-            .then(|| call::render_named(&self.templates, &system_key, &data))
-            .transpose()
-        {
-            Ok(system) => system,
-            Err(error) => {
-                self.fail(node, &error);
-                return None;
-            }
-        };
+        let key = format!("{}:{}", item.module.0, item.index);
         let model = text("model");
-        let hash = call::inputs_hash(&[
-            model.as_deref().unwrap_or(""),
-            system.as_deref().unwrap_or(""),
-            &prompt,
-        ]);
-        self.records.entry(node).or_default().inputs_hash = Some(hash.clone());
 
         // `--resume`: a node that completed before with the same inputs is not run again.
-        if let Some(previous) = self.previous(id, &hash) {
-            self.records.entry(node).or_default().reused = true;
-            let output =
-                std::fs::read_to_string(manifest::node_dir(&self.run_dir, id).join("output.md"))
-                    .unwrap_or_default();
-            let result = CallResult {
-                ok: true,
-                text: output,
-                value: previous.value.clone(),
-                attempts: previous.attempts,
-                tokens_in: 0,
-                tokens_out: 0,
-                ..CallResult::default()
+        // Only then is the prompt rendered here; otherwise the call renders it where it
+        // runs, off the scheduler's thread.
+        let mut rendered = None;
+        if self.options.resume {
+            let prepared = match call::prepare(&self.templates, &key, &data, model.as_deref()) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    self.fail(node, &error);
+                    return None;
+                }
             };
-            self.complete_call(node, result);
-            return None;
+            self.records.entry(node).or_default().inputs_hash = Some(prepared.hash.clone());
+            if let Some(previous) = self.previous(id, &prepared.hash) {
+                self.records.entry(node).or_default().reused = true;
+                let output = std::fs::read_to_string(
+                    manifest::node_dir(&self.run_dir, id).join("output.md"),
+                )
+                .unwrap_or_default();
+                let result = CallResult {
+                    ok: true,
+                    text: output,
+                    value: previous.value.clone(),
+                    attempts: previous.attempts,
+                    ..CallResult::default()
+                };
+                self.complete_call(node, result);
+                return None;
+            }
+            rendered = Some(prepared);
         }
         // Budgets: stop starting work once a limit is reached.
         if let Some(reason) = self.budget_reached() {
@@ -410,12 +416,12 @@ impl<'o> Executor<'o> {
                 .collect(),
             _ => Vec::new(),
         };
-        let request = Request {
+        let mut request = Request {
             node: id.to_string(),
             agent: agent.name.name.clone(),
-            model,
-            system,
-            prompt,
+            model: model.clone(),
+            system: None,
+            prompt: String::new(),
             tools,
             shape: info.map_or(Shape::Result, |i| shape_of(outcome, item, &i.returns)),
             attempt: 1,
@@ -428,8 +434,26 @@ impl<'o> Executor<'o> {
         // No manifest is written as a call starts: a node without one has not completed,
         // which is all `--resume` needs, and Ctrl-C records the calls in flight.
         let provider = self.provider.clone();
+        let templates = self.templates.clone();
         Some(Box::pin(async move {
-            (node, call::call_agent(provider, request, policy).await)
+            let prepared = match rendered {
+                Some(prepared) => prepared,
+                None => match call::prepare(&templates, &key, &data, model.as_deref()) {
+                    Ok(prepared) => prepared,
+                    Err(error) => {
+                        let result = CallResult {
+                            error: Some(error),
+                            ..CallResult::default()
+                        };
+                        return (node, result);
+                    }
+                },
+            };
+            request.prompt = prepared.prompt;
+            request.system = prepared.system;
+            let mut result = call::call_agent(provider, request, policy).await;
+            result.inputs_hash = Some(prepared.hash);
+            (node, result)
         }))
     }
 
@@ -488,6 +512,9 @@ impl<'o> Executor<'o> {
         let budget = n.output_tokens.max(1);
         let record = self.records.entry(node).or_default();
         record.attempts = call.attempts;
+        if let Some(hash) = &call.inputs_hash {
+            record.inputs_hash = Some(hash.clone());
+        }
         record.duration = call.duration;
         record.tokens = Tokens {
             input: call.tokens_in,
