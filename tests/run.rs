@@ -536,3 +536,33 @@ fn an_if_on_a_model_answer_runs_one_branch_and_skips_the_other() {
         "{root:?}"
     );
 }
+
+#[test]
+fn a_model_list_longer_than_its_max_is_retried_with_the_reason() {
+    let runs = Runs::new("toolong");
+    let output = pai(&[
+        "run",
+        "tests/fixtures/run/toolong.pai",
+        "--arg",
+        "question=why",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--provider",
+        "replay",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let planner = runs.manifest("research/planner");
+    assert_eq!(
+        planner["attempts"], 2,
+        "the first answer had 4 elements for a `max 2`"
+    );
+    assert_eq!(
+        planner["value"],
+        serde_yaml::to_value(["speed", "cost"]).expect("yaml")
+    );
+    assert_eq!(
+        runs.manifest("research/angle[*]/researcher[cost]")["status"],
+        "complete"
+    );
+}

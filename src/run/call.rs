@@ -139,7 +139,7 @@ async fn call_agent_inner(
                 result.tokens_in += response.tokens_in;
                 result.tokens_out += response.tokens_out;
                 result.cost_usd += response.cost_usd;
-                match validate(&request.shape, &response) {
+                match validate(&request.shape, &response, request.max_items) {
                     Ok(value) => {
                         result.ok = true;
                         result.text = response.text;
@@ -188,7 +188,11 @@ fn backoff(policy: &Policy, node: &str, attempt: u32) -> Duration {
 }
 
 /// Checks a structured answer against its shape; returns the value to keep.
-fn validate(shape: &Shape, response: &Response) -> Result<Option<Value>, String> {
+fn validate(
+    shape: &Shape,
+    response: &Response,
+    max_items: Option<usize>,
+) -> Result<Option<Value>, String> {
     if *shape == Shape::Result {
         return Ok(None);
     }
@@ -198,6 +202,14 @@ fn validate(shape: &Shape, response: &Response) -> Result<Option<Value>, String>
             .map_err(|e| format!("the answer is not JSON ({e})"))?,
     };
     check_shape(shape, &value, "the answer")?;
+    if let (Some(max), Value::Array(items)) = (max_items, &value) {
+        if items.len() > max {
+            return Err(format!(
+                "the answer has {} elements, more than the {max} allowed",
+                items.len()
+            ));
+        }
+    }
     Ok(Some(value))
 }
 
@@ -380,13 +392,17 @@ mod tests {
             text: "```json\n[{\"claim\": \"a\"}]\n```".into(),
             ..Response::default()
         };
-        assert!(validate(&shape, &good).is_ok());
+        assert!(validate(&shape, &good, None).is_ok());
+        assert_eq!(
+            validate(&shape, &good, Some(0)).unwrap_err(),
+            "the answer has 1 elements, more than the 0 allowed"
+        );
         let bad = Response {
             text: "[{\"claim\": 1}]".into(),
             ..Response::default()
         };
         assert_eq!(
-            validate(&shape, &bad).unwrap_err(),
+            validate(&shape, &bad, None).unwrap_err(),
             "the answer[0].claim should be a string, not 1"
         );
     }

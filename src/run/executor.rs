@@ -73,6 +73,8 @@ pub(super) struct Executor<'o> {
     agents_started: u64,
     tokens_used: u64,
     cost_used: f64,
+    /// For each node whose list answer a `for` iterates, that `for`'s `max`.
+    list_limits: HashMap<NodeIndex, u64>,
     /// Every agent's templates, compiled once, shared with the calls that render them.
     templates: Arc<handlebars::Handlebars<'static>>,
     /// Agents whose templates do not compile (a checked file has none).
@@ -140,6 +142,7 @@ impl<'o> Executor<'o> {
             agents_started: 0,
             tokens_used: 0,
             cost_used: 0.0,
+            list_limits: HashMap::new(),
             templates: Arc::new(templates),
             template_errors,
             progress: Progress::Quiet,
@@ -188,6 +191,7 @@ impl<'o> Executor<'o> {
         self.writer
             .yaml(self.run_dir.join("run.yaml"), run_manifest.clone());
 
+        self.index_sites(0);
         let all: Vec<NodeIndex> = self.plan.graph.node_indices().collect();
         let calls = all
             .iter()
@@ -424,6 +428,7 @@ impl<'o> Executor<'o> {
             prompt: String::new(),
             tools,
             shape: info.map_or(Shape::Result, |i| shape_of(outcome, item, &i.returns)),
+            max_items: self.list_limit(node),
             attempt: 1,
         };
         let policy = Policy {
@@ -455,6 +460,29 @@ impl<'o> Executor<'o> {
             result.inputs_hash = Some(prepared.hash);
             (node, result)
         }))
+    }
+
+    /// The most elements `node`'s answer may have: the smallest `max` of the `for`s that
+    /// iterate it directly. A longer answer is retried with the validation error.
+    fn list_limit(&self, node: NodeIndex) -> Option<usize> {
+        self.list_limits
+            .get(&node)
+            .and_then(|m| usize::try_from(*m).ok())
+    }
+
+    /// Records the list limits of the expansion points numbered `from` and up.
+    fn index_sites(&mut self, from: usize) {
+        for (expansion, site) in &self.plan.sites {
+            if expansion.index() < from {
+                continue;
+            }
+            if let (crate::compile::value::Val::Node { node, .. }, Some(max)) =
+                (&site.list.val, self.plan.graph[*expansion].max)
+            {
+                let limit = self.list_limits.entry(*node).or_insert(max);
+                *limit = (*limit).min(max);
+            }
+        }
     }
 
     /// A complete manifest of `id` from an earlier attempt of this run with the same
@@ -682,6 +710,7 @@ impl<'o> Executor<'o> {
         {
             Ok(values) => {
                 self.expansions.insert(node, values);
+                self.index_sites(before);
                 let new: Vec<NodeIndex> = (before..self.plan.graph.node_count())
                     .map(NodeIndex::new)
                     .collect();

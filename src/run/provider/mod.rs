@@ -34,6 +34,8 @@ pub struct Request {
     pub tools: Vec<String>,
     /// The shape of a structured answer; `Shape::Result` asks for text.
     pub shape: Shape,
+    /// The most elements a list answer may have: the `max` of the `for` it feeds.
+    pub max_items: Option<usize>,
     /// Which attempt this is, from 1.
     pub attempt: u32,
 }

@@ -31,7 +31,13 @@ impl Sim {
         let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
         let value = match &request.shape {
             Shape::Result => None,
-            shape => Some(self.value(shape, &request.agent, &tag, 0)),
+            shape => Some(self.value(
+                shape,
+                &request.agent,
+                &tag,
+                0,
+                request.max_items.unwrap_or(usize::MAX),
+            )),
         };
         let text = match &value {
             Some(value) => value.to_string(),
@@ -53,7 +59,14 @@ impl Sim {
         }
     }
 
-    fn value(&self, shape: &Shape, agent: &str, tag: &str, index: usize) -> serde_json::Value {
+    fn value(
+        &self,
+        shape: &Shape,
+        agent: &str,
+        tag: &str,
+        index: usize,
+        max_items: usize,
+    ) -> serde_json::Value {
         use serde_json::Value;
         match shape {
             Shape::Text | Shape::Result => Value::String(format!("{agent} {tag} #{index}")),
@@ -62,14 +75,19 @@ impl Sim {
             Shape::Bool => Value::Bool(index % 2 == 0),
             Shape::Duration => Value::String(format!("{}s", index + 1)),
             Shape::List(element) => Value::Array(
-                (0..self.list_len)
-                    .map(|i| self.value(element, agent, tag, i))
+                (0..self.list_len.min(max_items))
+                    .map(|i| self.value(element, agent, tag, i, usize::MAX))
                     .collect(),
             ),
             Shape::Record(fields) => Value::Object(
                 fields
                     .iter()
-                    .map(|(name, shape)| (name.clone(), self.value(shape, agent, tag, index)))
+                    .map(|(name, shape)| {
+                        (
+                            name.clone(),
+                            self.value(shape, agent, tag, index, usize::MAX),
+                        )
+                    })
                     .collect(),
             ),
         }
