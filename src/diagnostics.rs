@@ -129,7 +129,7 @@ codes! {
     W007 Warning "fan-out without `max`"
         "A `for` over a list whose length is unknown before the run (files, directories, a\nmodel's answer) has no `max N`. No context budget can be proven for what it feeds.";
     W008 Warning "budget leans on an assumed size"
-        "An input of unknown size (a workflow `text` parameter without `max`, `read(...)`) flows\ninto an agent. The checker counts it at a default (4,000 tokens for text, 256 for a path)\nand warns, because the proof depends on that guess. Bound it: `request: text max 2k`.";
+        "An input of unknown size (a workflow `text` parameter without `max`, `read(...)`) flows\ninto an agent. The checker counts it at a default (4,000 tokens for text, 256 for a path)\nand warns, because the proof depends on that guess. Bound it: `request: text max 2k`,\n`topics: list<text max 200> max 16`.";
     W009 Warning "context hygiene: output instead of summary"
         "A parent handed a child's full `output` instead of its `summary`. Tree orchestration\nkeeps parents small by passing summaries up; the full output stays on disk.";
     W010 Warning "agent without `context`"

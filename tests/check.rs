@@ -299,3 +299,29 @@ workflow w() -> result {
         ]
     );
 }
+
+#[test]
+fn list_elements_bounded_with_max_count_at_their_bound() {
+    let text = |ty: &str| {
+        format!(
+            r#"
+agent fold(parts: list<text>) {{
+  context 1k
+  prompt "{{{{#each parts}}}}{{{{this}}}}{{{{/each}}}}"
+}}
+workflow run(parts: {ty} max 10) -> result {{
+  return fold(parts: parts)
+}}
+"#
+        )
+    };
+    // Unbounded elements count at the assumed 4,000 tokens: a warning, then the proof fails.
+    assert_eq!(codes(&check(&text("list<text>"))), vec![Code::E017]);
+    // Ten elements of at most 50 tokens fit a 1k window.
+    assert_eq!(codes(&check(&text("list<text max 50>"))), vec![]);
+    let outcome = check(&text("list<text max 200>"));
+    assert_eq!(
+        messages(&outcome, Code::E017),
+        vec!["worst-case input of `fold` exceeds its context: 10 × 200 (parts) = 2,000 > context 1,000"]
+    );
+}

@@ -329,3 +329,24 @@ fn node_ids_are_safe_directory_paths() {
         assert!(!id.chars().any(char::is_control), "{id}");
     }
 }
+
+#[test]
+fn list_arguments_are_held_to_their_element_bound() {
+    let long = format!("items=ok,{}", "x".repeat(100));
+    let output = pai(&[
+        "plan",
+        "benches/plan_workflow.pai",
+        "--workflow",
+        "wide",
+        "--arg",
+        "groups=a",
+        "--arg",
+        &long,
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("element 1 of `--arg items` is 25 tokens, more than its `max 20`"),
+        "{stderr}"
+    );
+}

@@ -350,10 +350,20 @@ impl<'c, 'p> Analysis<'c, 'p> {
             Type::Path => Value::of(ty, Bound::of(budget::PATH_TOKENS)),
             Type::Number | Type::Bool | Type::Duration => Value::scalar(ty),
             Type::List(element) => {
-                let elem = match &**element {
-                    Type::Path => Bound::of(budget::PATH_TOKENS),
-                    Type::Number | Type::Bool | Type::Duration => Bound::of(budget::SCALAR_TOKENS),
-                    _ => assumed(budget::ASSUMED_TEXT, "each element of a list parameter"),
+                let element_max = match &param.ty {
+                    ast::TypeExpr::List(_, Some(q), _) => q.as_count(),
+                    _ => None,
+                };
+                let elem = match (element_max, &**element) {
+                    (Some(max), _) => Bound::of(max),
+                    (None, Type::Path) => Bound::of(budget::PATH_TOKENS),
+                    (None, Type::Number | Type::Bool | Type::Duration) => {
+                        Bound::of(budget::SCALAR_TOKENS)
+                    }
+                    (None, _) => assumed(
+                        budget::ASSUMED_TEXT,
+                        "each element of a list parameter without `list<T max N>`",
+                    ),
                 };
                 let (len, bound) = match max {
                     Some(max) => (Some(max), elem.clone().times(max)),

@@ -138,6 +138,18 @@ impl Checker<'_> {
                 );
             }
             let ty = self.resolve_type(module, &param.ty, true);
+            if let ast::TypeExpr::List(_, Some(max), _) = &param.ty {
+                if max.is_duration() || max.as_count().is_none_or(|n| n == 0) {
+                    self.emit(
+                        module,
+                        diagnostics::invalid_quantity(
+                            max.span,
+                            "`max` of a list's elements",
+                            "a positive token count, such as `list<text max 200>`",
+                        ),
+                    );
+                }
+            }
             if let Some(max) = &param.max {
                 if max.is_duration() || max.as_count().is_none_or(|n| n == 0) {
                     self.emit(

@@ -113,7 +113,7 @@ impl Checker<'_> {
 fn collect_type_names(ty: &TypeExpr, out: &mut Vec<String>) {
     match ty {
         TypeExpr::Named(ident) => out.push(ident.name.clone()),
-        TypeExpr::List(element, _) => collect_type_names(element, out),
+        TypeExpr::List(element, _, _) => collect_type_names(element, out),
     }
 }
 

@@ -217,7 +217,7 @@ impl Checker<'_> {
     /// Resolves a written type in `module`, reporting unknown names when `report`.
     pub(super) fn resolve_type(&mut self, module: ModuleId, ty: &TypeExpr, report: bool) -> Type {
         match ty {
-            TypeExpr::List(element, _) => {
+            TypeExpr::List(element, _, _) => {
                 Type::List(Box::new(self.resolve_type(module, element, report)))
             }
             TypeExpr::Named(ident) => {
@@ -293,7 +293,7 @@ impl Checker<'_> {
     /// Resolves a type without reporting or marking anything used.
     pub(super) fn resolve_type_quiet(&self, module: ModuleId, ty: &TypeExpr) -> Type {
         match ty {
-            TypeExpr::List(element, _) => {
+            TypeExpr::List(element, _, _) => {
                 Type::List(Box::new(self.resolve_type_quiet(module, element)))
             }
             TypeExpr::Named(ident) => Type::builtin(&ident.name).unwrap_or_else(|| {

@@ -9,7 +9,7 @@ use super::PlanError;
 use crate::check::budget::tokens_of_bytes;
 use crate::check::types::Type;
 use crate::diagnostics::{suggest, thousands};
-use crate::syntax::ast::{ExprKind, Param};
+use crate::syntax::ast::{ExprKind, Param, TypeExpr};
 
 /// Splits `name=value`.
 pub fn split(raw: &str) -> Result<(String, String), PlanError> {
@@ -71,6 +71,24 @@ pub fn bind(
                         thousands(max)
                     ),
                     "shorten the value, or raise the parameter's `max`",
+                ));
+            }
+        }
+        if let (TypeExpr::List(_, Some(element_max), _), Val::List(items)) = (&param.ty, &value.val)
+        {
+            let max = element_max.as_count().unwrap_or(u64::MAX);
+            if let Some((i, item)) = items
+                .iter()
+                .enumerate()
+                .find(|(_, item)| item.tokens() > max)
+            {
+                return Err(PlanError::usage(
+                    format!(
+                        "element {i} of `--arg {name}` is {} tokens, more than its `max {}`",
+                        thousands(item.tokens()),
+                        thousands(max)
+                    ),
+                    "shorten the element, or raise the `max` in `list<T max N>`",
                 ));
             }
         }

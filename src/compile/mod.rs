@@ -137,7 +137,7 @@ pub fn resolve_type(
 ) -> crate::check::types::Type {
     use crate::check::types::Type;
     match ty {
-        crate::syntax::ast::TypeExpr::List(element, _) => {
+        crate::syntax::ast::TypeExpr::List(element, _, _) => {
             Type::List(Box::new(resolve_type(outcome, module, element)))
         }
         crate::syntax::ast::TypeExpr::Named(ident) => {

@@ -69,11 +69,12 @@ pub struct FieldDecl {
     pub ty: TypeExpr,
 }
 
-/// A type as written: `text`, `list<result>`, `Finding`.
+/// A type as written: `text`, `list<result>`, `list<text max 200>`, `Finding`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TypeExpr {
     Named(Ident),
-    List(Box<TypeExpr>, Span),
+    /// The element type, and the bound of each element in tokens, if written.
+    List(Box<TypeExpr>, Option<Quantity>, Span),
 }
 
 impl TypeExpr {
@@ -81,7 +82,7 @@ impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
             TypeExpr::Named(ident) => ident.span,
-            TypeExpr::List(_, span) => *span,
+            TypeExpr::List(_, _, span) => *span,
         }
     }
 }

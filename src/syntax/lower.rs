@@ -399,8 +399,13 @@ impl<'t> Lowerer<'t> {
         };
         match inner {
             Some(p) if p.as_rule() == Rule::list_type => {
-                let element = self.type_expr_or_default(parts(p).next());
-                TypeExpr::List(Box::new(element), span)
+                let mut inner = parts(p);
+                let element = self.type_expr_or_default(inner.next());
+                let max = inner
+                    .next()
+                    .and_then(|m| parts(m).next())
+                    .map(|q| self.quantity(q));
+                TypeExpr::List(Box::new(element), max, span)
             }
             Some(p) => TypeExpr::Named(self.ident(p)),
             None => TypeExpr::Named(Ident {
