@@ -161,34 +161,19 @@ impl Checker<'_> {
                 graph.add_edge(*from, edge.target, ());
             }
         }
-        for component in tarjan_scc(&graph) {
-            let Some(&first) = component.first() else {
+        for (workflow, path) in cycles(&graph) {
+            let Item::Workflow(decl) = self.item(workflow) else {
                 continue;
             };
-            if component.len() == 1 && !graph.contains_edge(first, first) {
+            if !decl.depth.is_empty() {
                 continue;
             }
-            let members: BTreeSet<ItemRef> = component.iter().copied().collect();
-            for &workflow in &members {
-                let Item::Workflow(decl) = self.item(workflow) else {
-                    continue;
-                };
-                if !decl.depth.is_empty() {
-                    continue;
-                }
-                let path = cycle_path(workflow, |node| {
-                    graph
-                        .neighbors(node)
-                        .filter(|n| members.contains(n))
-                        .collect()
-                });
-                let names = self.render_path(&path);
-                let (name, span) = (decl.name.name.clone(), decl.name.span);
-                self.emit(
-                    workflow.module,
-                    diagnostics::recursion_without_depth(span, &name, &names),
-                );
-            }
+            let names = self.render_path(&path);
+            let (name, span) = (decl.name.name.clone(), decl.name.span);
+            self.emit(
+                workflow.module,
+                diagnostics::recursion_without_depth(span, &name, &names),
+            );
         }
     }
 
@@ -216,25 +201,10 @@ impl Checker<'_> {
                 }
             }
         }
-        for component in tarjan_scc(&graph) {
-            let Some(&first) = component.first() else {
-                continue;
-            };
-            if component.len() == 1 && !graph.contains_edge(first, first) {
-                continue;
-            }
-            let members: BTreeSet<ItemRef> = component.iter().copied().collect();
-            for &skill in &members {
-                let path = cycle_path(skill, |node| {
-                    graph
-                        .neighbors(node)
-                        .filter(|n| members.contains(n))
-                        .collect()
-                });
-                let names = self.render_path(&path);
-                let span = self.item_ident(skill).span;
-                self.emit(skill.module, diagnostics::skill_cycle(span, &names));
-            }
+        for (skill, path) in cycles(&graph) {
+            let names = self.render_path(&path);
+            let span = self.item_ident(skill).span;
+            self.emit(skill.module, diagnostics::skill_cycle(span, &names));
         }
     }
 
@@ -309,6 +279,30 @@ impl Checker<'_> {
             .collect::<Vec<_>>()
             .join(" -> ")
     }
+}
+
+/// Every node that lies on a cycle of `graph`, with a path from it back to itself.
+pub fn cycles(graph: &DiGraphMap<ItemRef, ()>) -> Vec<(ItemRef, Vec<ItemRef>)> {
+    let mut found = Vec::new();
+    for component in tarjan_scc(graph) {
+        let Some(&first) = component.first() else {
+            continue;
+        };
+        if component.len() == 1 && !graph.contains_edge(first, first) {
+            continue;
+        }
+        let members: BTreeSet<ItemRef> = component.iter().copied().collect();
+        for &member in &members {
+            let path = cycle_path(member, |node| {
+                graph
+                    .neighbors(node)
+                    .filter(|n| members.contains(n))
+                    .collect()
+            });
+            found.push((member, path));
+        }
+    }
+    found
 }
 
 /// A path from `start` back to `start`, found breadth-first over `next`.
