@@ -449,15 +449,9 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         Ok(outcome) => outcome,
         Err(exit) => return exit.into(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return Exit::Usage.into();
-        }
+        Err(exit) => return exit.into(),
     };
     let request = compile::Request {
         workflow,
@@ -531,15 +525,9 @@ fn test_workflow(file: &Path) -> ExitCode {
         workflow: expectations.workflow.clone(),
         args: expectations.args.clone(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return Exit::Usage.into();
-        }
+        Err(exit) => return exit.into(),
     };
     let result = runtime.block_on(run::run(
         &outcome,
@@ -579,6 +567,17 @@ fn test_workflow(file: &Path) -> ExitCode {
 
 fn parse_latency(text: &str) -> Option<std::time::Duration> {
     humantime::parse_duration(text.trim()).ok()
+}
+
+/// The runtime runs use: the scheduler on this thread, calls on a worker per core.
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("error: cannot start the runtime: {error}");
+            Exit::Usage
+        })
 }
 
 /// Checks `file` for `pai COMMAND`: its errors are reported and end the command.

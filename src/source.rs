@@ -107,11 +107,6 @@ impl SourceFile {
             .map_or(offset - start, |s| s.chars().count());
         (line + 1, column + 1)
     }
-
-    /// The byte offset where 1-based `line` starts, if the file has that line.
-    pub fn line_start(&self, line: usize) -> Option<usize> {
-        self.line_starts.get(line.checked_sub(1)?).copied()
-    }
 }
 
 /// Index of a [`SourceFile`] in a [`SourceMap`].

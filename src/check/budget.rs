@@ -115,18 +115,6 @@ impl Bound {
         larger
     }
 
-    /// The same terms, with one total instead of its parts (for values the runtime
-    /// cuts, like a summary): keeps the assumptions.
-    pub fn capped(self, tokens: u64) -> Bound {
-        Bound {
-            terms: vec![Term {
-                count: 1,
-                each: tokens.min(self.total()),
-            }],
-            ..self
-        }
-    }
-
     /// Merges terms of equal `each` so `80 + 80` reads `2 × 80`.
     fn merge_terms(&mut self) {
         let mut merged: Vec<Term> = Vec::with_capacity(self.terms.len());

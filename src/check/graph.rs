@@ -8,7 +8,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
 
 use super::modules::ModuleId;
-use super::scope::{ItemKind, ItemRef};
+use super::scope::{skill_workflow, ItemKind, ItemRef};
 use super::Checker;
 use crate::diagnostics;
 use crate::syntax::ast::{self, Expr, ExprKind, Item};
@@ -106,17 +106,15 @@ impl Checker<'_> {
                 via_skill: None,
             }),
             ItemKind::Skill => {
-                let Item::Skill(skill) = self.item(binding.item) else {
-                    return None;
-                };
-                let name = match &call.method {
-                    Some(method) => skill.workflows.iter().find(|w| w.name == method.name)?,
-                    None => skill.workflows.first()?,
-                };
-                let name = name.name.clone();
-                let target = self.lookup(binding.item.module, &name)?;
-                (target.kind == ItemKind::Workflow).then_some(Edge {
-                    target: target.item,
+                let target = skill_workflow(
+                    self.program,
+                    &self.scopes,
+                    binding.item,
+                    call.method.as_ref(),
+                )?;
+                self.used_items.insert(target);
+                Some(Edge {
+                    target,
                     via_skill: Some(binding.item),
                 })
             }

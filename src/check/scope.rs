@@ -68,6 +68,39 @@ pub fn item_name(item: &Item) -> Option<(&Ident, ItemKind)> {
     })
 }
 
+/// The type `ty` denotes in `module`, without reporting or marking anything used.
+pub(crate) fn resolve_type_in(scopes: &[Scope], module: ModuleId, ty: &TypeExpr) -> Type {
+    match ty {
+        TypeExpr::List(element, _, _) => {
+            Type::List(Box::new(resolve_type_in(scopes, module, element)))
+        }
+        TypeExpr::Named(ident) => Type::builtin(&ident.name).unwrap_or_else(|| {
+            match scopes.get(module.0).and_then(|s| s.names.get(&ident.name)) {
+                Some(binding) if binding.kind == ItemKind::Type => Type::Record(ident.name.clone()),
+                _ => Type::Unknown,
+            }
+        }),
+    }
+}
+
+/// The workflow a call of skill `skill` runs: `method`, or the skill's first workflow.
+pub(crate) fn skill_workflow(
+    program: &super::Program,
+    scopes: &[Scope],
+    skill: ItemRef,
+    method: Option<&Ident>,
+) -> Option<ItemRef> {
+    let Item::Skill(decl) = program.module(skill.module).ast.items.get(skill.index)? else {
+        return None;
+    };
+    let name = match method {
+        Some(method) => decl.workflows.iter().find(|w| w.name == method.name)?,
+        None => decl.workflows.first()?,
+    };
+    let binding = scopes.get(skill.module.0)?.names.get(&name.name)?;
+    (binding.kind == ItemKind::Workflow).then_some(binding.item)
+}
+
 impl Checker<'_> {
     pub(super) fn build_scopes(&mut self) {
         for id in 0..self.program.modules.len() {
@@ -292,22 +325,6 @@ impl Checker<'_> {
 
     /// Resolves a type without reporting or marking anything used.
     pub(super) fn resolve_type_quiet(&self, module: ModuleId, ty: &TypeExpr) -> Type {
-        match ty {
-            TypeExpr::List(element, _, _) => {
-                Type::List(Box::new(self.resolve_type_quiet(module, element)))
-            }
-            TypeExpr::Named(ident) => Type::builtin(&ident.name).unwrap_or_else(|| {
-                match self
-                    .scopes
-                    .get(module.0)
-                    .and_then(|s| s.names.get(&ident.name))
-                {
-                    Some(binding) if binding.kind == ItemKind::Type => {
-                        Type::Record(ident.name.clone())
-                    }
-                    _ => Type::Unknown,
-                }
-            }),
-        }
+        resolve_type_in(&self.scopes, module, ty)
     }
 }

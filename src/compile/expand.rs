@@ -21,7 +21,7 @@ use super::PlanError;
 use crate::check::budget::{tokens_of_bytes, ASSUMED_TEXT, DEFAULT_SUMMARY, SCALAR_TOKENS};
 use crate::check::graph::{binding_graph, walk_exprs};
 use crate::check::modules::ModuleId;
-use crate::check::scope::{ItemKind, ItemRef};
+use crate::check::scope::{skill_workflow, ItemKind, ItemRef};
 use crate::check::Outcome;
 use crate::syntax::ast::{
     self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue,
@@ -548,23 +548,13 @@ impl<'o> Planner<'o> {
         if kind == ItemKind::Workflow {
             return Ok(item);
         }
-        let Item::Skill(skill) = self.item(item) else {
-            return Err(PlanError::internal(
-                "a skill call resolved to something else",
-            ));
-        };
-        let name = match &call.method {
-            Some(method) => skill.workflows.iter().find(|w| w.name == method.name),
-            None => skill.workflows.first(),
-        }
-        .ok_or_else(|| PlanError::internal("a skill without that workflow"))?;
-        self.outcome
-            .scopes
-            .get(item.module.0)
-            .and_then(|scope| scope.names.get(&name.name))
-            .filter(|b| b.kind == ItemKind::Workflow)
-            .map(|b| b.item)
-            .ok_or_else(|| PlanError::internal("a skill workflow that does not resolve"))
+        skill_workflow(
+            &self.outcome.program,
+            &self.outcome.scopes,
+            item,
+            call.method.as_ref(),
+        )
+        .ok_or_else(|| PlanError::internal("a skill workflow that does not resolve"))
     }
 
     /// The arguments of a call, in parameter order, defaults filled in.

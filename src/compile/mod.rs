@@ -135,24 +135,7 @@ pub fn resolve_type(
     module: crate::check::ModuleId,
     ty: &crate::syntax::ast::TypeExpr,
 ) -> crate::check::types::Type {
-    use crate::check::types::Type;
-    match ty {
-        crate::syntax::ast::TypeExpr::List(element, _, _) => {
-            Type::List(Box::new(resolve_type(outcome, module, element)))
-        }
-        crate::syntax::ast::TypeExpr::Named(ident) => {
-            Type::builtin(&ident.name).unwrap_or_else(|| {
-                match outcome
-                    .scopes
-                    .get(module.0)
-                    .and_then(|s| s.names.get(&ident.name))
-                {
-                    Some(b) if b.kind == ItemKind::Type => Type::Record(ident.name.clone()),
-                    _ => Type::Unknown,
-                }
-            })
-        }
-    }
+    crate::check::scope::resolve_type_in(&outcome.scopes, module, ty)
 }
 
 /// The workflow to plan: the one asked for, else the default of the file's first skill,

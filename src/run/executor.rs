@@ -273,7 +273,7 @@ impl<'o> Executor<'o> {
         // Guards: an `if` whose branch is not taken skips the node.
         if let Some(guards) = self.plan.guards.get(&node).cloned() {
             for (cond, expected) in guards {
-                match self.resolve(&cond) {
+                match self.resolve_with(&cond, false) {
                     Ok(value) if resolve::truthy(&value) == expected => {}
                     Ok(_) => {
                         self.finish(node, skipped(&id));
@@ -325,28 +325,18 @@ impl<'o> Executor<'o> {
     }
 
     fn start_agent(&mut self, node: NodeIndex, id: &str) -> Option<Pending> {
-        let Some(CallRecipe::Agent { item, args }) = self.plan.calls.get(&node).cloned() else {
-            self.fail(node, "an agent call without its arguments");
-            return None;
+        let (item, data) = match self.agent_inputs(node) {
+            Ok(inputs) => inputs,
+            Err(error) => {
+                self.fail(node, &error);
+                return None;
+            }
         };
         let outcome = self.outcome;
         let Item::Agent(agent) = &outcome.program.module(item.module).ast.items[item.index] else {
             self.fail(node, "an agent call that is not an agent");
             return None;
         };
-        let mut data = serde_json::Map::new();
-        for (name, value) in &args {
-            match self.resolve(value) {
-                Ok(value) => {
-                    data.insert(name.clone(), value);
-                }
-                Err(error) => {
-                    self.fail(node, &format!("input `{name}` is unavailable: {error}"));
-                    return None;
-                }
-            }
-        }
-        let data = Value::Object(data);
         let text = |key: &str| match agent.setting(key).map(|s| &s.value) {
             Some(SettingValue::Text(t)) => Some(t.value.clone()),
             _ => None,
@@ -462,6 +452,21 @@ impl<'o> Executor<'o> {
         }))
     }
 
+    /// The agent a call runs and the data its templates render, from the call's recipe.
+    fn agent_inputs(&self, node: NodeIndex) -> Result<(ItemRef, Value), String> {
+        let Some(CallRecipe::Agent { item, args }) = self.plan.calls.get(&node) else {
+            return Err("an agent call without its arguments".to_string());
+        };
+        let mut data = serde_json::Map::new();
+        for (name, value) in args {
+            let value = self
+                .resolve(value)
+                .map_err(|error| format!("input `{name}` is unavailable: {error}"))?;
+            data.insert(name.clone(), value);
+        }
+        Ok((*item, Value::Object(data)))
+    }
+
     /// The most elements `node`'s answer may have: the smallest `max` of the `for`s that
     /// iterate it directly. A longer answer is retried with the validation error.
     fn list_limit(&self, node: NodeIndex) -> Option<usize> {
@@ -522,13 +527,19 @@ impl<'o> Executor<'o> {
         None
     }
 
+    /// Computes a value for a prompt: what models and files wrote comes fenced.
     fn resolve(&self, value: &PlanValue) -> Result<Value, String> {
+        self.resolve_with(value, true)
+    }
+
+    fn resolve_with(&self, value: &PlanValue, fence: bool) -> Result<Value, String> {
         let graph = &self.plan.graph;
         let ids = |node: NodeIndex| graph[node].id.clone();
         let scope = Scope {
             results: &self.results,
             expansions: &self.expansions,
             ids: &ids,
+            fence,
         };
         resolve::resolve(value, &scope)
     }
@@ -676,7 +687,9 @@ impl<'o> Executor<'o> {
         let list = site.list.clone();
         let max = self.plan.graph[node].max.unwrap_or(0);
         let source = list.deps.first().copied().unwrap_or(node);
-        let elements = match self.resolve(&list) {
+        // The copies bind the elements as the model wrote them; they are fenced again
+        // where they enter a prompt.
+        let elements = match self.resolve_with(&list, false) {
             Ok(Value::Array(items)) => items,
             Ok(other) => {
                 self.fail(node, &format!("expected a list to iterate, got {other}"));
@@ -686,12 +699,6 @@ impl<'o> Executor<'o> {
                 self.fail(node, &format!("the list is unavailable: {error}"));
                 return;
             }
-        };
-        // The producer's text is fenced for prompts; copies bind the raw elements.
-        let raw = self.results.get(&source).and_then(|r| r.value.clone());
-        let elements = match raw {
-            Some(Value::Array(raw)) if raw.len() == elements.len() => raw,
-            _ => elements,
         };
         if elements.len() as u64 > max {
             self.fail(
@@ -889,7 +896,7 @@ impl<'o> Executor<'o> {
                 cond,
                 then,
                 otherwise,
-            } => match self.resolve(cond) {
+            } => match self.resolve_with(cond, false) {
                 Ok(taken) if resolve::truthy(&taken) => self.summary_of(then),
                 Ok(_) => self.summary_of(otherwise),
                 Err(_) => String::new(),

@@ -32,18 +32,6 @@ impl Status {
             Status::Skipped => "skipped",
         }
     }
-
-    /// Reads a manifest's word.
-    pub fn parse(word: &str) -> Option<Status> {
-        Some(match word {
-            "complete" => Status::Complete,
-            "partial" => Status::Partial,
-            "failed" => Status::Failed,
-            "waiting" => Status::Waiting,
-            "skipped" => Status::Skipped,
-            _ => return None,
-        })
-    }
 }
 
 /// What an agent or exec node produced.
@@ -59,10 +47,23 @@ pub struct NodeResult {
 }
 
 /// What resolution can see of the run so far.
+#[derive(Clone, Copy)]
 pub struct Scope<'r> {
     pub results: &'r HashMap<NodeIndex, NodeResult>,
     pub expansions: &'r HashMap<NodeIndex, Vec<PlanValue>>,
     pub ids: &'r dyn Fn(NodeIndex) -> String,
+    /// Whether text a model or a file wrote is fenced (for prompts) or kept as written.
+    pub fence: bool,
+}
+
+impl Scope<'_> {
+    /// The same view, without fences.
+    fn raw(&self) -> Self {
+        Scope {
+            fence: false,
+            ..*self
+        }
+    }
 }
 
 /// Wraps text that came from a model or a file so the next prompt treats it as data.
@@ -70,14 +71,19 @@ pub fn fence(text: &str, source: &str) -> String {
     format!("<untrusted source=\"{source}\">\n{text}\n</untrusted>")
 }
 
-fn fence_all(value: &Value, source: &str) -> Value {
+fn fence_all(value: &Value, source: &str, scope: &Scope<'_>) -> Value {
+    if !scope.fence {
+        return value.clone();
+    }
     match value {
         Value::String(text) => Value::String(fence(text, source)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| fence_all(v, source)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| fence_all(v, source, scope)).collect())
+        }
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
-                .map(|(k, v)| (k.clone(), fence_all(v, source)))
+                .map(|(k, v)| (k.clone(), fence_all(v, source, scope)))
                 .collect(),
         ),
         other => other.clone(),
@@ -85,17 +91,24 @@ fn fence_all(value: &Value, source: &str) -> Value {
 }
 
 /// The JSON a node's result stands for in a prompt.
-fn node_value(result: &NodeResult) -> Result<Value, String> {
+fn node_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String> {
+    let fenced = |text: &str| {
+        if scope.fence {
+            fence(text, &result.id)
+        } else {
+            text.to_string()
+        }
+    };
     match (&result.value, result.status) {
-        (Some(value), _) => Ok(fence_all(value, &result.id)),
+        (Some(value), _) => Ok(fence_all(value, &result.id, scope)),
         (None, Status::Skipped) => Ok(Value::Null),
         (None, _) if result.status == Status::Failed && result.summary.is_empty() => {
             Err(format!("`{}` failed", result.id))
         }
         (None, status) => Ok(json!({
             "status": status.as_str(),
-            "summary": fence(&result.summary, &result.id),
-            "output": fence(&result.output, &result.id),
+            "summary": fenced(&result.summary),
+            "output": fenced(&result.output),
             "outputs": result.outputs,
             "children": [],
         })),
@@ -121,7 +134,7 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             Value::Array(out)
         }
         Val::Node { node, .. } => match scope.results.get(node) {
-            Some(result) => node_value(result)?,
+            Some(result) => node_value(result, scope)?,
             None => return Err(format!("`{}` has not run", (scope.ids)(*node))),
         },
         Val::Field { base, field, .. } => {
@@ -143,7 +156,7 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             }
             Value::Array(out)
         }
-        Val::Json { value, source } => fence_all(value, &(scope.ids)(*source)),
+        Val::Json { value, source } => fence_all(value, &(scope.ids)(*source), scope),
         Val::File { path, .. } => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 format!(
@@ -152,17 +165,22 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
                     e.to_string().to_lowercase()
                 )
             })?;
-            Value::String(fence(&text, &path.display().to_string()))
+            Value::String(if scope.fence {
+                fence(&text, &path.display().to_string())
+            } else {
+                text
+            })
         }
-        Val::Not(inner) => Value::Bool(!truthy(&resolve(inner, scope)?)),
+        // Conditions compare what was written, never the fences around it.
+        Val::Not(inner) => Value::Bool(!truthy(&resolve(inner, &scope.raw())?)),
         Val::Logic { and, left, right } => {
-            let l = truthy(&resolve(left, scope)?);
-            let r = truthy(&resolve(right, scope)?);
+            let l = truthy(&resolve(left, &scope.raw())?);
+            let r = truthy(&resolve(right, &scope.raw())?);
             Value::Bool(if *and { l && r } else { l || r })
         }
         Val::Compare { op, left, right } => {
-            let l = resolve(left, scope)?;
-            let r = resolve(right, scope)?;
+            let l = resolve(left, &scope.raw())?;
+            let r = resolve(right, &scope.raw())?;
             let ordering = match (&l, &r) {
                 (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()),
                 (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
@@ -171,7 +189,7 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             };
             Value::Bool(ordering.is_some_and(|o| ordering_matches(*op, o)))
         }
-        Val::Len(inner) => match resolve(inner, scope)? {
+        Val::Len(inner) => match resolve(inner, &scope.raw())? {
             Value::Array(items) => json!(items.len()),
             Value::String(text) => json!(text.chars().count()),
             _ => json!(0),
@@ -181,7 +199,7 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             then,
             otherwise,
         } => {
-            if truthy(&resolve(cond, scope)?) {
+            if truthy(&resolve(cond, &scope.raw())?) {
                 resolve(then, scope)?
             } else {
                 resolve(otherwise, scope)?
