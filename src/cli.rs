@@ -93,6 +93,15 @@ enum Command {
         #[arg(long, default_value = ".pai/runs")]
         runs_dir: PathBuf,
     },
+    /// List the providers a file can use and whether each is ready (a key set, a CLI on
+    /// PATH, an endpoint answering)
+    Providers {
+        /// A `.pai` file whose `provider` declarations to list besides the built-ins
+        file: Option<PathBuf>,
+        /// Do not contact HTTP endpoints
+        #[arg(long)]
+        offline: bool,
+    },
     /// Print the long explanation of a diagnostic code, such as `E004`
     Explain {
         /// The code: `E004`, `W001` or `pai::E004`
@@ -120,9 +129,11 @@ struct RunArgs {
     /// Calls in flight at most
     #[arg(short = 'j', long, default_value_t = 8)]
     jobs: usize,
-    /// `sim` (simulated answers, the default) or `replay` (answers from `--fixture`)
-    #[arg(long, env = "PAI_PROVIDER", default_value = "sim")]
-    provider: String,
+    /// The provider of agents that name none: a built-in (`sim`, the default; `replay`;
+    /// `claude`, `codex`, `ollama`, `llm`, `gemini`, `openai`, `anthropic`) or one the
+    /// file declares. `sim` and `replay` answer for every agent
+    #[arg(long, env = "PAI_PROVIDER")]
+    provider: Option<String>,
     /// The replay fixture (default: FILE with `.replay.yaml` instead of `.pai`)
     #[arg(long)]
     fixture: Option<PathBuf>,
@@ -159,6 +170,9 @@ struct RunArgs {
     /// No line per node event
     #[arg(long, short)]
     quiet: bool,
+    /// A YAML price table that extends the built-in one (default: `.pai/prices.yaml` if present)
+    #[arg(long)]
+    prices: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -225,8 +239,59 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Providers { file, offline } => list_providers(file.as_deref(), offline),
         Command::Explain { code } => explain(&code).into(),
     }
+}
+
+fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
+    use crate::run::provider::{probe, registry, spec::Spec};
+    let specs = match file {
+        Some(file) => match checked_file(file, "list the providers of") {
+            Ok(outcome) => registry::all_specs(&outcome),
+            Err(exit) => return exit.into(),
+        },
+        None => Spec::builtin_names()
+            .iter()
+            .filter_map(|name| Spec::builtin(name))
+            .collect(),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(exit) => return exit.into(),
+    };
+    let found = runtime.block_on(async {
+        let probes = specs.iter().map(|spec| probe::probe(spec, offline));
+        let mut found = Vec::new();
+        for probe in probes {
+            found.push(probe.await);
+        }
+        found
+    });
+    let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    let default = std::env::var("PAI_PROVIDER").unwrap_or_else(|_| "sim".to_string());
+    let mut stdout = std::io::stdout().lock();
+    for (spec, readiness) in specs.iter().zip(found) {
+        let mark = if readiness.ready {
+            "ready  "
+        } else {
+            "missing"
+        };
+        let default_mark = if spec.name == default {
+            " (default)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            stdout,
+            "{:width$}  {mark}  {}{default_mark}\n{:width$}           {}",
+            spec.name,
+            spec.describe(),
+            "",
+            readiness.detail,
+        );
+    }
+    Exit::Clean.into()
 }
 
 fn explain(code: &str) -> Exit {
@@ -300,13 +365,8 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
     }
 }
 
-fn run_plan(
-    file: &Path,
-    workflow: Option<String>,
-    args: Vec<String>,
-    format: PlanFormat,
-    prices_file: Option<&Path>,
-) -> Exit {
+/// The built-in price table extended by `--prices FILE` or `.pai/prices.yaml`.
+fn load_prices(prices_file: Option<&Path>) -> Result<compile::prices::Prices, Exit> {
     let mut prices = compile::prices::Prices::default();
     let default_table = Path::new(".pai/prices.yaml");
     let table = prices_file.or_else(|| default_table.is_file().then_some(default_table));
@@ -314,9 +374,23 @@ fn run_plan(
         if let Err(message) = prices.extend_from(table) {
             eprintln!("error: {message}");
             eprintln!("help: a price table maps model names to `{{ input: 3.0, output: 15.0 }}` dollars per million tokens");
-            return Exit::Usage;
+            return Err(Exit::Usage);
         }
     }
+    Ok(prices)
+}
+
+fn run_plan(
+    file: &Path,
+    workflow: Option<String>,
+    args: Vec<String>,
+    format: PlanFormat,
+    prices_file: Option<&Path>,
+) -> Exit {
+    let prices = match load_prices(prices_file) {
+        Ok(prices) => prices,
+        Err(exit) => return exit,
+    };
     let outcome = match checked_file(file, "plan") {
         Ok(outcome) => outcome,
         Err(exit) => return exit,
@@ -404,51 +478,51 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         eprintln!("help: `pai run FILE --arg name=value`, or `pai run --resume RUN_ID`");
         return Exit::Usage.into();
     };
-    let provider: std::sync::Arc<dyn provider::Provider> = match args.provider.as_str() {
-        "sim" => {
-            let Some(latency) = parse_latency(&args.sim_latency) else {
-                eprintln!(
-                    "error: `--sim-latency {}` is not a duration",
-                    args.sim_latency
-                );
-                eprintln!("help: write it as `50ms`, `2s` or `0ms`");
-                return Exit::Usage.into();
-            };
-            eprintln!(
-                "provider: sim (simulated answers; no model is called; choose one with --provider)"
-            );
-            std::sync::Arc::new(provider::sim::Sim {
-                latency,
-                list_len: args.sim_list,
-            })
-        }
-        "replay" => {
-            let fixture = args
-                .fixture
-                .clone()
-                .unwrap_or_else(|| file.with_extension("replay.yaml"));
-            match provider::replay::Replay::load(&fixture) {
-                Ok(replay) => {
-                    eprintln!("provider: replay ({})", fixture.display());
-                    std::sync::Arc::new(replay)
-                }
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    eprintln!("help: a replay fixture is YAML with `answers:`; see docs/run.md");
-                    return Exit::Usage.into();
-                }
-            }
-        }
-        other => {
-            eprintln!("error: unknown provider `{other}`");
-            eprintln!("help: the providers are `sim` and `replay`");
-            return Exit::Usage.into();
-        }
+    let Some(sim_latency) = parse_latency(&args.sim_latency) else {
+        eprintln!(
+            "error: `--sim-latency {}` is not a duration",
+            args.sim_latency
+        );
+        eprintln!("help: write it as `50ms`, `2s` or `0ms`");
+        return Exit::Usage.into();
+    };
+    let prices = match load_prices(args.prices.as_deref()) {
+        Ok(prices) => std::sync::Arc::new(prices),
+        Err(exit) => return exit.into(),
     };
     let outcome = match checked_file(&file, "run") {
         Ok(outcome) => outcome,
         Err(exit) => return exit.into(),
     };
+    let choice = provider::registry::Choice {
+        name: args.provider.clone().filter(|name| !name.trim().is_empty()),
+        fixture: args.fixture.clone(),
+        sim_latency,
+        sim_list: args.sim_list,
+    };
+    let providers =
+        match provider::registry::Providers::resolve(&outcome, &choice, &file, prices.clone()) {
+            Ok(providers) => providers,
+            Err(error) => {
+                eprintln!("error: {}", error.message);
+                eprintln!("help: {}", error.help);
+                return Exit::Usage.into();
+            }
+        };
+    match providers.description().as_str() {
+        "sim" if choice.name.is_none() => eprintln!(
+            "provider: sim (simulated answers; no model is called; choose one with --provider)"
+        ),
+        "replay" => eprintln!(
+            "provider: replay ({})",
+            choice
+                .fixture
+                .clone()
+                .unwrap_or_else(|| file.with_extension("replay.yaml"))
+                .display()
+        ),
+        description => eprintln!("provider: {description}"),
+    }
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(exit) => return exit.into(),
@@ -457,8 +531,7 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         workflow,
         args: plan_args,
     };
-    let prices = compile::prices::Prices::default();
-    let report = runtime.block_on(run::run(&outcome, &request, provider, options, &prices));
+    let report = runtime.block_on(run::run(&outcome, &request, providers, options, &prices));
     match report {
         Ok(report) => {
             let totals = &report.totals;

@@ -636,6 +636,16 @@ pub fn invalid_setting_value(span: Span, key: &str, expected: &str) -> Diagnosti
     .help(format!("write `{key}` followed by {expected}"))
 }
 
+pub fn missing_setting(span: Span, owner: &str, key: &str, help: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::E022,
+        span,
+        format!("{owner} needs `{key}`"),
+        format!("no `{key}` here"),
+    )
+    .help(help.to_string())
+}
+
 pub fn unknown_field(span: Span, ty: &str, field: &str, fields: &[&str]) -> Diagnostic {
     let help = suggest(field, fields.iter().copied()).unwrap_or_else(|| {
         if fields.is_empty() {

@@ -65,6 +65,10 @@ const PROVIDER_SETTINGS: &[(&str, Kind)] = &[
     ("key", Kind::Env),
     ("command", Kind::List),
     ("preset", Kind::Text),
+    ("env", Kind::List),
+    ("input", Kind::Text),
+    ("max-tokens", Kind::Tokens),
+    ("max-turns", Kind::Count),
     ("fixture", Kind::Text),
     ("latency", Kind::Duration),
     ("timeout", Kind::Duration),
@@ -74,8 +78,20 @@ pub const PROTOCOL_LIMITS: &[&str] = &["depth", "fanout"];
 pub const DELEGATE_TRIGGERS: &[&str] = &["reads"];
 /// The kinds of provider `kind "..."` may name (DESIGN §4).
 pub const PROVIDER_KINDS: &[&str] = &["sim", "replay", "command", "openai", "anthropic"];
-/// Providers every program has without declaring them.
-pub const BUILTIN_PROVIDERS: &[&str] = &["sim", "replay"];
+/// The agent CLIs `preset` may name.
+pub const PROVIDER_PRESETS: &[&str] = &["claude", "codex", "ollama", "llm", "gemini"];
+/// Providers every program has without declaring them (a declaration shadows one).
+pub const BUILTIN_PROVIDERS: &[&str] = &[
+    "sim",
+    "replay",
+    "claude",
+    "codex",
+    "ollama",
+    "llm",
+    "gemini",
+    "openai",
+    "anthropic",
+];
 
 /// What the checker knows about an agent once its item is checked.
 #[derive(Debug, Clone)]
@@ -425,24 +441,57 @@ impl Checker<'_> {
 
     fn provider(&mut self, module: ModuleId, provider: &ast::Provider) {
         let values = self.settings(module, "a provider", &provider.settings, PROVIDER_SETTINGS);
-        if let Some(Value::Text(kind)) = values.get("kind").map(|s| &s.value) {
-            if !PROVIDER_KINDS.contains(&kind.value.as_str()) {
-                self.emit(
-                    module,
-                    diagnostics::invalid_setting_value(
-                        kind.span,
-                        "kind",
-                        &format!(
-                            "one of {}",
-                            PROVIDER_KINDS
-                                .iter()
-                                .map(|k| format!("`\"{k}\"`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ),
-                );
+        let text = |key: &str| match values.get(key).map(|s| &s.value) {
+            Some(Value::Text(text)) => Some(text),
+            _ => None,
+        };
+        let one_of = |names: &[&str]| {
+            format!(
+                "one of {}",
+                names
+                    .iter()
+                    .map(|k| format!("`\"{k}\"`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut problems = Vec::new();
+        for (key, allowed) in [
+            ("kind", PROVIDER_KINDS),
+            ("preset", PROVIDER_PRESETS),
+            ("input", &["stdin", "argument"][..]),
+        ] {
+            if let Some(value) = text(key) {
+                if !allowed.contains(&value.value.as_str()) {
+                    problems.push(diagnostics::invalid_setting_value(
+                        value.span,
+                        key,
+                        &one_of(allowed),
+                    ));
+                }
             }
+        }
+        let kind = text("kind").map(|k| k.value.as_str());
+        let command_like =
+            kind == Some("command") || (kind.is_none() && values.contains_key("preset"));
+        if command_like && !values.contains_key("command") && !values.contains_key("preset") {
+            problems.push(diagnostics::missing_setting(
+                provider.name.span,
+                "a `command` provider",
+                "command",
+                "name the program and its arguments, `command [\"my-cli\", \"--quiet\"]`, or pick a known CLI with `preset \"claude\"`",
+            ));
+        }
+        if kind.is_none() && !command_like {
+            problems.push(diagnostics::missing_setting(
+                provider.name.span,
+                "a provider",
+                "kind",
+                &format!("say how it answers: `kind` {}", one_of(PROVIDER_KINDS)),
+            ));
+        }
+        for problem in problems {
+            self.emit(module, problem);
         }
     }
 

@@ -25,6 +25,10 @@ pub struct CallResult {
     pub duration: Duration,
     /// The hash of the rendered inputs, for `--resume`.
     pub inputs_hash: Option<String>,
+    /// Why a valid answer is only partly done (the node is then `partial`).
+    pub partial: Option<String>,
+    /// The provider's conversation id.
+    pub session: Option<String>,
 }
 
 /// A rendered prompt, its system prompt, and the hash of both with the model.
@@ -129,8 +133,10 @@ async fn call_agent_inner(
 ) -> CallResult {
     let mut result = CallResult::default();
     let base_prompt = request.prompt.clone();
-    let attempts = policy.retries.saturating_add(1);
-    for attempt in 1..=attempts {
+    let mut transient_retries = policy.retries;
+    // A malformed structured answer is asked for again once, with what was wrong.
+    let mut malformed_retries = 1u32;
+    for attempt in 1.. {
         request.attempt = attempt;
         result.attempts = attempt;
         let answer = tokio::time::timeout(policy.timeout, provider.complete(&request)).await;
@@ -139,40 +145,43 @@ async fn call_agent_inner(
                 result.tokens_in += response.tokens_in;
                 result.tokens_out += response.tokens_out;
                 result.cost_usd += response.cost_usd;
+                result.session = response.session.clone().or(result.session.take());
                 match validate(&request.shape, &response, request.max_items) {
                     Ok(value) => {
                         result.ok = true;
                         result.text = response.text;
                         result.value = value;
+                        result.partial = response.partial;
                         result.error = None;
                         return result;
                     }
                     Err(problem) => {
-                        // Ask again, saying what was wrong.
+                        result.error = Some(format!("malformed answer: {problem}"));
+                        if malformed_retries == 0 {
+                            break;
+                        }
+                        malformed_retries -= 1;
                         request.prompt = format!(
                             "{base_prompt}\n\nYour previous answer was not valid: {problem}. Answer again with JSON of the requested shape only."
                         );
-                        ProviderError {
-                            message: format!("malformed answer: {problem}"),
-                            retryable: true,
-                        }
+                        continue;
                     }
                 }
             }
             Ok(Err(error)) => error,
-            Err(_) => ProviderError {
-                message: format!(
-                    "timed out after {}",
-                    humantime::format_duration(policy.timeout)
-                ),
-                retryable: true,
-            },
+            Err(_) => ProviderError::transient(format!(
+                "timed out after {}",
+                humantime::format_duration(policy.timeout)
+            )),
         };
         result.error = Some(error.message.clone());
-        if !error.retryable || attempt == attempts {
+        if !error.retryable || transient_retries == 0 {
             break;
         }
-        tokio::time::sleep(backoff(&policy, &request.node, attempt)).await;
+        transient_retries -= 1;
+        let wait = backoff(&policy, &request.node, attempt);
+        // The provider's own `Retry-After` wins when it asks for longer.
+        tokio::time::sleep(error.retry_after.map_or(wait, |asked| asked.max(wait))).await;
     }
     result
 }

@@ -15,9 +15,10 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::call::{self, CallResult, Policy};
-use super::manifest::{self, Manifest, RunManifest, RunTotals, Tokens, Writer};
+use super::manifest::{self, Manifest, RunManifest, RunTotals, Spend, Tokens, Writer};
 use super::progress::Progress;
-use super::provider::{Provider, Request, Shape};
+use super::provider::registry::Providers;
+use super::provider::{Request, Shape};
 use super::resolve::{self, NodeResult, Scope, Status};
 use super::trace::Trace;
 use super::{Options, RunError, RunReport};
@@ -47,13 +48,15 @@ struct Record {
     inputs_hash: Option<String>,
     summary_cut: bool,
     reused: bool,
+    partial: Option<String>,
+    session: Option<String>,
 }
 
 pub(super) struct Executor<'o> {
     outcome: &'o Outcome,
     planner: Planner<'o>,
     plan: Plan<'o>,
-    provider: Arc<dyn Provider>,
+    providers: Providers,
     options: Options,
     run_dir: PathBuf,
     writer: Writer,
@@ -116,7 +119,7 @@ impl<'o> Executor<'o> {
         outcome: &'o Outcome,
         planner: Planner<'o>,
         plan: Plan<'o>,
-        provider: Arc<dyn Provider>,
+        providers: Providers,
         options: Options,
         run_dir: PathBuf,
     ) -> Self {
@@ -125,7 +128,7 @@ impl<'o> Executor<'o> {
             outcome,
             planner,
             plan,
-            provider,
+            providers,
             options,
             run_dir,
             writer: Writer::start(),
@@ -428,9 +431,19 @@ impl<'o> Executor<'o> {
         };
         // No manifest is written as a call starts: a node without one has not completed,
         // which is all `--resume` needs, and Ctrl-C records the calls in flight.
-        let provider = self.provider.clone();
+        let provider = self.providers.for_agent(item);
         let templates = self.templates.clone();
         Some(Box::pin(async move {
+            let provider = match provider {
+                Ok(provider) => provider,
+                Err(error) => {
+                    let result = CallResult {
+                        error: Some(error),
+                        ..CallResult::default()
+                    };
+                    return (node, result);
+                }
+            };
             let prepared = match rendered {
                 Some(prepared) => prepared,
                 None => match call::prepare(&templates, &key, &data, model.as_deref()) {
@@ -561,6 +574,8 @@ impl<'o> Executor<'o> {
         };
         record.cost_usd = call.cost_usd;
         record.error = call.error.clone();
+        record.partial = call.partial.clone();
+        record.session = call.session.clone();
         self.tokens_used = self
             .tokens_used
             .saturating_add(call.tokens_in + call.tokens_out);
@@ -581,10 +596,10 @@ impl<'o> Executor<'o> {
         }
         let result = NodeResult {
             id,
-            status: if call.ok {
-                Status::Complete
-            } else {
-                Status::Failed
+            status: match (call.ok, &call.partial) {
+                (true, None) => Status::Complete,
+                (true, Some(_)) => Status::Partial,
+                (false, _) => Status::Failed,
             },
             summary,
             output: call.text,
@@ -869,9 +884,34 @@ impl<'o> Executor<'o> {
             error: record.and_then(|r| r.error.clone()),
             summary_cut: record.is_some_and(|r| r.summary_cut),
             value: result.and_then(|r| r.value.clone()),
+            partial_reason: record.and_then(|r| r.partial.clone()),
+            session: record.and_then(|r| r.session.clone()),
+            subtree: (!children.is_empty()).then(|| self.spend_under(node)),
         };
         let path = manifest::node_dir(&self.run_dir, &n.id).join("manifest.yaml");
         self.writer.yaml(path, manifest);
+    }
+
+    /// What `node` and everything under it spent so far.
+    fn spend_under(&self, node: NodeIndex) -> Spend {
+        let mut spend = Spend::default();
+        let mut stack = vec![node];
+        while let Some(next) = stack.pop() {
+            let n = &self.plan.graph[next];
+            if n.template {
+                continue;
+            }
+            if let Some(record) = self.records.get(&next) {
+                if n.kind == NodeKind::Agent && record.started.is_some() {
+                    spend.agent_calls += 1;
+                }
+                spend.tokens.input += record.tokens.input;
+                spend.tokens.output += record.tokens.output;
+                spend.cost_usd += record.cost_usd;
+            }
+            stack.extend(n.children.iter().copied());
+        }
+        spend
     }
 
     fn workflow_summary(&self, node: NodeIndex) -> String {

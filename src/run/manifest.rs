@@ -49,6 +49,23 @@ pub struct Manifest {
     /// The structured answer of an agent that returns a record or a list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
+    /// Why an answer is only partly done (`claude -p` was refused tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_reason: Option<String>,
+    /// The provider's conversation id (`claude --resume ID` reopens it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// What this node and everything under it spent: the per-subtree roll-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtree: Option<Spend>,
+}
+
+/// Agent calls, tokens and money spent.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Spend {
+    pub agent_calls: u64,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
 }
 
 /// Tokens in and out.

@@ -12,13 +12,12 @@ pub mod status;
 mod trace;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::check::Outcome;
 use crate::compile::{self, prices::Prices, Request as PlanRequest};
 use manifest::{RunManifest, RunTotals};
-use provider::Provider;
+use provider::registry::Providers;
 use resolve::Status;
 
 /// How to run.
@@ -123,12 +122,21 @@ pub fn new_run_id() -> String {
 pub async fn run(
     outcome: &Outcome,
     request: &PlanRequest,
-    provider: Arc<dyn Provider>,
+    providers: impl Into<Providers>,
     options: Options,
     prices: &Prices,
 ) -> Result<RunReport, RunError> {
+    let providers = providers.into();
     let (mut planner, workflow, args, file) = compile::prepare(outcome, request)?;
     let plan = planner.plan(workflow, args, file.clone())?;
+    let agents = plan.calls.values().filter_map(|call| match call {
+        compile::CallRecipe::Agent { item, .. } => Some(*item),
+        _ => None,
+    });
+    providers.prepare(agents).map_err(|error| RunError {
+        message: error.message,
+        help: error.help,
+    })?;
     let totals = plan.totals(prices);
     if !options.yes {
         let mut over = Vec::new();
@@ -165,14 +173,14 @@ pub async fn run(
         file,
         workflow: plan.workflow.clone(),
         args: request.args.clone(),
-        provider: provider.name().to_string(),
+        provider: providers.description(),
         status: "running".to_string(),
         stopped: None,
         started_at: manifest::now(),
         finished_at: None,
         totals: RunTotals::default(),
     };
-    executor::Executor::new(outcome, planner, plan, provider, options, run_dir)
+    executor::Executor::new(outcome, planner, plan, providers, options, run_dir)
         .run(meta)
         .await
 }

@@ -1,12 +1,23 @@
 //! The provider contract (DESIGN §4): a prompt in, an answer out, errors classified as
-//! worth retrying or not. `sim` and `replay` need no model; the real providers live
-//! beside them behind the same trait.
+//! worth retrying or not. `sim` and `replay` need no model; `command` drives an agent
+//! CLI (Claude Code, Codex, Ollama, ...), `openai` and `anthropic` speak HTTP. Which
+//! provider answers which agent is decided in [`registry`].
 
+pub mod anthropic;
+pub mod command;
+mod http;
+pub mod openai;
+pub mod probe;
+pub mod registry;
 pub mod replay;
+pub mod schema;
+pub mod secret;
 pub mod sim;
+pub mod spec;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// The shape a structured answer must have.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +60,12 @@ pub struct Response {
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
+    /// Why the answer is only partly done (tools the agent was refused); the node is
+    /// then `partial`.
+    pub partial: Option<String>,
+    /// The provider's id of the conversation (`claude -p`'s `session_id`), for resuming
+    /// it by hand.
+    pub session: Option<String>,
 }
 
 /// Why a call failed.
@@ -57,6 +74,28 @@ pub struct ProviderError {
     pub message: String,
     /// Worth trying again (a timeout, a 429, a 5xx, a dropped connection).
     pub retryable: bool,
+    /// How long the provider asked to be left alone (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    /// A failure that another attempt will not fix.
+    pub fn fatal(message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+        }
+    }
+
+    /// A failure worth trying again.
+    pub fn transient(message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            message: message.into(),
+            retryable: true,
+            retry_after: None,
+        }
+    }
 }
 
 /// The future a provider returns.

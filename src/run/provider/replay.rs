@@ -157,13 +157,10 @@ impl Provider for Replay {
     fn complete<'a>(&'a self, request: &'a Request) -> Answer<'a> {
         Box::pin(async move {
             let Some(entry) = self.find(request) else {
-                return Err(ProviderError {
-                    message: format!(
-                        "no replay answer for `{}`; add to the fixture:\n  - node: {}\n    text: \"...\"",
-                        request.node, request.node
-                    ),
-                    retryable: false,
-                });
+                return Err(ProviderError::fatal(format!(
+                    "no replay answer for `{}`; add to the fixture:\n  - node: {}\n    text: \"...\"",
+                    request.node, request.node
+                )));
             };
             if let Some(delay) = entry.delay.as_deref().and_then(parse_delay) {
                 tokio::time::sleep(delay).await;
@@ -174,6 +171,7 @@ impl Provider for Replay {
                 return Err(ProviderError {
                     message: entry.error.clone().unwrap_or_default(),
                     retryable: entry.retryable.unwrap_or(entry.fail_first > 0),
+                    retry_after: None,
                 });
             }
             let text = match (&entry.text, &entry.value) {
@@ -191,6 +189,7 @@ impl Provider for Replay {
                 cost_usd: entry.cost_usd.unwrap_or(0.0),
                 value: entry.value.clone(),
                 text,
+                ..Response::default()
             })
         })
     }

@@ -56,6 +56,7 @@ impl Sim {
             text,
             value,
             cost_usd: 0.0,
+            ..Response::default()
         }
     }
 

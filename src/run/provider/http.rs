@@ -1,0 +1,244 @@
+//! What `openai` and `anthropic` share: one pooled HTTP client per provider, and the
+//! mapping from an HTTP exchange to an answer or a classified failure.
+//!
+//! - 429, 5xx (and Anthropic's 529), timeouts and dropped connections are worth another
+//!   attempt; `Retry-After` (seconds or an HTTP date) and `retry-after-ms` say when.
+//! - 400, 401, 403 and 404 fail at once, with a message that says what to fix.
+//! - Nothing here ever formats the key: messages quote at most what the server said,
+//!   with the key redacted from it.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::secret::Secret;
+use super::ProviderError;
+
+/// A client that keeps connections open between calls.
+pub fn client(timeout: Option<Duration>) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout.unwrap_or(Duration::from_secs(600)))
+        .user_agent(concat!("pai/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot start the HTTP client: {e}"))
+}
+
+/// Who is being called, for messages.
+pub struct Endpoint<'a> {
+    /// `openai` or `anthropic`: the provider's name.
+    pub provider: &'a str,
+    pub url: &'a str,
+    /// The variable the key came from, named in the help for 401 and 403.
+    pub key_variable: Option<&'a str>,
+    pub key: Option<&'a Secret>,
+}
+
+impl Endpoint<'_> {
+    fn redact(&self, text: &str) -> String {
+        match self.key {
+            Some(key) => key.redact(text),
+            None => text.to_string(),
+        }
+    }
+}
+
+/// Posts `body` and returns the JSON answer, or the failure classified.
+pub async fn post_json(
+    request: reqwest::RequestBuilder,
+    body: &Value,
+    endpoint: &Endpoint<'_>,
+) -> Result<Value, ProviderError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| ProviderError::fatal(format!("cannot encode the request: {e}")))?;
+    let response = request
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| transport_error(&e, endpoint))?;
+    let status = response.status();
+    let retry_after = retry_after(response.headers(), SystemTime::now());
+    let text = response
+        .text()
+        .await
+        .map_err(|e| transport_error(&e, endpoint))?;
+    if !status.is_success() {
+        let mut error = status_error(status.as_u16(), &text, endpoint);
+        error.retry_after = retry_after;
+        return Err(error);
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        ProviderError::transient(format!(
+            "`{}` answered with malformed JSON ({e}): {}",
+            endpoint.url,
+            endpoint.redact(&excerpt(&text))
+        ))
+    })
+}
+
+fn transport_error(error: &reqwest::Error, endpoint: &Endpoint<'_>) -> ProviderError {
+    let what = if error.is_timeout() {
+        "timed out".to_string()
+    } else if error.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        // reqwest's chain names the cause: "connection closed before message completed".
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        message
+    };
+    ProviderError::transient(format!(
+        "{} at `{}`: {}",
+        endpoint.provider,
+        endpoint.url,
+        endpoint.redact(&what)
+    ))
+}
+
+/// The failure an HTTP status stands for.
+fn status_error(status: u16, body: &str, endpoint: &Endpoint<'_>) -> ProviderError {
+    let said = endpoint.redact(&server_message(body));
+    let key_help = match endpoint.key_variable {
+        Some(variable) => format!("check the key in `{variable}`"),
+        None => "the provider declares no key; add `key env(\"VARIABLE\")`".to_string(),
+    };
+    let message = match status {
+        401 => format!(
+            "{} refused the key (401): {said}; {key_help}",
+            endpoint.provider
+        ),
+        403 => format!(
+            "{} refused the request (403): {said}; {key_help} and that it may use this model",
+            endpoint.provider
+        ),
+        404 => format!(
+            "{} has no such model or path (404 at `{}`): {said}; check `url` and `model`",
+            endpoint.provider, endpoint.url
+        ),
+        400 | 413 | 422 => format!(
+            "{} rejected the request ({status}): {said}",
+            endpoint.provider
+        ),
+        _ => format!("{} answered {status}: {said}", endpoint.provider),
+    };
+    if status == 429 || status == 408 || status >= 500 {
+        ProviderError::transient(message)
+    } else {
+        ProviderError::fatal(message)
+    }
+}
+
+/// The `error.message` of a JSON error body, else the start of the body.
+fn server_message(body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let message = parsed.as_ref().and_then(|v| {
+        v.pointer("/error/message")
+            .or_else(|| v.get("message"))
+            .or_else(|| v.get("error"))
+            .and_then(Value::as_str)
+    });
+    match message {
+        Some(message) => excerpt(message),
+        None if body.trim().is_empty() => "no details".to_string(),
+        None => excerpt(body),
+    }
+}
+
+/// At most 300 characters of `text` on one line.
+fn excerpt(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
+}
+
+/// How long the server asked to wait: `retry-after-ms`, `Retry-After` in seconds, or
+/// `Retry-After` as an HTTP date. Capped at five minutes.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let wait = if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        Duration::try_from_secs_f64(ms / 1000.0).ok()
+    } else {
+        let value = header("retry-after")?.trim();
+        match value.parse::<f64>() {
+            Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
+            Err(_) => httpdate::parse_http_date(value)
+                .ok()
+                .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO)),
+        }
+    }?;
+    Some(wait.min(Duration::from_secs(300)))
+}
+
+/// The base URL without a trailing slash, joined to `path`.
+pub fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_seconds_milliseconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(3)));
+        headers.insert(
+            "retry-after",
+            HeaderValue::from_str(&httpdate::fmt_http_date(now + Duration::from_secs(7)))
+                .expect("a header value"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_millis(250)));
+        headers.clear();
+        headers.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
+        headers.insert("retry-after", HeaderValue::from_static("86400"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn auth_failures_are_final_and_name_the_variable_not_the_key() {
+        let key = Secret::new("sk-canary-abcdef");
+        let endpoint = Endpoint {
+            provider: "openai",
+            url: "http://127.0.0.1:1/v1",
+            key_variable: Some("OPENAI_API_KEY"),
+            key: Some(&key),
+        };
+        let error = status_error(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-canary-abcdef"}}"#,
+            &endpoint,
+        );
+        assert!(!error.retryable);
+        assert!(
+            error.message.contains("`OPENAI_API_KEY`"),
+            "{}",
+            error.message
+        );
+        assert!(!error.message.contains("sk-canary"), "{}", error.message);
+        assert!(status_error(429, "", &endpoint).retryable);
+        assert!(status_error(503, "", &endpoint).retryable);
+        assert!(!status_error(400, "", &endpoint).retryable);
+    }
+}

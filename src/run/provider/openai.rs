@@ -1,0 +1,154 @@
+//! `openai`: chat completions against any OpenAI-compatible base URL (OpenAI, Ollama,
+//! llama.cpp, vLLM, LM Studio). A structured answer is asked for with
+//! `response_format: json_schema`, wrapped in an object since the API wants one at the
+//! top; usage tokens come from the answer, cost from the price table.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::http::{self, Endpoint};
+use super::secret::Secret;
+use super::{schema, Answer, Provider, ProviderError, Request, Response, Shape};
+use crate::compile::prices::Prices;
+
+/// An OpenAI-compatible endpoint.
+pub struct OpenAi {
+    name: String,
+    /// `{base}/chat/completions`.
+    url: String,
+    model: Option<String>,
+    key: Option<Secret>,
+    key_variable: Option<String>,
+    max_tokens: Option<u64>,
+    client: reqwest::Client,
+    prices: Arc<Prices>,
+}
+
+impl OpenAi {
+    /// A provider for the base URL `base` (`https://api.openai.com/v1`).
+    pub fn new(
+        name: &str,
+        base: &str,
+        model: Option<String>,
+        key: Option<(String, Secret)>,
+        max_tokens: Option<u64>,
+        timeout: Option<std::time::Duration>,
+        prices: Arc<Prices>,
+    ) -> Result<OpenAi, String> {
+        let (key_variable, key) = match key {
+            Some((variable, secret)) => (Some(variable), Some(secret)),
+            None => (None, None),
+        };
+        Ok(OpenAi {
+            name: name.to_string(),
+            url: http::join(base, "chat/completions"),
+            model,
+            key,
+            key_variable,
+            max_tokens,
+            client: http::client(timeout)?,
+            prices,
+        })
+    }
+
+    fn body(&self, request: &Request, model: &str) -> Value {
+        let mut messages = Vec::new();
+        if let Some(system) = &request.system {
+            messages.push(json!({ "role": "system", "content": system }));
+        }
+        messages
+            .push(json!({ "role": "user", "content": schema::prompt_with_instructions(request) }));
+        let mut body = json!({ "model": model, "messages": messages });
+        if let Some(max) = self.max_tokens {
+            body["max_tokens"] = json!(max);
+        }
+        if request.shape != Shape::Result {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "answer",
+                    "schema": {
+                        "type": "object",
+                        "properties": { "answer": schema::json_schema(&request.shape) },
+                        "required": ["answer"],
+                        "additionalProperties": false,
+                    },
+                },
+            });
+        }
+        body
+    }
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn complete<'a>(&'a self, request: &'a Request) -> Answer<'a> {
+        Box::pin(async move {
+            let Some(model) = request.model.as_deref().or(self.model.as_deref()) else {
+                return Err(ProviderError::fatal(format!(
+                    "provider `{}` has no model; give the agent `model \"...\"` or the provider one",
+                    self.name
+                )));
+            };
+            let mut post = self.client.post(&self.url);
+            if let Some(key) = &self.key {
+                post = post.bearer_auth(key.expose());
+            }
+            let endpoint = Endpoint {
+                provider: &self.name,
+                url: &self.url,
+                key_variable: self.key_variable.as_deref(),
+                key: self.key.as_ref(),
+            };
+            let answer = http::post_json(post, &self.body(request, model), &endpoint).await?;
+            let Some(text) = answer
+                .pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+            else {
+                return Err(ProviderError::transient(format!(
+                    "`{}` answered without `choices[0].message.content`",
+                    self.url
+                )));
+            };
+            let tokens_in = answer
+                .pointer("/usage/prompt_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let tokens_out = answer
+                .pointer("/usage/completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let value = (request.shape != Shape::Result)
+                .then(|| unwrap_answer(text))
+                .flatten();
+            Ok(Response {
+                text: match &value {
+                    Some(value) => value.to_string(),
+                    None => text.to_string(),
+                },
+                value,
+                tokens_in,
+                tokens_out,
+                cost_usd: self
+                    .prices
+                    .of(model)
+                    .map_or(0.0, |p| p.cost(tokens_in, tokens_out)),
+                ..Response::default()
+            })
+        })
+    }
+}
+
+/// The value inside `{"answer": ...}`. An answer of another shape is left to the
+/// validator, which says what is wrong and asks again.
+fn unwrap_answer(text: &str) -> Option<Value> {
+    let value: Value = serde_json::from_str(text.trim()).ok()?;
+    match value {
+        Value::Object(mut object) if object.len() == 1 => object.remove("answer"),
+        _ => None,
+    }
+}
