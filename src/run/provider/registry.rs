@@ -99,7 +99,8 @@ impl Providers {
             ),
         };
         let mut specs = HashMap::new();
-        let double = matches!(run_spec.kind, Kind::Sim | Kind::Replay);
+        // Only a double chosen on purpose overrides the agents' own providers.
+        let double = choice.name.is_some() && matches!(run_spec.kind, Kind::Sim | Kind::Replay);
         specs.insert(run_key.clone(), run_spec.clone());
         let mut agents = HashMap::new();
         if !double {
