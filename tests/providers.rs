@@ -284,6 +284,56 @@ workflow main(x: text max 10) {{
 }
 
 #[test]
+fn max_cost_counts_what_the_provider_really_charged() {
+    let scratch = Scratch::new("max-cost");
+    // Each answer reports a million prompt tokens: $0.15 with gpt-4o-mini.
+    let server = FakeServer::start(vec![Reply::json(openai_answer("ok", 1_000_000, 0))]);
+    let file = scratch.write(
+        "spend.pai",
+        &format!(
+            r#"{}
+
+agent step(n: text max 10) {{
+  provider api
+  model "gpt-4o-mini"
+  context 4k
+  summary 20
+  prompt "Step {{{{n}}}}"
+}}
+
+workflow main(items: list<text max 10> max 20) {{
+  let done = for n in items max 20 {{ step(n: n) }}
+  return done
+}}
+"#,
+            openai_provider(&server)
+        ),
+    );
+    let output = scratch.run(
+        &file,
+        &["--arg", "items=a,b,c,d,e", "-j", "1", "--max-cost", "0.2"],
+        &[KEY],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("reached --max-cost"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "the third call would pass $0.20"
+    );
+    let run: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(only_run(&scratch.runs()).join("run.yaml")).expect("run.yaml"),
+    )
+    .expect("parses");
+    let spent = run["totals"]["cost_usd"].as_f64().expect("a total");
+    assert!((spent - 0.30).abs() < 1e-9, "{spent}");
+}
+
+#[test]
 fn a_429_waits_for_retry_after_then_succeeds() {
     let scratch = Scratch::new("openai-429");
     let server = FakeServer::start(vec![
