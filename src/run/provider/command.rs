@@ -679,6 +679,41 @@ mod tests {
         assert!(matches!(gemini(error), Some(Err(e)) if e.message == "quota exceeded"));
     }
 
+    fn argv(preset: &str, model: Option<&str>) -> Vec<String> {
+        let mut spec = Spec::builtin(preset).expect("a preset");
+        spec.model = None;
+        let provider = Command::new(&spec, Arc::new(Prices::default())).expect("a provider");
+        let request = Request {
+            node: "n".into(),
+            agent: "a".into(),
+            model: model.map(str::to_string),
+            system: Some("SYS".into()),
+            prompt: "PROMPT".into(),
+            tools: Vec::new(),
+            shape: super::super::Shape::Result,
+            max_items: None,
+            attempt: 1,
+        };
+        let prompt = provider.prompt(&request);
+        provider.args(&request, &prompt)
+    }
+
+    #[test]
+    fn each_preset_builds_its_cli_arguments() {
+        assert_eq!(
+            argv("codex", Some("gpt-5")),
+            ["exec", "--json", "--model", "gpt-5", "-"]
+        );
+        assert_eq!(argv("ollama", Some("qwen3")), ["run", "qwen3"]);
+        assert_eq!(argv("ollama", None), ["run", "llama3.2"]);
+        assert_eq!(argv("llm", Some("4o")), ["-m", "4o", "-s", "SYS"]);
+        // gemini takes the prompt as `-p`, with the system prompt in front.
+        assert_eq!(
+            argv("gemini", None),
+            ["--output-format", "json", "-p", "SYS\n\nPROMPT"]
+        );
+    }
+
     #[test]
     fn credential_names_are_recognised() {
         assert!(looks_secret("ANTHROPIC_API_KEY"));
