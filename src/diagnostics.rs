@@ -91,7 +91,7 @@ codes! {
     E020 Error "protocol summary budget exceeded"
         "An agent called under a protocol declares a `summary` budget above the protocol's\n`summary`, or declares none.";
     E021 Error "protocol requires delegation"
-        "`delegate when reads >= N`: an agent handed N or more `read(...)` values must fan the\nwork out to children instead of reading everything itself.";
+        "`delegate when reads >= N`: an agent handed N or more `read(...)` values must fan the\nwork out to children instead of reading everything itself.\n\n`delegate when steps >= N`: an agent handed N or more independent steps (the elements\nof `list<text>` or `list<path>` arguments; a list of unknown length counts as too many)\nmust fan them out with a `for`, one child per step.";
     E022 Error "invalid setting"
         "An agent, skill, protocol or provider has a setting it does not know, a setting given\ntwice, or a value of the wrong kind (a duration where tokens are expected, ...).";
     E023 Error "unknown field"
@@ -601,6 +601,29 @@ pub fn protocol_delegate(
     )
     .related(rule, "rule set here")
     .help("fan out: `for f in files max N { agent(file: f) }` and hand the parent the summaries")
+}
+
+/// `steps` is `None` when the count is unbounded.
+pub fn protocol_delegate_steps(
+    span: Span,
+    protocol: &str,
+    agent: &str,
+    steps: Option<u64>,
+    limit: u64,
+    rule: Span,
+) -> Diagnostic {
+    let count = match steps {
+        Some(n) => format!("up to {n}"),
+        None => "an unbounded number of".to_string(),
+    };
+    Diagnostic::new(
+        Code::E021,
+        span,
+        format!("`{agent}` is handed {count} independent steps; protocol `{protocol}` requires delegation from {limit}"),
+        "does too many steps itself",
+    )
+    .related(rule, "rule set here")
+    .help("fan out: `for step in steps max N { agent(step: step) }`, one child per step, and hand the parent the summaries")
 }
 
 pub fn unknown_setting(span: Span, owner: &str, key: &str, known: &[&str]) -> Diagnostic {

@@ -92,6 +92,7 @@ struct Rules {
     fanout: Option<(u64, Span)>,
     summary: Option<(u64, Span)>,
     reads: Option<(u64, Span)>,
+    steps: Option<(u64, Span)>,
 }
 
 enum SlotState {
@@ -238,6 +239,11 @@ impl<'p> Checker<'p> {
                     what, limit, span, ..
                 } if what.name == "reads" => {
                     rules.reads = rules.reads.or(limit.as_count().map(|n| (n, *span)));
+                }
+                ProtocolRule::Delegate {
+                    what, limit, span, ..
+                } if what.name == "steps" => {
+                    rules.steps = rules.steps.or(limit.as_count().map(|n| (n, *span)));
                 }
                 ProtocolRule::Delegate { .. } => {}
             }
@@ -1241,6 +1247,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn protocol_rules_at_call(&mut self, info: &AgentInfo, args: &[(String, Value)], span: Span) {
         let results: u64 = args.iter().map(|(_, v)| v.results).sum();
         let reads: u64 = args.iter().map(|(_, v)| v.reads).sum();
+        // Independent steps: the elements of lists of text or paths (lists of results
+        // are children's summaries, which a parent is meant to fold).
+        let steps: Option<u64> = args
+            .iter()
+            .filter(|(_, v)| {
+                matches!(&v.ty, Type::List(element) if matches!(**element, Type::Text | Type::Path))
+            })
+            .try_fold(0u64, |total, (_, v)| Some(total.saturating_add(v.len?)));
         let mut found = Vec::new();
         for rules in &self.rules {
             if let Some((limit, rule)) = rules.fanout {
@@ -1261,6 +1275,18 @@ impl<'c, 'p> Analysis<'c, 'p> {
                         &rules.name,
                         &info.name,
                         info.summary,
+                        limit,
+                        rule,
+                    ));
+                }
+            }
+            if let Some((limit, rule)) = rules.steps {
+                if steps.is_none_or(|n| n >= limit) {
+                    found.push(diagnostics::protocol_delegate_steps(
+                        span,
+                        &rules.name,
+                        &info.name,
+                        steps,
                         limit,
                         rule,
                     ));

@@ -75,7 +75,7 @@ const PROVIDER_SETTINGS: &[(&str, Kind)] = &[
 ];
 /// The limits a protocol's `max` can set, and the triggers of `delegate when`.
 pub const PROTOCOL_LIMITS: &[&str] = &["depth", "fanout"];
-pub const DELEGATE_TRIGGERS: &[&str] = &["reads"];
+pub const DELEGATE_TRIGGERS: &[&str] = &["reads", "steps"];
 /// The kinds of provider `kind "..."` may name (DESIGN §4).
 pub const PROVIDER_KINDS: &[&str] = &["sim", "replay", "command", "openai", "anthropic"];
 /// The agent CLIs `preset` may name.
