@@ -19,7 +19,7 @@ use super::scope::{ItemKind, ItemRef};
 use super::types::{Type, RESULT_FIELDS};
 use super::Checker;
 use crate::diagnostics;
-use crate::source::Span;
+use crate::source::{FileId, Span};
 use crate::syntax::ast::{
     self, BinOp, Call, Expr, ExprKind, Ident, Item, Let, ProtocolRule, Value as SettingValue,
 };
@@ -93,6 +93,20 @@ struct Rules {
     summary: Option<(u64, Span)>,
     reads: Option<(u64, Span)>,
     steps: Option<(u64, Span)>,
+    /// The file the protocol is declared in, where its rules' labels point.
+    file: Option<FileId>,
+}
+
+impl Rules {
+    /// Points the diagnostic's "rule set here" labels at the protocol's file.
+    fn locate(&self, mut diagnostic: diagnostics::Diagnostic) -> diagnostics::Diagnostic {
+        for related in &mut diagnostic.related {
+            if related.file.is_none() {
+                related.file = self.file;
+            }
+        }
+        diagnostic
+    }
 }
 
 enum SlotState {
@@ -223,6 +237,7 @@ impl<'p> Checker<'p> {
         };
         let mut rules = Rules {
             name: decl.name.name.clone(),
+            file: Some(self.program.module(protocol.module).file),
             ..Rules::default()
         };
         for rule in &decl.rules {
@@ -267,17 +282,20 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn workflow(&mut self, workflow: &'p ast::Workflow) -> Value {
         if let Some(depth) = workflow.depth.first() {
             let declared = depth.as_count().unwrap_or(0);
-            let limits: Vec<(String, u64, Span)> = self
+            let found: Vec<diagnostics::Diagnostic> = self
                 .rules
                 .iter()
-                .filter_map(|r| r.depth.map(|(limit, span)| (r.name.clone(), limit, span)))
+                .filter_map(|r| {
+                    let (limit, rule) = r.depth?;
+                    (declared > limit).then(|| {
+                        r.locate(diagnostics::protocol_depth(
+                            depth.span, &r.name, declared, limit, rule,
+                        ))
+                    })
+                })
                 .collect();
-            for (name, limit, rule) in limits {
-                if declared > limit {
-                    self.emit(diagnostics::protocol_depth(
-                        depth.span, &name, declared, limit, rule,
-                    ));
-                }
+            for diagnostic in found {
+                self.emit(diagnostic);
             }
         }
         for param in &workflow.params {
@@ -853,21 +871,24 @@ impl<'c, 'p> Analysis<'c, 'p> {
             count.map(|n| (n, max.span))
         });
         if let Some((declared, span)) = declared {
-            let limits: Vec<(String, u64, Span)> = self
+            let found: Vec<diagnostics::Diagnostic> = self
                 .rules
                 .iter()
-                .filter_map(|r| r.fanout.map(|(limit, rule)| (r.name.clone(), limit, rule)))
+                .filter_map(|r| {
+                    let (limit, rule) = r.fanout?;
+                    (declared > limit).then(|| {
+                        r.locate(diagnostics::protocol_fanout(
+                            span,
+                            &r.name,
+                            &format!("`max {declared}`"),
+                            limit,
+                            rule,
+                        ))
+                    })
+                })
                 .collect();
-            for (name, limit, rule) in limits {
-                if declared > limit {
-                    self.emit(diagnostics::protocol_fanout(
-                        span,
-                        &name,
-                        &format!("`max {declared}`"),
-                        limit,
-                        rule,
-                    ));
-                }
+            for diagnostic in found {
+                self.emit(diagnostic);
             }
         }
         let count = match (declared, iter.len) {
@@ -1259,49 +1280,49 @@ impl<'c, 'p> Analysis<'c, 'p> {
         for rules in &self.rules {
             if let Some((limit, rule)) = rules.fanout {
                 if results > limit {
-                    found.push(diagnostics::protocol_fanout(
+                    found.push(rules.locate(diagnostics::protocol_fanout(
                         span,
                         &rules.name,
                         &format!("`{}` is handed {results} results, which", info.name),
                         limit,
                         rule,
-                    ));
+                    )));
                 }
             }
             if let Some((limit, rule)) = rules.summary {
                 if info.summary.is_none_or(|s| s > limit) {
-                    found.push(diagnostics::protocol_summary(
+                    found.push(rules.locate(diagnostics::protocol_summary(
                         span,
                         &rules.name,
                         &info.name,
                         info.summary,
                         limit,
                         rule,
-                    ));
+                    )));
                 }
             }
             if let Some((limit, rule)) = rules.steps {
                 if steps.is_none_or(|n| n >= limit) {
-                    found.push(diagnostics::protocol_delegate_steps(
+                    found.push(rules.locate(diagnostics::protocol_delegate_steps(
                         span,
                         &rules.name,
                         &info.name,
                         steps,
                         limit,
                         rule,
-                    ));
+                    )));
                 }
             }
             if let Some((limit, rule)) = rules.reads {
                 if reads >= limit {
-                    found.push(diagnostics::protocol_delegate(
+                    found.push(rules.locate(diagnostics::protocol_delegate(
                         span,
                         &rules.name,
                         &info.name,
                         reads,
                         limit,
                         rule,
-                    ));
+                    )));
                 }
             }
         }
