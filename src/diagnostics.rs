@@ -91,7 +91,7 @@ codes! {
     E020 Error "protocol summary budget exceeded"
         "An agent called under a protocol declares a `summary` budget above the protocol's\n`summary`, or declares none.";
     E021 Error "protocol requires delegation"
-        "`delegate when reads >= N`: an agent handed N or more `read(...)` values must fan the\nwork out to children instead of reading everything itself.\n\n`delegate when steps >= N`: an agent handed N or more independent steps (the elements\nof `list<text>` or `list<path>` arguments; a list of unknown length counts as too many)\nmust fan them out with a `for`, one child per step.";
+        "`delegate when reads >= N`: an agent handed N or more `read(...)` values must fan the\nwork out to children instead of reading everything itself.\n\n`delegate when steps >= N`: an agent handed N or more independent steps (the elements\nof its `list<text>` arguments; a list of unknown length counts as too many)\nmust fan them out with a `for`, one child per step.";
     E022 Error "invalid setting"
         "An agent, skill, protocol or provider has a setting it does not know, a setting given\ntwice, or a value of the wrong kind (a duration where tokens are expected, ...).";
     E023 Error "unknown field"

@@ -1268,13 +1268,12 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn protocol_rules_at_call(&mut self, info: &AgentInfo, args: &[(String, Value)], span: Span) {
         let results: u64 = args.iter().map(|(_, v)| v.results).sum();
         let reads: u64 = args.iter().map(|(_, v)| v.reads).sum();
-        // Independent steps: the elements of lists of text or paths (lists of results
-        // are children's summaries, which a parent is meant to fold).
+        // Independent steps: the elements of lists of text. Lists of results are
+        // children's summaries, which a parent is meant to fold; lists of paths are
+        // what `reads` governs once they are read.
         let steps: Option<u64> = args
             .iter()
-            .filter(|(_, v)| {
-                matches!(&v.ty, Type::List(element) if matches!(**element, Type::Text | Type::Path))
-            })
+            .filter(|(_, v)| matches!(&v.ty, Type::List(element) if **element == Type::Text))
             .try_fold(0u64, |total, (_, v)| Some(total.saturating_add(v.len?)));
         let mut found = Vec::new();
         for rules in &self.rules {
