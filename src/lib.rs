@@ -12,4 +12,5 @@ pub mod diagnostics;
 pub mod report;
 pub mod run;
 pub mod source;
+pub mod stdlib;
 pub mod syntax;

@@ -73,6 +73,7 @@ fn pai_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_example_checks_as_documented() {
     let mut files = Vec::new();
     pai_files(&root().join("examples"), &mut files);
+    pai_files(&root().join("tests/fixtures/errors"), &mut files);
     assert!(!files.is_empty(), "examples/ has .pai files");
     for file in files {
         let text = std::fs::read_to_string(&file).expect("example is text");

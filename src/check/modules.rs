@@ -3,7 +3,8 @@
 //!
 //! `use "rel/path.pai"` reads a file relative to the file that says it. `use NAME`
 //! looks for `skills/NAME.pai` in the using file's directory and each directory above
-//! it, then in each directory of `PAI_PATH`.
+//! it, then in each directory of `PAI_PATH`, then in the embedded standard library
+//! ([`crate::stdlib`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -151,7 +152,7 @@ impl Program {
                                     &name.name,
                                     "no skill of that name on the search path",
                                     &format!(
-                                        "put the skill in `skills/{}.pai` beside this file or in a directory above it, or add its directory to `PAI_PATH`",
+                                        "put the skill in `skills/{}.pai` beside this file or in a directory above it, or add its directory to `PAI_PATH` (the standard library has pai-codebase, pai-research, pai-council, pai-redteam and pai-orchestrate)",
                                         name.name
                                     ),
                                 )
@@ -183,6 +184,9 @@ impl Program {
         span: Span,
         written: &str,
     ) -> Option<ModuleId> {
+        if crate::stdlib::is_virtual(path) {
+            return self.load_embedded(path, from, span, written);
+        }
         let key = match path.canonicalize() {
             Ok(key) => key,
             Err(error) => {
@@ -232,6 +236,47 @@ impl Program {
     }
 }
 
+impl Program {
+    /// Loads a file of the embedded standard library.
+    fn load_embedded(
+        &mut self,
+        path: &Path,
+        from: FileId,
+        span: Span,
+        written: &str,
+    ) -> Option<ModuleId> {
+        let Some((key, text)) = crate::stdlib::file(path) else {
+            self.diagnostics.push(
+                diagnostics::unresolved_use(
+                    span,
+                    written,
+                    "no such file in the standard library",
+                    &format!(
+                        "the standard library has {}",
+                        crate::stdlib::FILES
+                            .iter()
+                            .map(|(p, _)| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .in_file(from),
+            );
+            return None;
+        };
+        if let Some(&id) = self.by_path.get(&key) {
+            return Some(id);
+        }
+        let dir = parent_dir(&key);
+        Some(self.add(
+            key.clone(),
+            &key.display().to_string(),
+            text.as_bytes(),
+            dir,
+        ))
+    }
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -247,18 +292,26 @@ fn io_reason(error: &std::io::Error) -> String {
     }
 }
 
-/// The file of skill `name`: `skills/NAME.pai` in `dir` or above, then `PAI_PATH`.
+/// The file of skill `name`: `skills/NAME.pai` in `dir` or above, then `PAI_PATH`,
+/// then the embedded standard library (a `<stdlib>/...` path).
 fn find_skill(dir: &Path, name: &str) -> Option<PathBuf> {
     let file = format!("{name}.pai");
-    let start = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    for ancestor in start.ancestors() {
+    // Inside the standard library, skills come from the search path or the library.
+    let start = if crate::stdlib::is_virtual(dir) {
+        PathBuf::new()
+    } else {
+        dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+    };
+    for ancestor in start.ancestors().filter(|a| !a.as_os_str().is_empty()) {
         let candidate = ancestor.join("skills").join(&file);
         if candidate.is_file() {
             return Some(candidate);
         }
     }
-    let search = std::env::var_os("PAI_PATH")?;
-    std::env::split_paths(&search)
-        .map(|dir| dir.join(&file))
-        .find(|candidate| candidate.is_file())
+    let on_path = std::env::var_os("PAI_PATH").and_then(|search| {
+        std::env::split_paths(&search)
+            .map(|dir| dir.join(&file))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path.or_else(|| crate::stdlib::skill(name))
 }
