@@ -102,6 +102,14 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Name the skill and workflow a request in plain words would start
+    Route {
+        /// The request, such as "add a login page"
+        request: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = RouteFormat::Text)]
+        format: RouteFormat,
+    },
     /// Print the long explanation of a diagnostic code, such as `E004`
     Explain {
         /// The code: `E004`, `W001` or `pai::E004`
@@ -123,6 +131,10 @@ struct RunArgs {
     /// The workflow to run (default as for `pai plan`)
     #[arg(long)]
     workflow: Option<String>,
+    /// Route this request to a skill (as `pai route` does) and run it: the request is
+    /// the workflow's first `text` argument that `--arg` does not give
+    #[arg(long, conflicts_with_all = ["file", "workflow", "resume"])]
+    request: Option<String>,
     /// A workflow argument, `name=value` (repeatable)
     #[arg(long = "arg", value_name = "NAME=VALUE")]
     args: Vec<String>,
@@ -186,6 +198,12 @@ enum PlanFormat {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum RouteFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Deny {
     Warnings,
 }
@@ -240,8 +258,83 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Providers { file, offline } => list_providers(file.as_deref(), offline),
+        Command::Route { request, format } => route_request(&request, format).into(),
         Command::Explain { code } => explain(&code).into(),
     }
+}
+
+fn route_request(request: &str, format: RouteFormat) -> Exit {
+    let candidates = crate::route::candidates(&crate::route::default_dirs());
+    let Some(routing) = crate::route::route(request, &candidates) else {
+        eprintln!("error: no skill's `use when` trigger matches `{request}`");
+        eprintln!(
+            "help: the triggers are: {}",
+            candidates
+                .iter()
+                .map(|c| format!("{} ({})", c.skill, c.triggers.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        return Exit::Failed;
+    };
+    let describe = |m: &crate::route::Match| {
+        format!(
+            "\"{}\" ({})",
+            m.trigger,
+            if m.phrase {
+                "phrase".to_string()
+            } else {
+                format!("{}% of its words", m.score)
+            }
+        )
+    };
+    let chosen = &routing.chosen;
+    match format {
+        RouteFormat::Text => {
+            println!("skill      {}", chosen.skill);
+            println!(
+                "workflow   {}{}",
+                chosen.workflow,
+                if chosen.default_workflow {
+                    " (default)"
+                } else {
+                    " (named in the request)"
+                }
+            );
+            println!("trigger    {}", describe(chosen));
+            println!("file       {}", chosen.file.display());
+            match &routing.runner_up {
+                Some(m) => println!("runner-up  {}: {}", m.skill, describe(m)),
+                None => println!("runner-up  none"),
+            }
+            println!("run it     pai run --request {}", shell_quote(request));
+        }
+        RouteFormat::Json => {
+            let entry = |m: &crate::route::Match| {
+                serde_json::json!({
+                    "skill": m.skill,
+                    "workflow": m.workflow,
+                    "default_workflow": m.default_workflow,
+                    "trigger": m.trigger,
+                    "phrase": m.phrase,
+                    "score": m.score,
+                    "file": m.file.display().to_string(),
+                })
+            };
+            let json = serde_json::json!({
+                "request": request,
+                "chosen": entry(chosen),
+                "runner_up": routing.runner_up.as_ref().map(entry),
+            });
+            println!("{json:#}");
+        }
+    }
+    Exit::Clean
+}
+
+/// `text` quoted for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
@@ -473,9 +566,23 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         options.run_id = Some(run_id.clone());
         options.resume = true;
     }
+    if let Some(request) = &args.request {
+        let candidates = crate::route::candidates(&crate::route::default_dirs());
+        let Some(routing) = crate::route::route(request, &candidates) else {
+            eprintln!("error: no skill's `use when` trigger matches `{request}`");
+            eprintln!("help: `pai route \"...\"` shows how requests are routed; or name the file: `pai run FILE`");
+            return Exit::Usage.into();
+        };
+        eprintln!(
+            "route: {} `{}` (trigger \"{}\")",
+            routing.chosen.skill, routing.chosen.workflow, routing.chosen.trigger
+        );
+        file = Some(routing.chosen.file.clone());
+        workflow = Some(routing.chosen.workflow.clone());
+    }
     let Some(file) = file else {
         eprintln!("error: `pai run` needs a `.pai` file");
-        eprintln!("help: `pai run FILE --arg name=value`, or `pai run --resume RUN_ID`");
+        eprintln!("help: `pai run FILE --arg name=value`, `pai run --request \"...\"`, or `pai run --resume RUN_ID`");
         return Exit::Usage.into();
     };
     let Some(sim_latency) = parse_latency(&args.sim_latency) else {
@@ -494,6 +601,16 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         Ok(outcome) => outcome,
         Err(exit) => return exit.into(),
     };
+    if let (Some(request), Some(name)) = (&args.request, &workflow) {
+        // The request becomes the first `text` parameter `--arg` leaves unset.
+        let given = |param: &str| plan_args.iter().any(|a| a.split('=').next() == Some(param));
+        let target = crate::compile::workflow_params(&outcome, name)
+            .into_iter()
+            .find(|(param, is_text)| *is_text && !given(param));
+        if let Some((param, _)) = target {
+            plan_args.push(format!("{param}={request}"));
+        }
+    }
     let choice = provider::registry::Choice {
         name: args.provider.clone().filter(|name| !name.trim().is_empty()),
         fixture: args.fixture.clone(),

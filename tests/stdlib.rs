@@ -255,3 +255,91 @@ fn a_diagnostic_inside_the_library_names_its_virtual_path() {
         text(&output)
     );
 }
+
+#[test]
+fn route_names_the_skill_workflow_trigger_and_runner_up() {
+    let scratch = Scratch::new("route");
+    let output = pai_in(&scratch.0, &["route", "plan the refactor of the parser"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let shown = text(&output);
+    assert!(shown.contains("skill      pai-orchestrate"), "{shown}");
+    assert!(
+        shown.contains("workflow   plan (named in the request)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("trigger    \"refactor\" (phrase)"),
+        "{shown}"
+    );
+
+    let output = pai_in(
+        &scratch.0,
+        &[
+            "route",
+            "research and debate: should we get perspectives on caching",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let routing: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(routing["chosen"]["skill"], "pai-council");
+    assert_eq!(routing["runner_up"]["skill"], "pai-research");
+
+    let output = pai_in(&scratch.0, &["route", "bake a cake"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("no skill's `use when` trigger matches"),
+        "{}",
+        text(&output)
+    );
+
+    // A project's own skill takes part, and wins with a better trigger.
+    std::fs::create_dir_all(scratch.0.join("skills")).expect("mkdir");
+    std::fs::write(
+        scratch.0.join("skills/bake.pai"),
+        "skill bake {\n  description \"Bakes\"\n  use when \"bake a cake\"\n  workflow oven\n}\n\nagent baker(what: text max 100) {\n  context 4k\n  summary 40\n  prompt \"Bake {{what}}\"\n}\n\nworkflow oven(what: text max 100) -> result {\n  return baker(what: what)\n}\n",
+    )
+    .expect("write");
+    let output = pai_in(&scratch.0, &["route", "bake a cake"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("skill      bake"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn run_request_routes_then_runs_with_the_request_as_the_first_text_argument() {
+    let scratch = Scratch::new("run-request");
+    let runs = scratch.0.join("runs");
+    let output = pai_in(
+        &scratch.0,
+        &[
+            "run",
+            "--request",
+            "quick research on tokio cancellation",
+            "--runs-dir",
+            runs.to_str().expect("utf-8"),
+            "--run-id",
+            "r",
+            "-q",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("route: pai-research `quick`"),
+        "{}",
+        text(&output)
+    );
+    let run: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(runs.join("r/run.yaml")).expect("run.yaml"))
+            .expect("parses");
+    assert_eq!(run["workflow"], "quick");
+    assert_eq!(run["file"], "<stdlib>/skills/pai-research.pai");
+    assert_eq!(
+        run["args"],
+        serde_yaml::to_value(["topic=quick research on tokio cancellation"]).expect("yaml")
+    );
+}

@@ -61,6 +61,25 @@ pub struct LoadError {
 impl Program {
     /// Loads a file named on the command line, and everything it uses.
     pub fn load_root(&mut self, path: &Path) -> Result<ModuleId, LoadError> {
+        if crate::stdlib::is_virtual(path) {
+            let (key, text) = crate::stdlib::file(path).ok_or_else(|| LoadError {
+                path: path.to_path_buf(),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file in the standard library",
+                ),
+            })?;
+            if let Some(&id) = self.by_path.get(&key) {
+                return Ok(id);
+            }
+            let dir = parent_dir(&key);
+            return Ok(self.add(
+                key.clone(),
+                &key.display().to_string(),
+                text.as_bytes(),
+                dir,
+            ));
+        }
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if let Some(&id) = self.by_path.get(&key) {
             return Ok(id);

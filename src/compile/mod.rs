@@ -70,6 +70,27 @@ pub fn plan<'o>(outcome: &'o Outcome, request: &Request) -> Result<Plan<'o>, Pla
         .and_then(|(mut planner, workflow, args, file)| planner.plan(workflow, args, file))
 }
 
+/// The parameters of workflow `name` of the first root, each with whether it is `text`
+/// (where `pai run --request` puts the request). Empty when there is no such workflow.
+pub fn workflow_params(outcome: &Outcome, name: &str) -> Vec<(String, bool)> {
+    let Some(root) = outcome.roots.first() else {
+        return Vec::new();
+    };
+    let Ok(workflow) = select_workflow(outcome, *root, Some(name)) else {
+        return Vec::new();
+    };
+    let Item::Workflow(decl) = &module_item(outcome, workflow) else {
+        return Vec::new();
+    };
+    decl.params
+        .iter()
+        .map(|p| {
+            let is_text = resolve(outcome, workflow, &p.ty) == crate::check::types::Type::Text;
+            (p.name.name.clone(), is_text)
+        })
+        .collect()
+}
+
 /// Everything `plan` needs before lowering: the planner, the workflow, its bound
 /// arguments and the file's name. The run keeps the planner to grow expansion points.
 pub fn prepare<'o>(
