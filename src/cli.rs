@@ -102,6 +102,16 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Turn a Claude Code skill (SKILL.md, either PAI dialect) into a `.pai` skill
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Write pai skills in another tool's format
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
     /// Name the skill and workflow a request in plain words would start
     Route {
         /// The request, such as "add a login page"
@@ -197,6 +207,29 @@ enum PlanFormat {
     Mermaid,
 }
 
+#[derive(Subcommand, Debug)]
+enum ImportWhat {
+    /// A SKILL.md (or the folder holding one), with its `workflows/*.md`
+    Skill {
+        /// The SKILL.md, or its folder
+        path: PathBuf,
+        /// Where to write the `.pai` file (default: standard output)
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportTarget {
+    /// Claude Code skills: OUT/NAME/SKILL.md, workflows/*.md and agents/*.md
+    Claude {
+        /// The directory to write the skills in
+        out: PathBuf,
+        /// `.pai` files whose skills to export (default: the standard library)
+        files: Vec<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum RouteFormat {
     Text,
@@ -259,8 +292,108 @@ pub fn main() -> ExitCode {
         }
         Command::Providers { file, offline } => list_providers(file.as_deref(), offline),
         Command::Route { request, format } => route_request(&request, format).into(),
+        Command::Import {
+            what: ImportWhat::Skill { path, out },
+        } => import_skill(&path, out.as_deref()).into(),
+        Command::Export {
+            target: ExportTarget::Claude { out, files },
+        } => export_claude(&out, &files).into(),
         Command::Explain { code } => explain(&code).into(),
     }
+}
+
+fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
+    use crate::interop::import;
+    let skill = match import::read(path) {
+        Ok(skill) => skill,
+        Err(message) => {
+            eprintln!("error: {message}");
+            eprintln!("help: pass a SKILL.md, or the folder that holds one");
+            return Exit::Usage;
+        }
+    };
+    let text = import::to_pai(&skill, path);
+    // What we write must check: say so now rather than at the user's next `pai check`.
+    let outcome = check::check_text("imported.pai", &text, Path::new("."));
+    if outcome.error_count() > 0 {
+        eprint!(
+            "{}",
+            report::human(
+                &outcome.sources,
+                &outcome.diagnostics,
+                human_style(Color::Auto)
+            )
+        );
+        eprintln!("error: the imported skill does not check; this is a bug in `pai import`, please report it");
+        return Exit::Failed;
+    }
+    match out {
+        Some(out) => {
+            if let Err(error) = std::fs::write(out, &text) {
+                eprintln!(
+                    "error: cannot write `{}`: {}",
+                    out.display(),
+                    error.to_string().to_lowercase()
+                );
+                return Exit::Usage;
+            }
+            eprintln!(
+                "imported `{}`: {} workflows, {} triggers -> {}",
+                skill.name,
+                skill.workflows.len(),
+                skill.triggers.len(),
+                out.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Exit::Clean
+}
+
+fn export_claude(out: &Path, files: &[PathBuf]) -> Exit {
+    let paths: Vec<PathBuf> = if files.is_empty() {
+        crate::stdlib::FILES
+            .iter()
+            .filter(|(p, _)| p.starts_with("skills/"))
+            .map(|(p, _)| Path::new(crate::stdlib::ROOT).join(p))
+            .collect()
+    } else {
+        files.to_vec()
+    };
+    let mut count = 0;
+    for path in &paths {
+        let outcome = match checked_file(path, "export") {
+            Ok(outcome) => outcome,
+            Err(exit) => return exit,
+        };
+        match crate::interop::export::export(&outcome, out) {
+            Ok(exported) => {
+                for skill in exported {
+                    count += 1;
+                    eprintln!(
+                        "exported `{}` -> {} ({} files)",
+                        skill.skill,
+                        skill.dir.display(),
+                        skill.files.len()
+                    );
+                    for note in &skill.notes {
+                        eprintln!("  note: {note}");
+                    }
+                }
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                eprintln!("help: pick an output directory you can write to");
+                return Exit::Usage;
+            }
+        }
+    }
+    if count == 0 {
+        eprintln!("error: no skill to export in the given files");
+        eprintln!("help: export files that declare a `skill`, or none for the standard library");
+        return Exit::Usage;
+    }
+    Exit::Clean
 }
 
 fn route_request(request: &str, format: RouteFormat) -> Exit {

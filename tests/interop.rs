@@ -1,0 +1,233 @@
+//! Claude Code interop through the real binary: `pai import skill` reads both PAI
+//! dialects into `.pai` skills that check clean, `pai export claude` writes skills
+//! within agentskills.io's limits, and each direction round-trips through the other.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pai::interop::import;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pai(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pai runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("pai-interop-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().expect("utf-8").to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The skill declared in a `.pai` text: name, description, triggers, workflows.
+fn pai_skill(source: &str) -> (String, String, Vec<String>, Vec<String>) {
+    let parsed = pai::syntax::parse(source);
+    for item in parsed.file.items {
+        if let pai::syntax::ast::Item::Skill(skill) = item {
+            let description = skill
+                .settings
+                .iter()
+                .find_map(|s| match &s.value {
+                    pai::syntax::ast::Value::Text(t) if s.key.name == "description" => {
+                        Some(t.value.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            return (
+                skill.name.name,
+                description,
+                skill.triggers.into_iter().map(|t| t.value).collect(),
+                skill.workflows.into_iter().map(|w| w.name).collect(),
+            );
+        }
+    }
+    panic!("no skill in\n{source}")
+}
+
+#[test]
+fn the_use_when_dialect_imports_its_triggers_and_workflow_files() {
+    let scratch = Scratch::new("dialect-use-when");
+    let out = scratch.path("research.pai");
+    let output = pai(&[
+        "import",
+        "skill",
+        "tests/fixtures/claude-skills/Research",
+        "-o",
+        &out,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let source = std::fs::read_to_string(&out).expect("written");
+    let (name, description, triggers, workflows) = pai_skill(&source);
+    assert_eq!(name, "research");
+    assert_eq!(description, "Multi-source research with parallel agents");
+    assert_eq!(
+        triggers,
+        [
+            "do research",
+            "research X",
+            "investigate",
+            "find information about"
+        ]
+    );
+    assert_eq!(workflows, ["extensive-research", "quick-research"]);
+    assert!(
+        source.contains("tools    [Read, WebSearch, WebFetch]"),
+        "{source}"
+    );
+    // Handlebars in the Markdown stays text.
+    assert!(
+        source.contains("Templates like \\{{this}} stay literal."),
+        "{source}"
+    );
+    let check = pai(&["check", "--deny", "warnings", &out]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}
+
+#[test]
+fn the_routing_table_dialect_imports_workflows_in_order_with_their_triggers() {
+    let skill =
+        import::read(&root().join("tests/fixtures/claude-skills/Art/SKILL.md")).expect("reads");
+    assert_eq!(skill.name, "art");
+    assert_eq!(skill.description, "Visual content system");
+    assert_eq!(
+        skill.triggers,
+        [
+            "art",
+            "header images",
+            "visualizations",
+            "diagrams",
+            "blog header",
+            "technical diagram"
+        ]
+    );
+    let names: Vec<&str> = skill.workflows.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["essay", "technical-diagrams"]);
+    assert!(skill.workflows[1].steps.contains("boxes and arrows"));
+    assert!(
+        !skill.context.contains("| **Essay**"),
+        "the table is routing, not context"
+    );
+    assert!(skill.context.contains("Charcoal architectural sketch"));
+}
+
+#[test]
+fn exported_skills_keep_agentskills_limits_and_import_back_unchanged() {
+    let scratch = Scratch::new("library");
+    let out = scratch.path("claude");
+    let output = pai(&["export", "claude", &out]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let mut seen = 0;
+    for (path, source) in pai::stdlib::FILES
+        .iter()
+        .filter(|(p, _)| p.starts_with("skills/"))
+    {
+        let (name, description, triggers, workflows) = pai_skill(source);
+        let folder = Path::new(&out).join(&name);
+        let skill_md = std::fs::read_to_string(folder.join("SKILL.md")).expect("SKILL.md");
+        let (front, _) = pai::interop::front_matter(&skill_md);
+        let field = |key: &str| front.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let exported_name = field("name").expect("a name");
+        assert_eq!(exported_name, name, "{path}: the name equals its folder");
+        assert!(exported_name.len() <= 64);
+        assert!(exported_name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert!(field("description").expect("a description").chars().count() <= 1024);
+        for workflow in &workflows {
+            assert!(
+                folder
+                    .join("workflows")
+                    .join(format!("{workflow}.md"))
+                    .is_file(),
+                "{path}: {workflow}"
+            );
+        }
+        assert!(folder.join("agents").read_dir().expect("agents/").count() > 0);
+
+        let back = import::read(&folder).expect("imports");
+        assert_eq!(back.name, name, "{path}");
+        assert_eq!(back.description, description, "{path}");
+        assert_eq!(back.triggers, triggers, "{path}");
+        let back_workflows: Vec<String> = back.workflows.iter().map(|w| w.name.clone()).collect();
+        // Helper workflows (`orchestrate`, `outline`) are exported as files too; the
+        // routing table, and so the import, lists the skill's own first.
+        assert_eq!(back_workflows[..workflows.len()], workflows[..], "{path}");
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+    let agent = std::fs::read_to_string(Path::new(&out).join("pai-orchestrate/agents/coder.md"))
+        .expect("coder.md");
+    assert!(agent.starts_with("---\nname: coder\n"), "{agent}");
+    assert!(agent.contains("tools: Read, Edit\n"), "{agent}");
+    assert!(agent.contains("model: sonnet\n"), "{agent}");
+}
+
+#[test]
+fn an_imported_skill_exports_and_imports_back_to_the_same_skill() {
+    let scratch = Scratch::new("markdown");
+    for fixture in ["Research", "Art"] {
+        let first = import::read(&root().join("tests/fixtures/claude-skills").join(fixture))
+            .expect("reads");
+        let pai_file = scratch.path(&format!("{fixture}.pai"));
+        let output = pai(&[
+            "import",
+            "skill",
+            &format!("tests/fixtures/claude-skills/{fixture}"),
+            "-o",
+            &pai_file,
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let out = scratch.path(&format!("out-{fixture}"));
+        let output = pai(&["export", "claude", &out, &pai_file]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let again = import::read(&Path::new(&out).join(&first.name)).expect("imports back");
+        assert_eq!(again.name, first.name);
+        assert_eq!(again.description, first.description);
+        assert_eq!(again.triggers, first.triggers);
+        let names = |s: &import::MarkdownSkill| {
+            s.workflows
+                .iter()
+                .map(|w| w.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&again), names(&first));
+    }
+}
+
+#[test]
+fn a_missing_skill_file_is_a_usage_error() {
+    let output = pai(&["import", "skill", "tests/fixtures/claude-skills/Nothing"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("cannot read"), "{}", text(&output));
+}
