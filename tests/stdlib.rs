@@ -343,3 +343,82 @@ fn run_request_routes_then_runs_with_the_request_as_the_first_text_argument() {
         serde_yaml::to_value(["topic=quick research on tokio cancellation"]).expect("yaml")
     );
 }
+
+#[test]
+fn a_synthesis_that_is_not_complete_gets_a_continuation() {
+    let scratch = Scratch::new("continuation");
+    let runs = scratch.0.join("runs");
+    let output = pai(&[
+        "run",
+        "examples/research/question.pai",
+        "--arg",
+        "question=should we batch",
+        "--provider",
+        "replay",
+        "--fixture",
+        "tests/fixtures/run/continuation.replay.yaml",
+        "--runs-dir",
+        runs.to_str().expect("utf-8"),
+        "--run-id",
+        "r",
+        "-q",
+    ]);
+    let read = |id: &str| -> serde_yaml::Value {
+        let path = runs.join("r").join(id).join("manifest.yaml");
+        serde_yaml::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .expect("manifest parses")
+    };
+    assert_eq!(
+        read("investigate/extensive/synthesizer")["status"],
+        "failed",
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        read("investigate/extensive/continuer")["status"],
+        "complete"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "Completed synthesis: batching trades latency for cost."
+    );
+}
+
+#[test]
+fn execute_validates_with_the_red_team_only_when_asked() {
+    let plan = |redteam: &str| {
+        let output = pai(&[
+            "plan",
+            "workflows/execute.pai",
+            "--arg",
+            "request=add a login page",
+            "--arg",
+            "root=examples/sample-app",
+            "--arg",
+            &format!("redteam={redteam}"),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        plan["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter_map(|n| n["id"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let with = plan("true");
+    assert!(
+        with.iter().any(|id| id.starts_with("execute/attack")),
+        "{with:?}"
+    );
+    assert!(with.iter().any(|id| id.contains("/debate/chair")));
+    let without = plan("false");
+    assert!(
+        !without.iter().any(|id| id.contains("attack")),
+        "{without:?}"
+    );
+}
