@@ -7,14 +7,15 @@
 //!    same name found later.
 //! 2. Each `use when` trigger scores against the request, both lowercased and split into
 //!    words (letters and digits; a trailing `s` is dropped, so "features" matches
-//!    "feature"): a trigger whose words appear in the request in order and next to each
-//!    other scores 100 plus its word count; otherwise the share of its words that
-//!    appear anywhere, as a percentage, when at least half do. A skill scores its best
-//!    trigger.
+//!    "feature"; words such as "the", "a", "is" and "what" are left out): a trigger whose
+//!    words appear in the request in order and next to each other scores 100 plus its
+//!    word count; otherwise the share of its words that appear anywhere, as a
+//!    percentage, when at least half do and one of them is more than a generic verb
+//!    ("add", "find", "build", ...). A skill scores its best trigger.
 //! 3. The highest score wins; a tie goes to the longer trigger, then to the skill name
 //!    that sorts first. The runner-up is the best other skill.
-//! 4. The workflow is the skill's first, unless a word of the request names another of
-//!    its workflows ("plan the refactor" starts `pai-orchestrate`'s `plan`).
+//! 4. The workflow is the skill's first, unless the request names another of its
+//!    workflows, as words ("plan the refactor" starts `pai-orchestrate`'s `plan`).
 
 use std::path::{Path, PathBuf};
 
@@ -117,11 +118,23 @@ fn skills_in(file: &Path, text: &str) -> Vec<Candidate> {
         .collect()
 }
 
-/// Lowercase words, letters and digits only, a plural `s` dropped.
+/// Words too common to say anything about a request.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "the", "is", "are", "be", "to", "of", "in", "on", "at", "for", "and", "or", "with",
+    "this", "that", "it", "my", "our", "me", "us", "we", "i", "you", "what", "how",
+];
+
+/// Verbs that start many requests; a scattered match needs a word beyond them.
+const GENERIC_VERBS: &[&str] = &[
+    "add", "find", "get", "make", "build", "look", "use", "do", "run", "write", "show", "check",
+    "create", "give", "help", "tell", "take",
+];
+
+/// Lowercase words, letters and digits only, stop words left out, a plural `s` dropped.
 fn words(text: &str) -> Vec<String> {
     text.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+        .filter(|w| !w.is_empty() && !STOP_WORDS.contains(w))
         .map(|w| match w.strip_suffix('s') {
             Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_string(),
             _ => w.to_string(),
@@ -139,10 +152,12 @@ fn score(trigger: &[String], request: &[String]) -> Option<(u32, bool)> {
     if request.windows(trigger.len()).any(|w| w == trigger) {
         return Some((100u32.saturating_add(count), true));
     }
-    let present = trigger.iter().filter(|w| request.contains(w)).count();
-    (present * 2 >= trigger.len() && present > 0).then(|| {
+    let present: Vec<&String> = trigger.iter().filter(|w| request.contains(w)).collect();
+    // Sharing only a generic verb ("add", "find") says nothing about the skill.
+    let telling = present.iter().any(|w| !GENERIC_VERBS.contains(&w.as_str()));
+    (present.len() * 2 >= trigger.len() && telling).then(|| {
         (
-            u32::try_from(present * 100 / trigger.len()).unwrap_or(0),
+            u32::try_from(present.len() * 100 / trigger.len()).unwrap_or(0),
             false,
         )
     })
@@ -160,11 +175,10 @@ pub fn rank(request: &str, candidates: &[Candidate]) -> Vec<Match> {
                 .filter_map(|t| score(&words(t), &request_words).map(|(s, p)| (t, s, p)))
                 .max_by(|a, b| a.1.cmp(&b.1).then(a.0.len().cmp(&b.0.len())))?;
             let default = candidate.workflows.first()?;
-            let named = candidate
-                .workflows
-                .iter()
-                .skip(1)
-                .find(|w| request_words.iter().any(|r| r == &w.to_lowercase()));
+            let named = candidate.workflows.iter().skip(1).find(|w| {
+                let name = words(w);
+                !name.is_empty() && request_words.windows(name.len()).any(|r| r == name)
+            });
             Some(Match {
                 skill: candidate.skill.clone(),
                 file: candidate.file.clone(),
@@ -252,6 +266,14 @@ mod tests {
     #[test]
     fn a_request_no_trigger_matches_routes_nowhere() {
         assert_eq!(route("bake a cake", &library()), None);
+        // "find the weaknesses" shares only "find" and a stop word with this.
+        assert_eq!(route("find the bug in login", &library()), None);
+        assert_eq!(route("what is the weather", &library()), None);
+        // ...while a telling word is enough.
+        assert_eq!(
+            routed("implement a login page"),
+            ("pai-orchestrate".into(), "execute".into())
+        );
     }
 
     #[test]
@@ -278,7 +300,7 @@ mod tests {
         assert_eq!(routing.runner_up.map(|m| m.skill), Some("b".to_string()));
         // Neither trigger is a phrase of this request; both have all their words: a tie,
         // which goes to the skill name that sorts first.
-        let routing = route("review this code", &candidates).expect("a match");
+        let routing = route("review new code", &candidates).expect("a match");
         assert_eq!(routing.chosen.skill, "a");
         assert!(!routing.chosen.phrase);
     }

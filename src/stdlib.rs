@@ -5,7 +5,9 @@
 //! Embedded files live under the virtual directory `<stdlib>`: a diagnostic in one
 //! names `<stdlib>/skills/pai-council.pai`, and `use "../workflows/execute.pai"` inside
 //! one resolves to another embedded file. A project's own `skills/NAME.pai` (in the
-//! using file's directory or above it, or on `PAI_PATH`) shadows the embedded skill.
+//! using file's directory or above it, or on `PAI_PATH`) shadows the embedded skill for
+//! the project's files; inside the library, `use NAME` looks on `PAI_PATH` and then in
+//! the library, so a project cannot change what the library's own skills call.
 
 use std::path::{Component, Path, PathBuf};
 

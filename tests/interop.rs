@@ -231,3 +231,40 @@ fn a_missing_skill_file_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("cannot read"), "{}", text(&output));
 }
+
+#[test]
+fn hostile_skill_files_import_safely_and_still_check() {
+    let scratch = Scratch::new("hostile");
+    let skill = scratch.0.join("Odd");
+    std::fs::create_dir_all(skill.join("workflows")).expect("mkdir");
+    std::fs::write(scratch.0.join("secret.md"), "TOP SECRET").expect("write");
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: Odd\ndescription: Odd things: a test. USE WHEN \"odd\"\n---\n\nSpeak as {{DA}}.\n\n| Workflow | File |\n|---|---|\n| Leak | ../secret.md |\n| Passwd | /etc/passwd |\n",
+    )
+    .expect("write");
+    std::fs::write(skill.join("workflows/If.md"), "Decide.").expect("write");
+    std::fs::write(skill.join("workflows/Odd.md"), "Be odd.").expect("write");
+    let imported = import::read(&skill).expect("reads");
+    let names: Vec<&str> = imported.workflows.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["leak", "passwd", "if-workflow", "odd-workflow"]);
+    assert!(imported
+        .workflows
+        .iter()
+        .all(|w| !w.steps.contains("TOP SECRET")));
+    assert!(imported
+        .workflows
+        .iter()
+        .all(|w| !w.steps.contains("root:")));
+    let out = scratch.path("odd.pai");
+    let output = pai(&[
+        "import",
+        "skill",
+        skill.to_str().expect("utf-8"),
+        "-o",
+        &out,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let check = pai(&["check", "--deny", "warnings", &out]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}

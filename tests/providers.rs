@@ -334,6 +334,45 @@ workflow main(items: list<text max 10> max 20) {{
 }
 
 #[test]
+fn an_answer_cut_at_the_token_limit_makes_the_node_partial() {
+    let scratch = Scratch::new("openai-length");
+    let cut = serde_json::json!({
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Half an ans" }, "finish_reason": "length" }],
+        "usage": { "prompt_tokens": 10, "completion_tokens": 4 },
+    })
+    .to_string();
+    let server = FakeServer::start(vec![Reply::json(cut)]);
+    let file = scratch.write(
+        "plain.pai",
+        &format!(
+            r#"{}
+
+agent plain(x: text max 10) {{
+  provider api
+  model "local"
+  context 1k
+  summary 20
+  prompt "{{{{x}}}}"
+}}
+
+workflow main(x: text max 10) {{
+  return plain(x: x)
+}}
+"#,
+            openai_provider(&server)
+        ),
+    );
+    let output = scratch.run(&file, &["--arg", "x=a"], &[KEY]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let plain = scratch.manifest("main/plain");
+    assert_eq!(plain["status"], "partial");
+    assert_eq!(
+        plain["partial_reason"],
+        "the answer was cut at the token limit"
+    );
+}
+
+#[test]
 fn a_429_waits_for_retry_after_then_succeeds() {
     let scratch = Scratch::new("openai-429");
     let server = FakeServer::start(vec![

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{kebab, MAX_DESCRIPTION, MAX_NAME};
+use super::{kebab, yaml_quote, MAX_DESCRIPTION, MAX_NAME};
 use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::{ModuleId, Outcome};
 use crate::syntax::ast::{self, Expr, ExprKind, Item};
@@ -179,7 +179,8 @@ fn export_skill(
         .name()
         .to_string();
     let skill_md = format!(
-        "---\nname: {name}\ndescription: {front_description}\n---\n\n# {name}\n\n{description}\n\nWritten in pai (`{source}`), where every context budget is proven before it runs: with\npai installed, `pai run --request \"...\"` routes a request here, and\n`pai run {source} --workflow WORKFLOW --arg name=value` runs one workflow. Inside Claude\nCode, follow the workflow file the table below names: each step says which agent of\n`agents/` to spawn and what to hand it; steps that do not use each other run in\nparallel, and a parent reads only its children's one-line summaries.\n\n## Workflow Routing\n\n{routing}"
+        "---\nname: {name}\ndescription: {}\n---\n\n# {name}\n\n{description}\n\nWritten in pai (`{source}`), where every context budget is proven before it runs: with\npai installed, `pai run --request \"...\"` routes a request here, and\n`pai run {source} --workflow WORKFLOW --arg name=value` runs one workflow. Inside Claude\nCode, follow the workflow file the table below names: each step says which agent of\n`agents/` to spawn and what to hand it; steps that do not use each other run in\nparallel, and a parent reads only its children's one-line summaries.\n\n## Workflow Routing\n\n{routing}",
+        yaml_quote(&front_description)
     );
     write(&dir.join("SKILL.md"), &skill_md, &mut files)?;
     for workflow in &workflows {
@@ -455,9 +456,12 @@ fn agent_markdown(decl: &ast::Agent, skill: &str) -> String {
         .map(|p| format!("`{}`", p.name.name))
         .collect();
     let mut front = format!(
-        "---\nname: {}\ndescription: {} (an agent of the {skill} skill)\n",
+        "---\nname: {}\ndescription: {}\n",
         kebab(&decl.name.name),
-        first_line.replace(['{', '}'], "").replace(':', " -")
+        yaml_quote(&format!(
+            "{} (an agent of the {skill} skill)",
+            first_line.replace(['{', '}'], "")
+        ))
     );
     if !tools.is_empty() {
         front.push_str(&format!("tools: {}\n", tools.join(", ")));

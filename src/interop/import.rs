@@ -17,6 +17,11 @@ use std::path::{Path, PathBuf};
 
 use super::{front_matter, kebab, split_use_when, triggers};
 
+/// The words of the language a name may not be (DESIGN §1).
+const RESERVED: &[&str] = &[
+    "let", "return", "for", "in", "if", "else", "after", "true", "false", "and", "or", "not",
+];
+
 /// A skill read from Markdown.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarkdownSkill {
@@ -76,7 +81,10 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
             list.trim_matches(['[', ']'])
                 .split([',', ' '])
                 .map(|t| t.trim().trim_matches(['"', '\'']).to_string())
-                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                .filter(|t| {
+                    t.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -97,7 +105,7 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
                     .into_iter()
                     .filter(|f| kebab(&stem(f)) == name),
             )
-            .find_map(|f| std::fs::read_to_string(f).ok())
+            .find_map(|f| read_inside(&dir, &f))
             .unwrap_or_default();
         workflows.push(MarkdownWorkflow {
             name,
@@ -111,7 +119,7 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
             workflows.push(MarkdownWorkflow {
                 name,
                 trigger: None,
-                steps: std::fs::read_to_string(&file).unwrap_or_default(),
+                steps: read_inside(&dir, &file).unwrap_or_default(),
             });
         }
     }
@@ -121,6 +129,18 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
             trigger: None,
             steps: context.clone(),
         });
+    }
+    // Skills, workflows and agents share one scope, and a few words are reserved.
+    let mut taken: Vec<String> = vec![name.clone()];
+    for workflow in &mut workflows {
+        while RESERVED.contains(&workflow.name.as_str())
+            || taken.contains(&workflow.name)
+            || taken.contains(&format!("{}-agent", workflow.name))
+        {
+            workflow.name = format!("{}-workflow", workflow.name);
+        }
+        taken.push(workflow.name.clone());
+        taken.push(format!("{}-agent", workflow.name));
     }
     for workflow in &workflows {
         if let Some(trigger) = &workflow.trigger {
@@ -142,6 +162,21 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
         context,
         tools,
     })
+}
+
+/// The largest workflow file read; a bigger one is not a prompt.
+const MAX_WORKFLOW_BYTES: u64 = 256 * 1024;
+
+/// The text of `file` if it is a regular file inside `dir` and not too big: a routing
+/// table cannot pull `/home/u/.aws/credentials` or `/dev/zero` into a prompt.
+fn read_inside(dir: &Path, file: &Path) -> Option<String> {
+    let root = dir.canonicalize().ok()?;
+    let path = file.canonicalize().ok()?;
+    let meta = path.metadata().ok()?;
+    if !path.starts_with(&root) || !meta.is_file() || meta.len() > MAX_WORKFLOW_BYTES {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
 }
 
 fn stem(path: &Path) -> String {
@@ -268,7 +303,10 @@ pub fn to_pai(skill: &MarkdownSkill, source: &Path) -> String {
         }
         out.push_str("  context  200k\n  summary  80 tokens\n");
         if !skill.context.trim().is_empty() && workflow.steps != skill.context {
-            out.push_str(&format!("  system {}\n", block(&skill.context)));
+            out.push_str(&format!(
+                "  system {}\n",
+                block(&escape_braces(&skill.context))
+            ));
         }
         let steps = if workflow.steps.trim().is_empty() {
             format!(
@@ -299,6 +337,8 @@ fn quote(text: &str) -> String {
         "\"{}\"",
         text.replace('\\', "\\\\")
             .replace('"', "\\\"")
+            .replace("\r\n", "\n")
+            .replace('\r', " ")
             .replace('\n', "\\n")
             .replace('\t', "\\t")
     )

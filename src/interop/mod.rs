@@ -61,18 +61,71 @@ pub fn front_matter(text: &str) -> (Vec<(String, String)>, &str) {
 
 fn unquote(value: &str) -> String {
     let value = value.trim();
-    for quote in ['"', '\''] {
-        if value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote) {
-            return value[1..value.len() - 1].replace("\\\"", "\"");
+    if let Some(inner) = value
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        // YAML double quotes: `\"`, `\\`, `\n` and `\t`; anything else stays as written.
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match (c, c == '\\') {
+                (_, true) => match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('t') => out.push('\t'),
+                    Some(other) => out.push(other),
+                    None => out.push('\\'),
+                },
+                (c, false) => out.push(c),
+            }
         }
+        return out;
+    }
+    if let Some(inner) = value
+        .strip_prefix('\'')
+        .and_then(|rest| rest.strip_suffix('\''))
+    {
+        return inner.replace("''", "'");
     }
     value.to_string()
 }
 
+/// `text` on one line as a YAML double-quoted scalar.
+pub fn yaml_quote(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("\"{}\"", line.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// A description split at its `USE WHEN` clause: what the skill does, and its triggers.
 pub fn split_use_when(description: &str) -> (String, Vec<String>) {
-    let upper = description.to_uppercase();
-    let Some(at) = upper.find("USE WHEN") else {
+    // The clause is `USE WHEN` as written by PAI; failing that, the last "use when"
+    // in any case that stands as words ("a tool to use when debugging. Use when ...").
+    // Searched byte-wise: uppercasing first would shift offsets past non-ASCII text.
+    let needle = b"USE WHEN";
+    let bytes = description.as_bytes();
+    let is_word_edge = |at: usize| {
+        at.checked_sub(1)
+            .and_then(|before| bytes.get(before))
+            .is_none_or(|b| !b.is_ascii_alphanumeric())
+    };
+    let ends_word = |at: usize| {
+        bytes
+            .get(at + needle.len())
+            .is_none_or(|b| !b.is_ascii_alphanumeric())
+    };
+    let positions = || {
+        bytes
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(at, _)| is_word_edge(*at) && ends_word(*at))
+    };
+    let exact = positions().find(|(_, w)| *w == needle).map(|(at, _)| at);
+    let Some(at) = exact.or_else(|| {
+        positions()
+            .filter(|(_, w)| w.eq_ignore_ascii_case(needle))
+            .map(|(at, _)| at)
+            .next_back()
+    }) else {
         return (description.trim().to_string(), Vec::new());
     };
     let what = description[..at]
@@ -142,12 +195,12 @@ fn strip_lead_in(part: &str) -> String {
         "is ",
     ];
     let mut text = part.to_string();
-    loop {
-        let lower = text.to_lowercase();
-        let Some(lead) = LEAD_INS.iter().find(|l| lower.starts_with(**l)) else {
-            break;
-        };
-        text = text[lead.len()..].trim_start().to_string();
+    while let Some(rest) = LEAD_INS.iter().find_map(|lead| {
+        text.get(..lead.len())
+            .filter(|start| start.eq_ignore_ascii_case(lead))
+            .and_then(|_| text.get(lead.len()..))
+    }) {
+        text = rest.trim_start().to_string();
     }
     text
 }
@@ -228,6 +281,33 @@ mod tests {
             )
         );
         assert_eq!(split_use_when("No clause.").1, Vec::<String>::new());
+        assert_eq!(
+            split_use_when("Which tool to use when debugging. USE WHEN \"debug\"."),
+            (
+                "Which tool to use when debugging".to_string(),
+                vec!["debug".to_string()]
+            )
+        );
+        assert_eq!(split_use_when("Reuse whenever.").1, Vec::<String>::new());
+        // `ß` uppercases to two letters: offsets must come from the text itself.
+        assert_eq!(
+            split_use_when("Straße ßß. use when 'x'"),
+            ("Straße ßß".to_string(), vec!["x".to_string()])
+        );
+    }
+
+    #[test]
+    fn quoted_scalars_round_trip() {
+        for text in [
+            "Plans work: one agent per file",
+            "fix issue #12",
+            "say \"hi\" \\ bye",
+            "# Task",
+        ] {
+            let line = format!("---\ndescription: {}\n---\n", yaml_quote(text));
+            let (pairs, _) = front_matter(&line);
+            assert_eq!(pairs, vec![("description".to_string(), text.to_string())]);
+        }
     }
 
     #[test]

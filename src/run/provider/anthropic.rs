@@ -105,8 +105,8 @@ impl Provider for Anthropic {
                     .unwrap_or(0)
             };
             let tokens_in = usage("input_tokens")
-                + usage("cache_creation_input_tokens")
-                + usage("cache_read_input_tokens");
+                .saturating_add(usage("cache_creation_input_tokens"))
+                .saturating_add(usage("cache_read_input_tokens"));
             let tokens_out = usage("output_tokens");
             Ok(Response {
                 text,
@@ -116,6 +116,13 @@ impl Provider for Anthropic {
                     .prices
                     .of(model)
                     .map_or(0.0, |p| p.cost(tokens_in, tokens_out)),
+                partial: (answer.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"))
+                    .then(|| {
+                        format!(
+                            "the answer was cut at max_tokens ({}); raise the provider's `max-tokens`",
+                            self.max_tokens
+                        )
+                    }),
                 ..Response::default()
             })
         })

@@ -93,7 +93,7 @@ impl Command {
             .collect();
         let secrets = env
             .iter()
-            .filter(|(name, _)| looks_secret(name))
+            .filter(|(name, _)| looks_secret(name) || spec.key.as_deref() == Some(name.as_str()))
             .map(|(_, value)| Secret::new(value.clone()))
             .collect();
         Ok(Command {
@@ -138,7 +138,7 @@ impl Command {
                     push(&["--max-turns", &turns.to_string()]);
                 }
                 if as_argument {
-                    push(&[prompt]);
+                    push(&["--", prompt]);
                 }
             }
             Some(Preset::Codex) => {
@@ -146,7 +146,11 @@ impl Command {
                 if let Some(model) = model {
                     push(&["--model", model]);
                 }
-                push(&[if as_argument { prompt } else { "-" }]);
+                if as_argument {
+                    push(&["--", prompt]);
+                } else {
+                    push(&["-"]);
+                }
             }
             Some(Preset::Gemini) => {
                 push(&["--output-format", "json"]);
@@ -154,13 +158,14 @@ impl Command {
                     push(&["--model", model]);
                 }
                 if as_argument {
-                    push(&["-p", prompt]);
+                    // One argument, so a prompt starting with `-` is never read as a flag.
+                    push(&[&format!("--prompt={prompt}")]);
                 }
             }
             Some(Preset::Ollama) => {
                 push(&["run", model.unwrap_or("llama3.2")]);
                 if as_argument {
-                    push(&[prompt]);
+                    push(&["--", prompt]);
                 }
             }
             Some(Preset::Llm) => {
@@ -171,7 +176,7 @@ impl Command {
                     push(&["-s", system]);
                 }
                 if as_argument {
-                    push(&[prompt]);
+                    push(&["--", prompt]);
                 }
             }
             None => {
@@ -306,7 +311,11 @@ impl Command {
                 response.cost_usd = price.cost(response.tokens_in, response.tokens_out);
             }
         }
+        // An agent with a shell could print the key it was given: what it answers is
+        // redacted before it reaches a manifest or a trace.
+        response.text = self.redact(&response.text);
         response.partial = response.partial.map(|p| self.redact(&p));
+        response.session = response.session.map(|s| self.redact(&s));
         Ok(response)
     }
 
@@ -398,6 +407,12 @@ fn claude(stdout: &str) -> Option<Result<Response, Reported>> {
             .find(|m| m.get("type").and_then(Value::as_str) == Some("result"))?,
         object => object,
     };
+    // Some other JSON (a config dump, an unrelated tool) is not an answer.
+    if result.get("type").and_then(Value::as_str) != Some("result")
+        && result.get("result").is_none()
+    {
+        return None;
+    }
     let text = result.get("result").and_then(Value::as_str).unwrap_or("");
     let subtype = result.get("subtype").and_then(Value::as_str).unwrap_or("");
     let is_error = result
@@ -445,8 +460,8 @@ fn claude(stdout: &str) -> Option<Result<Response, Reported>> {
     Some(Ok(Response {
         text: text.to_string(),
         tokens_in: usage("input_tokens")
-            + usage("cache_creation_input_tokens")
-            + usage("cache_read_input_tokens"),
+            .saturating_add(usage("cache_creation_input_tokens"))
+            .saturating_add(usage("cache_read_input_tokens")),
         tokens_out: usage("output_tokens"),
         cost_usd: result
             .get("total_cost_usd")
@@ -474,6 +489,7 @@ fn claude(stdout: &str) -> Option<Result<Response, Reported>> {
 fn codex(stdout: &str) -> Option<Result<Response, Reported>> {
     let mut response = Response::default();
     let mut message = None;
+    let mut last_error: Option<String> = None;
     let mut seen = false;
     for line in stdout.lines() {
         let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
@@ -507,19 +523,28 @@ fn codex(stdout: &str) -> Option<Result<Response, Reported>> {
                         .and_then(Value::as_u64)
                         .unwrap_or(0)
                 };
-                response.tokens_in += usage("input_tokens");
-                response.tokens_out += usage("output_tokens");
+                response.tokens_in = response.tokens_in.saturating_add(usage("input_tokens"));
+                response.tokens_out = response.tokens_out.saturating_add(usage("output_tokens"));
             }
-            "turn.failed" | "error" => {
+            "turn.failed" => {
                 let said = event
                     .pointer("/error/message")
-                    .or_else(|| event.get("message"))
                     .and_then(Value::as_str)
+                    .or(last_error.as_deref())
                     .unwrap_or("no details");
                 return Some(Err(Reported {
                     message: excerpt(said),
                     final_: false,
                 }));
+            }
+            // Codex reports a lost stream as `error` and reconnects by itself: it only
+            // matters if the turn then fails or ends without an answer.
+            "error" => {
+                last_error = event
+                    .get("message")
+                    .or_else(|| event.pointer("/error/message"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
             }
             _ => {}
         }
@@ -527,8 +552,17 @@ fn codex(stdout: &str) -> Option<Result<Response, Reported>> {
     if !seen {
         return None;
     }
-    response.text = message?;
-    Some(Ok(response))
+    match (message, last_error) {
+        (Some(text), _) => {
+            response.text = text;
+            Some(Ok(response))
+        }
+        (None, Some(error)) => Some(Err(Reported {
+            message: excerpt(&error),
+            final_: false,
+        })),
+        (None, None) => None,
+    }
 }
 
 /// `gemini --output-format json`: `response`, token counts per model under `stats`, or
@@ -540,8 +574,12 @@ fn gemini(stdout: &str) -> Option<Result<Response, Reported>> {
             .get("message")
             .and_then(Value::as_str)
             .unwrap_or("no details");
+        let message = match error.get("code").and_then(Value::as_u64) {
+            Some(code) => format!("{} (code {code})", excerpt(said)),
+            None => excerpt(said),
+        };
         return Some(Err(Reported {
-            message: excerpt(said),
+            message,
             final_: false,
         }));
     }
@@ -558,35 +596,42 @@ fn gemini(stdout: &str) -> Option<Result<Response, Reported>> {
                     .and_then(Value::as_u64)
                     .unwrap_or(0)
             };
-            response.tokens_in += count("prompt");
-            response.tokens_out += count("candidates");
+            response.tokens_in = response.tokens_in.saturating_add(count("prompt"));
+            response.tokens_out = response.tokens_out.saturating_add(count("candidates"));
         }
     }
     Some(Ok(response))
 }
 
 /// Whether a message reads like a failure that passes: rate limits, overload, 5xx,
-/// timeouts, dropped connections.
+/// timeouts, dropped connections. Status codes count as whole numbers only (`500`, not
+/// the `500` in `250000`), and an explicit 4xx other than 408 and 429 is final.
 fn transient_words(message: &str) -> bool {
     let lower = message.to_lowercase();
-    [
-        "rate limit",
-        "rate_limit",
-        "429",
-        "overloaded",
-        "529",
-        "500",
-        "502",
-        "503",
-        "504",
-        "timed out",
-        "timeout",
-        "connection reset",
-        "econnreset",
-        "temporarily",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
+    let codes: Vec<u16> = lower
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| n.len() == 3)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    if codes
+        .iter()
+        .any(|c| (400..500).contains(c) && *c != 408 && *c != 429)
+    {
+        return false;
+    }
+    codes.iter().any(|c| matches!(c, 408 | 429 | 500..=599))
+        || [
+            "rate limit",
+            "rate_limit",
+            "overloaded",
+            "timed out",
+            "timeout",
+            "connection reset",
+            "econnreset",
+            "temporarily",
+        ]
+        .iter()
+        .any(|word| lower.contains(word))
 }
 
 /// Whether an environment variable's name says it holds a credential.
@@ -676,7 +721,9 @@ mod tests {
             ("hi", 11, 3)
         );
         let error = r#"{"error":{"type":"ApiError","message":"quota exceeded","code":429}}"#;
-        assert!(matches!(gemini(error), Some(Err(e)) if e.message == "quota exceeded"));
+        assert!(
+            matches!(gemini(error), Some(Err(e)) if e.message == "quota exceeded (code 429)" && transient_words(&e.message))
+        );
     }
 
     fn argv(preset: &str, model: Option<&str>) -> Vec<String> {
@@ -710,8 +757,38 @@ mod tests {
         // gemini takes the prompt as `-p`, with the system prompt in front.
         assert_eq!(
             argv("gemini", None),
-            ["--output-format", "json", "-p", "SYS\n\nPROMPT"]
+            ["--output-format", "json", "--prompt=SYS\n\nPROMPT"]
         );
+    }
+
+    #[test]
+    fn codex_stream_errors_are_not_failures_when_the_turn_completes() {
+        let out = [
+            r#"{"type":"error","message":"Reconnecting... 1/5 (stream disconnected before completion)"}"#,
+            r#"{"type":"item.completed","item":{"id":"item_1","type":"agent_message","text":"done"}}"#,
+            r#"{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":1}}"#,
+        ]
+        .join("\n");
+        assert!(matches!(codex(&out), Some(Ok(r)) if r.text == "done"));
+        let lost = r#"{"type":"error","message":"stream disconnected: 503"}"#;
+        assert!(matches!(codex(lost), Some(Err(e)) if e.message.contains("503")));
+    }
+
+    #[test]
+    fn status_codes_count_as_whole_numbers_and_4xx_is_final() {
+        assert!(transient_words("API Error: 529 overloaded"));
+        assert!(transient_words("HTTP 503 from upstream"));
+        assert!(!transient_words(
+            "API Error: 400 prompt is too long: 250000 tokens > 200000"
+        ));
+        assert!(!transient_words("read 1500 lines"));
+        assert!(transient_words("request timed out"));
+    }
+
+    #[test]
+    fn a_json_object_that_is_not_a_result_is_not_a_claude_answer() {
+        assert!(claude("{}").is_none());
+        assert!(claude(r#"{"version":"1.0"}"#).is_none());
     }
 
     #[test]

@@ -130,6 +130,12 @@ fn status_error(status: u16, body: &str, endpoint: &Endpoint<'_>) -> ProviderErr
         ),
         _ => format!("{} answered {status}: {said}", endpoint.provider),
     };
+    // A 429 for an exhausted quota (OpenAI's `insufficient_quota`) will not pass by waiting.
+    if status == 429 && body.contains("insufficient_quota") {
+        return ProviderError::fatal(format!(
+            "{message}; the account's quota is used up: add credit or use another key"
+        ));
+    }
     if status == 429 || status == 408 || status >= 500 {
         ProviderError::transient(message)
     } else {
@@ -238,6 +244,14 @@ mod tests {
         );
         assert!(!error.message.contains("sk-canary"), "{}", error.message);
         assert!(status_error(429, "", &endpoint).retryable);
+        assert!(
+            !status_error(
+                429,
+                r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#,
+                &endpoint
+            )
+            .retryable
+        );
         assert!(status_error(503, "", &endpoint).retryable);
         assert!(!status_error(400, "", &endpoint).retryable);
     }

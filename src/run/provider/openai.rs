@@ -61,7 +61,14 @@ impl OpenAi {
             .push(json!({ "role": "user", "content": schema::prompt_with_instructions(request) }));
         let mut body = json!({ "model": model, "messages": messages });
         if let Some(max) = self.max_tokens {
-            body["max_tokens"] = json!(max);
+            // OpenAI's newer models take only `max_completion_tokens`; compatible servers
+            // (Ollama, vLLM, llama.cpp) know `max_tokens`.
+            let field = if self.url.contains("api.openai.com") {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            body[field] = json!(max);
         }
         if request.shape != Shape::Result {
             body["response_format"] = json!({
@@ -105,6 +112,14 @@ impl Provider for OpenAi {
                 key: self.key.as_ref(),
             };
             let answer = http::post_json(post, &self.body(request, model), &endpoint).await?;
+            if let Some(refusal) = answer
+                .pointer("/choices/0/message/refusal")
+                .and_then(Value::as_str)
+            {
+                return Err(ProviderError::fatal(format!(
+                    "the model refused: {refusal}"
+                )));
+            }
             let Some(text) = answer
                 .pointer("/choices/0/message/content")
                 .and_then(Value::as_str)
@@ -114,6 +129,10 @@ impl Provider for OpenAi {
                     self.url
                 )));
             };
+            let cut = answer
+                .pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                == Some("length");
             let tokens_in = answer
                 .pointer("/usage/prompt_tokens")
                 .and_then(Value::as_u64)
@@ -137,6 +156,7 @@ impl Provider for OpenAi {
                     .prices
                     .of(model)
                     .map_or(0.0, |p| p.cost(tokens_in, tokens_out)),
+                partial: cut.then(|| "the answer was cut at the token limit".to_string()),
                 ..Response::default()
             })
         })

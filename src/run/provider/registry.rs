@@ -56,6 +56,9 @@ pub struct Providers {
     specs: HashMap<Key, Spec>,
     built: Mutex<HashMap<Key, Arc<dyn Provider>>>,
     prices: Arc<Prices>,
+    /// The run's choice and file, for the test doubles an agent may name.
+    choice: Choice,
+    file: PathBuf,
     /// What `run.yaml` records.
     description: String,
 }
@@ -70,6 +73,8 @@ impl Providers {
             specs: HashMap::new(),
             built: Mutex::new(HashMap::new()),
             prices: Arc::new(Prices::default()),
+            choice: Choice::default(),
+            file: PathBuf::new(),
         }
     }
 
@@ -130,6 +135,8 @@ impl Providers {
             agents,
             specs,
             prices,
+            choice: choice.clone(),
+            file: file.to_path_buf(),
             description,
         })
     }
@@ -191,7 +198,7 @@ impl Providers {
             .specs
             .get(key)
             .ok_or_else(|| "a provider that was never resolved".to_string())?;
-        let provider = build(spec, &Choice::default(), Path::new(""), &self.prices)?;
+        let provider = build(spec, &self.choice, &self.file, &self.prices)?;
         built.insert(key.clone(), provider.clone());
         Ok(provider)
     }
@@ -259,9 +266,12 @@ pub fn known_names(outcome: &Outcome, module: Option<ModuleId>) -> Vec<String> {
 pub fn all_specs(outcome: &Outcome) -> Vec<Spec> {
     let mut specs = Vec::new();
     for root in &outcome.roots {
-        for item in &outcome.program.module(*root).ast.items {
+        let module = outcome.program.module(*root);
+        for item in &module.ast.items {
             if let Item::Provider(declaration) = item {
-                specs.push(Spec::from_declaration(declaration));
+                let mut spec = Spec::from_declaration(declaration);
+                spec.fixture = spec.fixture.map(|fixture| module.dir.join(fixture));
+                specs.push(spec);
             }
         }
     }

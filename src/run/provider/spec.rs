@@ -260,9 +260,12 @@ impl Spec {
             _ => Spec::new(name, kind),
         };
         if let Some(url) = text("url") {
-            // A URL of one's own (Ollama, vLLM, a proxy) needs no key unless one is named.
+            // An OpenAI-compatible URL of one's own (Ollama, vLLM, a proxy) needs no key
+            // unless one is named; the Messages API always takes one.
             spec.url = Some(url);
-            spec.key = None;
+            if kind == Kind::OpenAi {
+                spec.key = None;
+            }
         }
         if let Some(Value::Env(variable, _)) = setting("key") {
             spec.key = Some(variable.value.clone());
