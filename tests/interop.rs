@@ -180,9 +180,9 @@ fn exported_skills_keep_agentskills_limits_and_import_back_unchanged() {
         assert_eq!(back.description, description, "{path}");
         assert_eq!(back.triggers, triggers, "{path}");
         let back_workflows: Vec<String> = back.workflows.iter().map(|w| w.name.clone()).collect();
-        // Helper workflows (`orchestrate`, `outline`) are exported as files too; the
-        // routing table, and so the import, lists the skill's own first.
-        assert_eq!(back_workflows[..workflows.len()], workflows[..], "{path}");
+        // Helper workflows (`orchestrate`, `outline`) are exported as files the steps
+        // refer to; the routing table lists only the skill's own.
+        assert_eq!(back_workflows, workflows, "{path}");
         seen += 1;
     }
     assert_eq!(seen, 5);
@@ -247,7 +247,7 @@ fn hostile_skill_files_import_safely_and_still_check() {
     std::fs::write(skill.join("workflows/Odd.md"), "Be odd.").expect("write");
     let imported = import::read(&skill).expect("reads");
     let names: Vec<&str> = imported.workflows.iter().map(|w| w.name.as_str()).collect();
-    assert_eq!(names, ["leak", "passwd", "if-workflow", "odd-workflow"]);
+    assert_eq!(names, ["leak", "passwd"]);
     assert!(imported
         .workflows
         .iter()
@@ -257,6 +257,27 @@ fn hostile_skill_files_import_safely_and_still_check() {
         .iter()
         .all(|w| !w.steps.contains("root:")));
     let out = scratch.path("odd.pai");
+    let output = pai(&[
+        "import",
+        "skill",
+        skill.to_str().expect("utf-8"),
+        "-o",
+        &out,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let check = pai(&["check", "--deny", "warnings", &out]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+
+    // Without a table every workflow file counts: reserved words and the skill's own
+    // name are renamed so the file still parses and checks.
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: Odd\ndescription: Odd. USE WHEN \"odd\"\n---\n\nBody.\n",
+    )
+    .expect("write");
+    let imported = import::read(&skill).expect("reads");
+    let names: Vec<&str> = imported.workflows.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["if-workflow", "odd-workflow"]);
     let output = pai(&[
         "import",
         "skill",

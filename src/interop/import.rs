@@ -6,9 +6,9 @@
 //! - The description is split at `USE WHEN`: what comes before is the description, the
 //!   phrases after are the `use when` triggers.
 //! - Workflows come from a `## Workflow Routing` table (`| Workflow | Trigger | File |`,
-//!   or `| Trigger | Workflow |` whose cells are file paths), then from any
-//!   `workflows/*.md` (or `Workflows/*.md`) the table does not name. A routing table's
-//!   triggers join the skill's. A skill without workflows gets one, `run`.
+//!   or `| Trigger | Workflow |` whose cells are file paths); without a table, from the
+//!   files of `workflows/` (or `Workflows/`). A routing table's triggers join the
+//!   skill's. A skill without workflows gets one, `run`.
 //! - Each workflow becomes one agent whose prompt is the workflow file (the request
 //!   appended) and whose system prompt is the rest of SKILL.md; `allowed-tools` become
 //!   its `tools`. Handlebars braces in the Markdown are escaped, so the text stays text.
@@ -113,7 +113,14 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
             steps,
         });
     }
-    for file in workflow_files(&dir) {
+    // With a routing table, the table is the list (other files are what its workflows
+    // read); without one, every workflow file is a workflow.
+    let untabled = if workflows.is_empty() {
+        workflow_files(&dir)
+    } else {
+        Vec::new()
+    };
+    for file in untabled {
         let name = kebab(&stem(&file));
         if workflows.iter().all(|w| w.name != name) {
             workflows.push(MarkdownWorkflow {
