@@ -352,11 +352,7 @@ fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
 
 fn export_claude(out: &Path, files: &[PathBuf]) -> Exit {
     let paths: Vec<PathBuf> = if files.is_empty() {
-        crate::stdlib::FILES
-            .iter()
-            .filter(|(p, _)| p.starts_with("skills/"))
-            .map(|(p, _)| Path::new(crate::stdlib::ROOT).join(p))
-            .collect()
+        crate::stdlib::skill_files().map(|(path, _)| path).collect()
     } else {
         files.to_vec()
     };
@@ -487,10 +483,9 @@ fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
         Err(exit) => return exit.into(),
     };
     let found = runtime.block_on(async {
-        let probes = specs.iter().map(|spec| probe::probe(spec, offline));
-        let mut found = Vec::new();
-        for probe in probes {
-            found.push(probe.await);
+        let mut found = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            found.push(probe::probe(spec, offline).await);
         }
         found
     });

@@ -80,10 +80,8 @@ pub fn candidates(dirs: &[PathBuf]) -> Vec<Candidate> {
             }
         }
     }
-    for (path, text) in crate::stdlib::FILES {
-        if path.starts_with("skills/") {
-            add(Path::new(crate::stdlib::ROOT).join(path), text);
-        }
+    for (path, text) in crate::stdlib::skill_files() {
+        add(path, text);
     }
     found
 }

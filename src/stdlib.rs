@@ -48,6 +48,14 @@ pub const FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The embedded skill files: their virtual paths and texts.
+pub fn skill_files() -> impl Iterator<Item = (PathBuf, &'static str)> {
+    FILES
+        .iter()
+        .filter(|(path, _)| path.starts_with("skills/"))
+        .map(|(path, text)| (Path::new(ROOT).join(path), *text))
+}
+
 /// The virtual path of the embedded skill `name`, if there is one.
 pub fn skill(name: &str) -> Option<PathBuf> {
     let relative = format!("skills/{name}.pai");

@@ -2,8 +2,12 @@
 //! dialects into `.pai` skills that check clean, `pai export claude` writes skills
 //! within agentskills.io's limits, and each direction round-trips through the other.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use support::scratch::Scratch;
 
 use pai::interop::import;
 
@@ -26,27 +30,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("pai-interop-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().expect("utf-8").to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The skill declared in a `.pai` text: name, description, triggers, workflows.
@@ -77,7 +60,7 @@ fn pai_skill(source: &str) -> (String, String, Vec<String>, Vec<String>) {
 
 #[test]
 fn the_use_when_dialect_imports_its_triggers_and_workflow_files() {
-    let scratch = Scratch::new("dialect-use-when");
+    let scratch = Scratch::new("interop-dialect-use-when");
     let out = scratch.path("research.pai");
     let output = pai(&[
         "import",
@@ -143,7 +126,7 @@ fn the_routing_table_dialect_imports_workflows_in_order_with_their_triggers() {
 
 #[test]
 fn exported_skills_keep_agentskills_limits_and_import_back_unchanged() {
-    let scratch = Scratch::new("library");
+    let scratch = Scratch::new("interop-library");
     let out = scratch.path("claude");
     let output = pai(&["export", "claude", &out]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -195,7 +178,7 @@ fn exported_skills_keep_agentskills_limits_and_import_back_unchanged() {
 
 #[test]
 fn an_imported_skill_exports_and_imports_back_to_the_same_skill() {
-    let scratch = Scratch::new("markdown");
+    let scratch = Scratch::new("interop-markdown");
     for fixture in ["Research", "Art"] {
         let first = import::read(&root().join("tests/fixtures/claude-skills").join(fixture))
             .expect("reads");
@@ -234,7 +217,7 @@ fn a_missing_skill_file_is_a_usage_error() {
 
 #[test]
 fn hostile_skill_files_import_safely_and_still_check() {
-    let scratch = Scratch::new("hostile");
+    let scratch = Scratch::new("interop-hostile");
     let skill = scratch.0.join("Odd");
     std::fs::create_dir_all(skill.join("workflows")).expect("mkdir");
     std::fs::write(scratch.0.join("secret.md"), "TOP SECRET").expect("write");

@@ -10,14 +10,11 @@ use std::process::{Command, Output};
 use support::fake_server::{anthropic_answer, openai_answer, FakeServer, Reply};
 
 /// A scratch directory with a workflow in it, removed when the test ends.
-struct Scratch(PathBuf);
+struct Scratch(support::scratch::Scratch);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("pai-providers-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
+        Scratch(support::scratch::Scratch::new(&format!("providers-{name}")))
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -76,12 +73,6 @@ impl Scratch {
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn only_run(runs: &Path) -> PathBuf {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(runs)
         .expect("runs dir exists")
@@ -129,6 +120,27 @@ fn openai_provider(server: &FakeServer) -> String {
   key env("PAI_TEST_OPENAI_KEY")
 }}"#,
         server.url()
+    )
+}
+
+/// A workflow that runs one `step` per element of `items` through `provider`.
+fn fan_out_workflow(provider: &str, model: &str) -> String {
+    format!(
+        r#"{provider}
+
+agent step(n: text max 10) {{
+  provider api
+  model "{model}"
+  context 4k
+  summary 20
+  prompt "Step {{{{n}}}}"
+}}
+
+workflow main(items: list<text max 10> max 20) {{
+  let done = for n in items max 20 {{ step(n: n) }}
+  return done
+}}
+"#
     )
 }
 
@@ -183,24 +195,7 @@ fn one_run_reuses_its_connection_across_calls() {
     let server = FakeServer::start(vec![Reply::json(openai_answer("fine", 10, 5))]);
     let file = scratch.write(
         "many.pai",
-        &format!(
-            r#"{}
-
-agent step(n: text max 10) {{
-  provider api
-  model "local"
-  context 4k
-  summary 20
-  prompt "Step {{{{n}}}}"
-}}
-
-workflow main(items: list<text max 10> max 20) {{
-  let done = for n in items max 20 {{ step(n: n) }}
-  return done
-}}
-"#,
-            openai_provider(&server)
-        ),
+        &fan_out_workflow(&openai_provider(&server), "local"),
     );
     let items: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
     let output = scratch.run(
@@ -290,24 +285,7 @@ fn max_cost_counts_what_the_provider_really_charged() {
     let server = FakeServer::start(vec![Reply::json(openai_answer("ok", 1_000_000, 0))]);
     let file = scratch.write(
         "spend.pai",
-        &format!(
-            r#"{}
-
-agent step(n: text max 10) {{
-  provider api
-  model "gpt-4o-mini"
-  context 4k
-  summary 20
-  prompt "Step {{{{n}}}}"
-}}
-
-workflow main(items: list<text max 10> max 20) {{
-  let done = for n in items max 20 {{ step(n: n) }}
-  return done
-}}
-"#,
-            openai_provider(&server)
-        ),
+        &fan_out_workflow(&openai_provider(&server), "gpt-4o-mini"),
     );
     let output = scratch.run(
         &file,

@@ -3,8 +3,12 @@
 //! `pai test`, plan by folder depth, run end to end, and are embedded so `use
 //! pai-council` works from any directory.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use support::scratch::Scratch;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,24 +35,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// A scratch directory outside the repository, removed when the test ends.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("pai-stdlib-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
@@ -139,7 +125,7 @@ fn the_plan_of_execute_follows_the_sample_apps_folders() {
 
 #[test]
 fn execute_runs_over_the_sample_app_with_sim_and_with_replay() {
-    let scratch = Scratch::new("execute");
+    let scratch = Scratch::new("stdlib-execute");
     for (name, provider) in [
         ("sim", &["--provider", "sim"][..]),
         ("replay", &["--provider", "replay"][..]),
@@ -201,7 +187,7 @@ fn execute_runs_over_the_sample_app_with_sim_and_with_replay() {
 
 #[test]
 fn the_embedded_library_answers_use_from_any_directory_and_a_project_shadows_it() {
-    let scratch = Scratch::new("embedded");
+    let scratch = Scratch::new("stdlib-embedded");
     std::fs::write(
         scratch.0.join("decide.pai"),
         "use pai-council\n\nworkflow decide(question: text max 1k) -> result {\n  return pai-council.quick(proposal: question)\n}\n",
@@ -241,7 +227,7 @@ fn the_embedded_library_answers_use_from_any_directory_and_a_project_shadows_it(
 
 #[test]
 fn a_diagnostic_inside_the_library_names_its_virtual_path() {
-    let scratch = Scratch::new("virtual");
+    let scratch = Scratch::new("stdlib-virtual");
     std::fs::write(
         scratch.0.join("wrong.pai"),
         "use pai-research\n\nworkflow w(topic: text max 1k) -> result {\n  return pai-research(topc: topic)\n}\n",
@@ -258,7 +244,7 @@ fn a_diagnostic_inside_the_library_names_its_virtual_path() {
 
 #[test]
 fn route_names_the_skill_workflow_trigger_and_runner_up() {
-    let scratch = Scratch::new("route");
+    let scratch = Scratch::new("stdlib-route");
     let output = pai_in(&scratch.0, &["route", "plan the refactor of the parser"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let shown = text(&output);
@@ -312,7 +298,7 @@ fn route_names_the_skill_workflow_trigger_and_runner_up() {
 
 #[test]
 fn run_request_routes_then_runs_with_the_request_as_the_first_text_argument() {
-    let scratch = Scratch::new("run-request");
+    let scratch = Scratch::new("stdlib-run-request");
     let runs = scratch.0.join("runs");
     let output = pai_in(
         &scratch.0,
@@ -346,7 +332,7 @@ fn run_request_routes_then_runs_with_the_request_as_the_first_text_argument() {
 
 #[test]
 fn a_synthesis_that_is_not_complete_gets_a_continuation() {
-    let scratch = Scratch::new("continuation");
+    let scratch = Scratch::new("stdlib-continuation");
     let runs = scratch.0.join("runs");
     let output = pai(&[
         "run",

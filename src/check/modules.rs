@@ -69,16 +69,7 @@ impl Program {
                     "no such file in the standard library",
                 ),
             })?;
-            if let Some(&id) = self.by_path.get(&key) {
-                return Ok(id);
-            }
-            let dir = parent_dir(&key);
-            return Ok(self.add(
-                key.clone(),
-                &key.display().to_string(),
-                text.as_bytes(),
-                dir,
-            ));
+            return Ok(self.add_embedded(key, text));
         }
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if let Some(&id) = self.by_path.get(&key) {
@@ -283,16 +274,18 @@ impl Program {
             );
             return None;
         };
+        Some(self.add_embedded(key, text))
+    }
+
+    /// The module of the embedded file at `key` (a normalised `<stdlib>/...` path),
+    /// loaded once.
+    fn add_embedded(&mut self, key: PathBuf, text: &str) -> ModuleId {
         if let Some(&id) = self.by_path.get(&key) {
-            return Some(id);
+            return id;
         }
         let dir = parent_dir(&key);
-        Some(self.add(
-            key.clone(),
-            &key.display().to_string(),
-            text.as_bytes(),
-            dir,
-        ))
+        let name = key.display().to_string();
+        self.add(key, &name, text.as_bytes(), dir)
     }
 }
 

@@ -24,11 +24,11 @@ use super::secret::Secret;
 use super::sim::Sim;
 use super::spec::{Kind, Spec};
 use super::Provider;
-use crate::check::modules::ModuleId;
+use crate::check::modules::{Module, ModuleId};
 use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::Outcome;
 use crate::compile::prices::Prices;
-use crate::syntax::ast::{Item, Value};
+use crate::syntax::ast::{self, Item, Value};
 
 /// How the run's provider is chosen, and what the test doubles need.
 #[derive(Clone, Debug, Default)]
@@ -233,13 +233,17 @@ fn lookup(outcome: &Outcome, module: Option<ModuleId>, name: &str) -> Option<(Ke
     if let Some(item) = declared {
         let module = outcome.program.module(item.module);
         if let Some(Item::Provider(declaration)) = module.ast.items.get(item.index) {
-            let mut spec = Spec::from_declaration(declaration);
-            // A fixture path is relative to the file that declares it.
-            spec.fixture = spec.fixture.map(|fixture| module.dir.join(fixture));
-            return Some((Key::Declared(item), spec));
+            return Some((Key::Declared(item), declared_spec(module, declaration)));
         }
     }
     Spec::builtin(name).map(|spec| (Key::Builtin(name.to_string()), spec))
+}
+
+/// The spec of a declaration in `module`; a fixture path is relative to that file.
+fn declared_spec(module: &Module, declaration: &ast::Provider) -> Spec {
+    let mut spec = Spec::from_declaration(declaration);
+    spec.fixture = spec.fixture.map(|fixture| module.dir.join(fixture));
+    spec
 }
 
 /// Every provider name visible from `module`.
@@ -269,9 +273,7 @@ pub fn all_specs(outcome: &Outcome) -> Vec<Spec> {
         let module = outcome.program.module(*root);
         for item in &module.ast.items {
             if let Item::Provider(declaration) = item {
-                let mut spec = Spec::from_declaration(declaration);
-                spec.fixture = spec.fixture.map(|fixture| module.dir.join(fixture));
-                specs.push(spec);
+                specs.push(declared_spec(module, declaration));
             }
         }
     }
