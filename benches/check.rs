@@ -357,6 +357,7 @@ fn check_bench(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(measure));
 
         group.throughput(Throughput::Bytes(pai_text.len() as u64));
+        group.bench_function("pai_parse", |b| b.iter(|| pai::syntax::parse(&pai_text)));
         group.bench_function("pai_check", |b| {
             b.iter(|| pai::check::check_text("bench.pai", &pai_text, Path::new(".")))
         });

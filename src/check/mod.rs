@@ -15,6 +15,7 @@
 
 mod analyze;
 pub mod budget;
+mod condense;
 pub(crate) mod graph;
 pub(crate) mod items;
 mod lints;

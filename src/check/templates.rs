@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use handlebars::template::{BlockParam, HelperTemplate, Parameter, Template, TemplateElement};
 use handlebars::{Path as HbPath, TemplateErrorReason};
 
+use super::condense::Condensed;
 use super::types::{Type, RESULT_FIELDS};
 use crate::diagnostics::{self, Diagnostic};
 use crate::syntax::ast::Text;
@@ -45,15 +46,32 @@ pub fn check(
     fields: &FieldsOf<'_>,
     out: &mut Vec<Diagnostic>,
 ) -> TemplateUse {
+    check_as(
+        agent,
+        text,
+        params,
+        fields,
+        out,
+        Condensed::new(&text.value),
+    )
+}
+
+/// [`check`], with handlebars reading `parsed` (the template or its condensed copy).
+fn check_as(
+    agent: &str,
+    text: &Text,
+    params: &[(String, Type)],
+    fields: &FieldsOf<'_>,
+    out: &mut Vec<Diagnostic>,
+    parsed: Condensed,
+) -> TemplateUse {
     let mut checker = Checker {
         agent,
         text,
         params,
         fields,
         out,
-        line_starts: std::iter::once(0)
-            .chain(text.value.match_indices('\n').map(|(i, _)| i + 1))
-            .collect(),
+        parsed,
         result: TemplateUse {
             uses: HashMap::new(),
             literal_bytes: 0,
@@ -85,12 +103,27 @@ pub fn check(
         checker.result.parsed = false;
         return checker.result;
     }
-    match Template::compile(&text.value) {
-        Ok(template) => checker.template(&template),
+    match Template::compile(&checker.parsed.text) {
+        Ok(template) => {
+            checker.template(&template);
+            checker.result.literal_bytes += checker.parsed.removed_bytes;
+        }
+        // The error is reported as handlebars finds it in the original.
+        Err(_) if checker.parsed.is_condensed() => {
+            let Checker { out, .. } = checker;
+            return check_as(
+                agent,
+                text,
+                params,
+                fields,
+                out,
+                Condensed::identity(&text.value),
+            );
+        }
         Err(error) => {
             let offset = error
                 .pos()
-                .and_then(|(line, col)| checker.offset_of(line, col))
+                .and_then(|(line, col)| checker.parsed.offset_of(line, col))
                 .unwrap_or(0);
             let reason = match error.reason() {
                 TemplateErrorReason::MismatchingClosedHelper(open, close) => {
@@ -126,7 +159,8 @@ struct Checker<'a> {
     params: &'a [(String, Type)],
     fields: &'a FieldsOf<'a>,
     out: &'a mut Vec<Diagnostic>,
-    line_starts: Vec<usize>,
+    /// What handlebars parsed, and how its positions map back to the template.
+    parsed: Condensed,
     result: TemplateUse,
     frames: Vec<Frame>,
     /// Where to start looking for the next path's text in the template.
@@ -136,21 +170,10 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    /// The byte offset in the template of 1-based `line`, `col` (characters).
-    fn offset_of(&self, line: usize, col: usize) -> Option<usize> {
-        let start = *self.line_starts.get(line.checked_sub(1)?)?;
-        let rest = self.text.value.get(start..)?;
-        let within = rest
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(rest.len(), |(i, _)| i);
-        Some(start + within)
-    }
-
     fn template(&mut self, template: &Template) {
         for (i, element) in template.elements.iter().enumerate() {
             if let Some(mapping) = template.mapping.get(i) {
-                if let Some(offset) = self.offset_of(mapping.0, mapping.1) {
+                if let Some(offset) = self.parsed.offset_of(mapping.0, mapping.1) {
                     self.cursor = offset;
                 }
             }
@@ -542,5 +565,97 @@ fn param_name(param: &Parameter) -> Option<String> {
         Parameter::Name(name) => Some(name.clone()),
         Parameter::Path(path) => Some(path_raw(path).to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::source::Span;
+
+    /// Pieces templates are made of: prose, whitespace of every kind, tags of every
+    /// kind, and the cases condensing must leave alone.
+    const PIECES: &[&str] = &[
+        "Map the codebase",
+        " for ",
+        "x",
+        "\n",
+        "    ",
+        "\t",
+        "\u{a0}",
+        "\u{2003}word\u{2003}",
+        "{ json }",
+        "}",
+        "{",
+        "\\",
+        "\\{{task}}",
+        "{{task}}",
+        "{{~task~}}",
+        "{{ task }}",
+        "{{nope}}",
+        "{{children}}",
+        "{{#each children}}",
+        "{{~#each children~}}",
+        "{{/each}}",
+        "{{this.summary}}",
+        "{{this.nope}}",
+        "{{@index}}",
+        "{{#if task}}",
+        "{{else}}",
+        "{{/if}}",
+        "{{{task}}}",
+        "{{! a comment }}",
+        "{{!-- a }} comment --}}",
+        "{{lookup children \"}}\"}}",
+        "{{len children}}",
+        "{{frobnicate task}}",
+        "{{#with task}}{{this}}{{/with}}",
+        "{{",
+        "}}",
+    ];
+
+    fn run(template: &str, condensed: bool) -> (String, usize, Vec<(String, u64)>, bool) {
+        let text = Text {
+            value: template.to_string(),
+            span: Span::new(100, 100 + template.len()),
+            map: vec![(0, 100)],
+        };
+        let params = [
+            ("task".to_string(), Type::Text),
+            ("children".to_string(), Type::List(Box::new(Type::Result))),
+        ];
+        let mut out = Vec::new();
+        let parsed = if condensed {
+            Condensed::new(template)
+        } else {
+            Condensed::identity(template)
+        };
+        let used = check_as("a", &text, &params, &|_| None, &mut out, parsed);
+        let mut uses: Vec<_> = used.uses.into_iter().collect();
+        uses.sort();
+        (format!("{out:?}"), used.literal_bytes, uses, used.parsed)
+    }
+
+    proptest! {
+        /// Condensing is invisible: the same diagnostics at the same spans, the same
+        /// literal bytes and the same parameter uses as parsing the template whole.
+        #[test]
+        fn condensed_and_whole_templates_check_alike(
+            pieces in proptest::collection::vec(0..PIECES.len(), 0..24)
+        ) {
+            let template: String = pieces.iter().filter_map(|&i| PIECES.get(i).copied()).collect();
+            prop_assert_eq!(run(&template, true), run(&template, false), "{:?}", template);
+        }
+    }
+
+    #[test]
+    fn a_realistic_prompt_is_condensed_and_checks_alike() {
+        let template = "Summarise the work done from these reports:\n{{#each children}}\n- [{{this.status}}] {{this.summary}} for {{../task}}\n{{/each}}\nand {{nope}}\n";
+        assert!(Condensed::new(template).is_condensed());
+        let whole = run(template, false);
+        assert_eq!(run(template, true), whole);
+        assert!(whole.0.contains("nope"), "{}", whole.0);
     }
 }
