@@ -220,7 +220,7 @@ fn rule_name(rule: Rule) -> &'static str {
     match rule {
         Rule::EOI => "end of file",
         Rule::WHITESPACE => "whitespace",
-        Rule::COMMENT | Rule::comment_text => "a comment",
+        Rule::comment | Rule::comment_text => "a comment",
         Rule::item | Rule::item_keyword => "an item",
         Rule::modifier => "`depth` or `follows`",
         Rule::skill_entry => "a skill entry",
