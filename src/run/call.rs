@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use handlebars::Handlebars;
+use handlebars::{Context, Handlebars};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -43,19 +43,22 @@ pub struct Prepared {
 pub fn prepare(
     registry: &Handlebars<'_>,
     key: &str,
-    data: &Value,
+    data: Value,
     model: Option<&str>,
 ) -> Result<Prepared, String> {
+    // The context owns the data: `render` would copy it whole first, which for a fold
+    // over 10,000 results doubled the run's peak memory.
+    let context = Context::from(data);
     let prompt_name = format!("{key}:prompt");
     let prompt = if registry.has_template(&prompt_name) {
-        render_named(registry, &prompt_name, data)?
+        render_named(registry, &prompt_name, &context)?
     } else {
         String::new()
     };
     let system_name = format!("{key}:system");
     let system = registry
         .has_template(&system_name)
-        .then(|| render_named(registry, &system_name, data))
+        .then(|| render_named(registry, &system_name, &context))
         .transpose()?;
     let hash = inputs_hash(&[
         model.unwrap_or(""),
@@ -79,11 +82,15 @@ pub fn registry() -> Handlebars<'static> {
 
 /// Renders a registered template. The data is never rendered as a template itself: a
 /// model's answer containing `{{x}}` stays literal.
-pub fn render_named(registry: &Handlebars<'_>, name: &str, data: &Value) -> Result<String, String> {
+pub fn render_named(
+    registry: &Handlebars<'_>,
+    name: &str,
+    context: &Context,
+) -> Result<String, String> {
     // handlebars renders into an 8 KB buffer; keep only what the prompt needs, since
     // thousands of prompts may wait for a provider at once.
     let mut text = registry
-        .render(name, data)
+        .render_with_context(name, context)
         .map_err(|e| format!("cannot render the prompt: {}", e.to_string().to_lowercase()))?;
     text.shrink_to_fit();
     Ok(text)
@@ -390,8 +397,12 @@ mod tests {
         registry
             .register_template_string("missing", "{{missing}}")
             .unwrap();
-        assert_eq!(render_named(&registry, "t", &data).unwrap(), "<b>& {{x}}");
-        assert!(render_named(&registry, "missing", &data).is_err());
+        let context = Context::from(data);
+        assert_eq!(
+            render_named(&registry, "t", &context).unwrap(),
+            "<b>& {{x}}"
+        );
+        assert!(render_named(&registry, "missing", &context).is_err());
     }
 
     #[test]

@@ -15,12 +15,13 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::call::{self, CallResult, Policy};
-use super::manifest::{self, Manifest, RunManifest, RunTotals, Spend, Tokens, Writer};
+use super::manifest::{self, Manifest, RunManifest, RunTotals, Spend, Timestamp, Tokens};
 use super::progress::Progress;
 use super::provider::registry::Providers;
 use super::provider::{Request, Shape};
 use super::resolve::{self, NodeResult, Scope, Status};
 use super::trace::Trace;
+use super::writer::Writer;
 use super::{Options, RunError, RunReport};
 use crate::check::scope::ItemRef;
 use crate::check::types::Type;
@@ -39,8 +40,8 @@ type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = (NodeIndex, Ca
 #[derive(Default)]
 struct Record {
     attempts: u32,
-    started: Option<(Instant, String)>,
-    finished_at: Option<String>,
+    started: Option<(Instant, Timestamp)>,
+    finished_at: Option<Timestamp>,
     duration: Duration,
     tokens: Tokens,
     cost_usd: f64,
@@ -268,7 +269,7 @@ impl<'o> Executor<'o> {
     fn start(&mut self, node: NodeIndex) -> Option<Pending> {
         let kind = self.plan.graph[node].kind;
         let id = self.plan.graph[node].id.clone();
-        self.records.entry(node).or_default().started = Some((Instant::now(), manifest::now()));
+        self.records.entry(node).or_default().started = Some((Instant::now(), Timestamp::now()));
         if matches!(kind, NodeKind::Agent | NodeKind::Exec) {
             let depth = self.plan.graph[node].depth;
             self.progress.start(&id, depth);
@@ -328,7 +329,7 @@ impl<'o> Executor<'o> {
     }
 
     fn start_agent(&mut self, node: NodeIndex, id: &str) -> Option<Pending> {
-        let (item, data) = match self.agent_inputs(node) {
+        let (item, mut data) = match self.agent_inputs(node) {
             Ok(inputs) => inputs,
             Err(error) => {
                 self.fail(node, &error);
@@ -357,7 +358,8 @@ impl<'o> Executor<'o> {
         // runs, off the scheduler's thread.
         let mut rendered = None;
         if self.options.resume {
-            let prepared = match call::prepare(&self.templates, &key, &data, model.as_deref()) {
+            let inputs = std::mem::take(&mut data);
+            let prepared = match call::prepare(&self.templates, &key, inputs, model.as_deref()) {
                 Ok(prepared) => prepared,
                 Err(error) => {
                     self.fail(node, &error);
@@ -446,7 +448,7 @@ impl<'o> Executor<'o> {
             };
             let prepared = match rendered {
                 Some(prepared) => prepared,
-                None => match call::prepare(&templates, &key, &data, model.as_deref()) {
+                None => match call::prepare(&templates, &key, data, model.as_deref()) {
                     Ok(prepared) => prepared,
                     Err(error) => {
                         let result = CallResult {
@@ -642,7 +644,7 @@ impl<'o> Executor<'o> {
                     .push(&result.id, self.started, began, duration, status);
             }
         }
-        record.finished_at = Some(manifest::now());
+        record.finished_at = Some(Timestamp::now());
         let reused = record.reused;
         let counted = matches!(self.plan.graph[node].kind, NodeKind::Agent | NodeKind::Exec);
         self.progress.finish(&result.id, status, reused, counted);
@@ -877,8 +879,8 @@ impl<'o> Executor<'o> {
             inputs,
             inputs_hash: record.and_then(|r| r.inputs_hash.clone()),
             attempts: record.map_or(0, |r| r.attempts),
-            started_at: record.and_then(|r| r.started.as_ref().map(|(_, at)| at.clone())),
-            finished_at: record.and_then(|r| r.finished_at.clone()),
+            started_at: record.and_then(|r| r.started.map(|(_, at)| at)),
+            finished_at: record.and_then(|r| r.finished_at),
             tokens: record.map(|r| r.tokens).unwrap_or_default(),
             cost_usd: record.map_or(0.0, |r| r.cost_usd),
             error: record.and_then(|r| r.error.clone()),

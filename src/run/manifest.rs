@@ -1,12 +1,9 @@
 //! Manifests (DESIGN §4): `run.yaml` and one `manifest.yaml` per node in a directory
-//! tree mirroring the call tree. Writes are atomic (temp file, fsync, rename) and done
-//! by a writer thread, so the scheduler never waits on the disk.
+//! tree mirroring the call tree. They are written atomically by the writer thread
+//! (`super::writer`), so the scheduler never waits on the disk.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +31,9 @@ pub struct Manifest {
     #[serde(default)]
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
+    pub started_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<String>,
+    pub finished_at: Option<Timestamp>,
     #[serde(default)]
     pub tokens: Tokens,
     #[serde(default)]
@@ -110,7 +107,42 @@ pub struct RunTotals {
 
 /// Now, as RFC 3339.
 pub fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+    Timestamp::now().to_string()
+}
+
+/// A moment, written as RFC 3339 with milliseconds (`2026-11-21T09:30:00.123Z`).
+///
+/// The scheduler keeps the `SystemTime` (no allocation); the text is made where the
+/// manifest is serialized, on the writer thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timestamp(pub std::time::SystemTime);
+
+impl Timestamp {
+    /// Now.
+    pub fn now() -> Timestamp {
+        Timestamp(std::time::SystemTime::now())
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        humantime::format_rfc3339_millis(self.0).fmt(f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_rfc3339_weak(&text)
+            .map(Timestamp)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a time: {e}")))
+    }
 }
 
 /// The directory of node `id` in run directory `run_dir`.
@@ -120,116 +152,6 @@ pub fn node_dir(run_dir: &Path, id: &str) -> PathBuf {
         dir.push(segment);
     }
     dir
-}
-
-enum Job {
-    Write(PathBuf, Vec<u8>),
-    /// Serialized on the writer thread, off the scheduler's path.
-    Yaml(PathBuf, Box<dyn Document>),
-    Flush(mpsc::Sender<Vec<String>>),
-}
-
-/// Something the writer thread can turn into YAML.
-pub trait Document: Send {
-    fn to_yaml(&self) -> Result<String, String>;
-}
-
-impl<T: Serialize + Send> Document for T {
-    fn to_yaml(&self) -> Result<String, String> {
-        serde_yaml::to_string(self).map_err(|e| e.to_string())
-    }
-}
-
-/// Writes files atomically on its own thread.
-pub struct Writer {
-    jobs: mpsc::Sender<Job>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Writer {
-    /// Starts the writer thread.
-    pub fn start() -> Writer {
-        let (jobs, inbox) = mpsc::channel::<Job>();
-        let thread = std::thread::spawn(move || {
-            let mut errors = Vec::new();
-            while let Ok(job) = inbox.recv() {
-                match job {
-                    Job::Write(path, bytes) => {
-                        if let Err(error) = write_atomic(&path, &bytes) {
-                            errors.push(format!("cannot write `{}`: {error}", path.display()));
-                        }
-                    }
-                    Job::Yaml(path, document) => {
-                        let written = document.to_yaml().and_then(|text| {
-                            write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())
-                        });
-                        if let Err(error) = written {
-                            errors.push(format!("cannot write `{}`: {error}", path.display()));
-                        }
-                    }
-                    Job::Flush(reply) => {
-                        let _ = reply.send(std::mem::take(&mut errors));
-                    }
-                }
-            }
-        });
-        Writer {
-            jobs,
-            thread: Some(thread),
-        }
-    }
-
-    /// Queues a YAML document for `path`; never blocks, and serializes on the writer
-    /// thread.
-    pub fn yaml<T: Serialize + Send + 'static>(&self, path: PathBuf, value: T) {
-        let _ = self.jobs.send(Job::Yaml(path, Box::new(value)));
-    }
-
-    /// Queues bytes for `path`; never blocks.
-    pub fn bytes(&self, path: PathBuf, bytes: Vec<u8>) {
-        let _ = self.jobs.send(Job::Write(path, bytes));
-    }
-
-    /// Waits until everything queued is on disk; returns the writes that failed.
-    pub fn flush(&self) -> Vec<String> {
-        let (reply, answer) = mpsc::channel();
-        if self.jobs.send(Job::Flush(reply)).is_err() {
-            return vec!["the manifest writer stopped".to_string()];
-        }
-        answer
-            .recv()
-            .unwrap_or_else(|_| vec!["the manifest writer stopped".to_string()])
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.flush();
-        let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.jobs, closed));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Temp file, fsync, rename: a reader sees the old file or the new one, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        // The data must be on disk before the rename makes it visible.
-        file.sync_data()?;
-    }
-    std::fs::rename(&temp, path)
 }
 
 /// Reads a node manifest, if there is a readable one.
@@ -257,15 +179,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn atomic_writes_replace_whole_files() {
-        let dir = std::env::temp_dir().join(format!("pai-manifest-{}", std::process::id()));
-        let path = dir.join("a/b/manifest.yaml");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temp file is left behind");
-        std::fs::remove_dir_all(dir).unwrap();
+    fn timestamps_round_trip_as_rfc3339_text() {
+        let at =
+            Timestamp(std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_795_000_000_123));
+        let yaml = serde_yaml::to_string(&at).unwrap();
+        assert_eq!(yaml, "2026-11-18T11:06:40.123Z\n");
+        assert_eq!(serde_yaml::from_str::<Timestamp>(&yaml).unwrap(), at);
+        assert!(serde_yaml::from_str::<Timestamp>("yesterday").is_err());
     }
 
     #[test]

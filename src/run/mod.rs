@@ -10,6 +10,7 @@ pub mod provider;
 pub mod resolve;
 pub mod status;
 mod trace;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

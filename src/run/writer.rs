@@ -1,0 +1,296 @@
+//! The writer thread: every file a run writes goes through it, so the scheduler never
+//! waits on the disk.
+//!
+//! Writes are atomic: each file is written to a temp file beside it, made durable, then
+//! renamed over the target, so a reader (or a resume after `kill -9`) sees the old file
+//! or the new one, never half of one.
+//!
+//! Writes are committed in batches: whatever is queued when the thread wakes (up to
+//! [`MAX_BATCH`] files) is written to temp files, made durable together, then renamed in
+//! order. On Linux one `syncfs` per filesystem makes a whole batch durable, where an
+//! `fsync` per file cost a journal commit each and let the queue (and the run's memory)
+//! grow with every node; elsewhere each temp file is synced on its own.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+
+/// The most files one batch stages before committing them.
+pub const MAX_BATCH: usize = 256;
+
+enum Job {
+    Write(PathBuf, Vec<u8>),
+    /// Serialized on the writer thread, off the scheduler's path.
+    Yaml(PathBuf, Box<dyn Document>),
+    Flush(mpsc::Sender<Vec<String>>),
+}
+
+/// Something the writer thread can turn into YAML.
+pub trait Document: Send {
+    fn to_yaml(&self) -> Result<String, String>;
+}
+
+impl<T: Serialize + Send> Document for T {
+    fn to_yaml(&self) -> Result<String, String> {
+        serde_yaml::to_string(self).map_err(|e| e.to_string())
+    }
+}
+
+/// Writes files atomically on its own thread.
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub fn start() -> Writer {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let thread = std::thread::spawn(move || {
+            let mut batch = Batch::default();
+            while let Ok(job) = inbox.recv() {
+                batch.take(job);
+                while batch.staged.len() < MAX_BATCH {
+                    match inbox.try_recv() {
+                        Ok(job) => batch.take(job),
+                        Err(_) => break,
+                    }
+                }
+                batch.commit();
+            }
+        });
+        Writer {
+            jobs,
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues a YAML document for `path`; never blocks, and serializes on the writer
+    /// thread.
+    pub fn yaml<T: Serialize + Send + 'static>(&self, path: PathBuf, value: T) {
+        let _ = self.jobs.send(Job::Yaml(path, Box::new(value)));
+    }
+
+    /// Queues bytes for `path`; never blocks.
+    pub fn bytes(&self, path: PathBuf, bytes: Vec<u8>) {
+        let _ = self.jobs.send(Job::Write(path, bytes));
+    }
+
+    /// Waits until everything queued is on disk; returns the writes that failed.
+    pub fn flush(&self) -> Vec<String> {
+        let (reply, answer) = mpsc::channel();
+        if self.jobs.send(Job::Flush(reply)).is_err() {
+            return vec!["the manifest writer stopped".to_string()];
+        }
+        answer
+            .recv()
+            .unwrap_or_else(|_| vec!["the manifest writer stopped".to_string()])
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.flush();
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A temp file written and not yet renamed over its target.
+struct Staged {
+    file: File,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+/// Files staged by the writer thread since its last commit.
+#[derive(Default)]
+struct Batch {
+    staged: Vec<Staged>,
+    /// Temp files made so far, so two writes of one path in a batch never share one.
+    made: u64,
+    errors: Vec<String>,
+}
+
+impl Batch {
+    fn take(&mut self, job: Job) {
+        match job {
+            Job::Write(path, bytes) => self.stage(path, &bytes),
+            Job::Yaml(path, document) => match document.to_yaml() {
+                Ok(text) => self.stage(path, text.as_bytes()),
+                Err(error) => self
+                    .errors
+                    .push(format!("cannot write `{}`: {error}", path.display())),
+            },
+            Job::Flush(reply) => {
+                self.commit();
+                let _ = reply.send(std::mem::take(&mut self.errors));
+            }
+        }
+    }
+
+    fn stage(&mut self, path: PathBuf, bytes: &[u8]) {
+        self.made += 1;
+        match write_temp(&path, bytes, self.made) {
+            Ok((file, temp)) => self.staged.push(Staged { file, temp, path }),
+            Err(error) => self
+                .errors
+                .push(format!("cannot write `{}`: {error}", path.display())),
+        }
+    }
+
+    /// Makes every staged file durable, then renames each over its target, in the order
+    /// they were queued.
+    fn commit(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let staged = std::mem::take(&mut self.staged);
+        let synced = sync_all(&staged);
+        for Staged { file, temp, path } in staged {
+            drop(file);
+            let done = match &synced {
+                Ok(()) => std::fs::rename(&temp, &path),
+                Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
+            };
+            if let Err(error) = done {
+                let _ = std::fs::remove_file(&temp);
+                self.errors
+                    .push(format!("cannot write `{}`: {error}", path.display()));
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to a fresh temp file beside `path`, creating its directory.
+fn write_temp(path: &Path, bytes: &[u8], serial: u64) -> std::io::Result<(File, PathBuf)> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.{serial}.tmp", std::process::id()));
+    let mut file = File::create(&temp)?;
+    file.write_all(bytes)?;
+    Ok((file, temp))
+}
+
+/// Makes the data of every staged file durable.
+#[cfg(target_os = "linux")]
+fn sync_all(staged: &[Staged]) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    use std::os::unix::io::AsRawFd as _;
+    // One `syncfs` per filesystem the batch wrote to.
+    let mut devices: Vec<u64> = Vec::new();
+    for entry in staged {
+        let device = entry.file.metadata()?.dev();
+        if devices.contains(&device) {
+            continue;
+        }
+        devices.push(device);
+        // SAFETY: `syncfs` only reads the descriptor, which `entry.file` keeps open.
+        if unsafe { libc::syncfs(entry.file.as_raw_fd()) } != 0 {
+            return each_synced(staged);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_all(staged: &[Staged]) -> std::io::Result<()> {
+    each_synced(staged)
+}
+
+fn each_synced(staged: &[Staged]) -> std::io::Result<()> {
+    staged.iter().try_for_each(|entry| entry.file.sync_data())
+}
+
+/// Temp file, sync, rename, for one file outside the writer thread.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let (file, temp) = write_temp(path, bytes, 0)?;
+    file.sync_data()?;
+    drop(file);
+    std::fs::rename(&temp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pai-writer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files() {
+        let dir = scratch("atomic");
+        let path = dir.join("a/b/manifest.yaml");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file is left behind");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_write_of_each_path_and_no_temp_files() {
+        let dir = scratch("batch");
+        let writer = Writer::start();
+        for i in 0..(MAX_BATCH * 2 + 7) {
+            writer.bytes(
+                dir.join(format!("n{}/out.md", i % 10)),
+                i.to_string().into_bytes(),
+            );
+        }
+        writer.yaml(dir.join("run.yaml"), vec!["a", "b"]);
+        assert!(writer.flush().is_empty());
+        for n in 0..10 {
+            let last = (0..(MAX_BATCH * 2 + 7))
+                .filter(|i| i % 10 == n)
+                .max()
+                .unwrap();
+            let text = std::fs::read_to_string(dir.join(format!("n{n}/out.md"))).unwrap();
+            assert_eq!(text, last.to_string());
+            let files = std::fs::read_dir(dir.join(format!("n{n}")))
+                .unwrap()
+                .count();
+            assert_eq!(files, 1, "no temp file is left in n{n}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join("run.yaml")).unwrap(),
+            "- a\n- b\n"
+        );
+        drop(writer);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn failed_writes_are_reported_by_the_next_flush() {
+        let dir = scratch("fail");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A file where a directory must go.
+        std::fs::write(dir.join("blocker"), b"x").unwrap();
+        let writer = Writer::start();
+        writer.bytes(dir.join("blocker/out.md"), b"lost".to_vec());
+        writer.bytes(dir.join("fine.md"), b"kept".to_vec());
+        let errors = writer.flush();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("blocker"), "{errors:?}");
+        assert_eq!(std::fs::read(dir.join("fine.md")).unwrap(), b"kept");
+        assert!(writer.flush().is_empty(), "errors are reported once");
+        drop(writer);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
