@@ -250,6 +250,14 @@ impl<'o> Executor<'o> {
                         in_flight.remove(&node);
                         self.complete_call(node, result);
                     }
+                    // Take every other call that has finished too: a finished task keeps
+                    // its call's whole future until it is joined, and its dependants wait.
+                    while let Some(done) = running.try_join_next() {
+                        if let Ok((node, result)) = done {
+                            in_flight.remove(&node);
+                            self.complete_call(node, result);
+                        }
+                    }
                 }
                 _ = tokio::task::yield_now(), if more_to_start => {}
             }
