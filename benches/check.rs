@@ -14,6 +14,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+/// The allocator the `pai` binary uses (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One agent: name, parameters (name, type), extra settings, prompt lines.
 struct AgentSpec {
     name: &'static str,
