@@ -205,7 +205,8 @@ impl<'o> Executor<'o> {
         self.admit(all);
 
         let mut running: JoinSet<(NodeIndex, CallResult)> = JoinSet::new();
-        let mut in_flight: HashSet<NodeIndex> = HashSet::new();
+        // The node of each task in flight, so a task that panics fails its own node.
+        let mut in_flight: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
         let mut interrupted = false;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -222,8 +223,7 @@ impl<'o> Executor<'o> {
                 let node = NodeIndex::new(index);
                 batch += 1;
                 if let Some(started) = self.start(node) {
-                    in_flight.insert(node);
-                    running.spawn(started);
+                    in_flight.insert(running.spawn(started).id(), node);
                 }
             }
             let more_to_start = !self.ready.is_empty()
@@ -245,31 +245,57 @@ impl<'o> Executor<'o> {
                     running.abort_all();
                     break;
                 }
-                done = running.join_next() => {
-                    if let Some(Ok((node, result))) = done {
-                        in_flight.remove(&node);
-                        self.complete_call(node, result);
+                done = running.join_next_with_id() => {
+                    if let Some(done) = done {
+                        self.joined(done, &mut in_flight);
                     }
                     // Take every other call that has finished too: a finished task keeps
                     // its call's whole future until it is joined, and its dependants wait.
-                    while let Some(done) = running.try_join_next() {
-                        if let Ok((node, result)) = done {
-                            in_flight.remove(&node);
-                            self.complete_call(node, result);
-                        }
+                    while let Some(done) = running.try_join_next_with_id() {
+                        self.joined(done, &mut in_flight);
                     }
                 }
                 _ = tokio::task::yield_now(), if more_to_start => {}
             }
         }
         // Nodes cut off mid-flight are recorded as waiting: a resume starts them again.
-        for node in in_flight {
+        for node in in_flight.into_values() {
             self.write_node(node, Status::Waiting);
         }
         self.progress.end();
         self.write_tree();
         let report = self.finish_run(run_manifest, interrupted)?;
         Ok(report)
+    }
+
+    /// Takes a finished task: its call's result, or a failure if the task panicked.
+    fn joined(
+        &mut self,
+        done: Result<(tokio::task::Id, (NodeIndex, CallResult)), tokio::task::JoinError>,
+        in_flight: &mut HashMap<tokio::task::Id, NodeIndex>,
+    ) {
+        match done {
+            Ok((id, (node, result))) => {
+                in_flight.remove(&id);
+                self.complete_call(node, result);
+            }
+            Err(error) => {
+                // Cancelled tasks (Ctrl-C) stay in flight and are recorded as waiting.
+                if !error.is_panic() {
+                    return;
+                }
+                let Some(node) = in_flight.remove(&error.id()) else {
+                    return;
+                };
+                let payload = error.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_string());
+                self.fail(node, &format!("the call panicked: {message}"));
+            }
+        }
     }
 
     /// Starts one ready node. Returns the future of a call to run, or `None` when the
