@@ -12,8 +12,9 @@
 //!   and standalone block lines are decided as before, and they only ever remove
 //!   whitespace, never the condensed middle;
 //! - a run holding `\` (an escaped `\{{`) is copied as it is;
-//! - a template whose tags hold string literals, comments, or raw blocks (where `}}`
-//!   may not end the tag), or whose tags are not closed, is not condensed at all.
+//! - a template whose tags hold string literals, comments, `[...]` keys or raw blocks
+//!   (where `}}` may not end the tag), partials or decorators (whose insides the
+//!   checker does not visit), or whose tags are not closed, is not condensed at all.
 //!
 //! Positions handlebars reports in the condensed text map back to the original, and the
 //! literal bytes handlebars counts are topped up with the bytes condensing removed.
@@ -83,6 +84,11 @@ impl Condensed {
 
 /// The condensed copy of `original`, or `None` when it must be parsed as it is.
 fn condense(original: &str) -> Option<Condensed> {
+    // Blocks nested past the checker's limit are not visited: leave the template whole
+    // so that the literal bytes counted are the same.
+    if original.matches("{{#").count() >= super::templates::MAX_BLOCK_DEPTH {
+        return None;
+    }
     let mut text = String::with_capacity(original.len() / 4);
     let mut anchors = Vec::new();
     let mut removed = 0;
@@ -125,7 +131,11 @@ fn tag_len(rest: &str) -> Option<usize> {
     let inner = rest.get(open..)?;
     let end = inner.find(close)?;
     let body = inner.get(..end)?;
-    if body.contains(['"', '\'', '{', '}', '!']) {
+    // `[...]` keys may hold `}}`; partials and decorators are not checked inside, so
+    // the literal bytes condensed there would be counted where the whole template's
+    // are not.
+    let head = body.trim_start_matches('~').trim_start_matches('#');
+    if body.contains(['"', '\'', '{', '}', '!', '[', ']']) || head.starts_with(['>', '*']) {
         return None;
     }
     Some(open + end + close.len())
@@ -183,6 +193,10 @@ mod tests {
             "say {{{{raw}}}} x {{{{/raw}}}} more text",
             "say {{unclosed more text",
             "say {{x '}}' }} more text",
+            "use {{[a}} some words {{]}} more text",
+            "use {{> partial}} more text",
+            "use {{#> layout}} more text {{/layout}}",
+            "use {{#*inline \"x\"}} more text {{/inline}}",
         ] {
             assert!(!Condensed::new(original).is_condensed(), "{original}");
         }

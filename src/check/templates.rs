@@ -614,6 +614,15 @@ mod tests {
         "{{#with task}}{{this}}{{/with}}",
         "{{",
         "}}",
+        "{{[",
+        "]}}",
+        "[",
+        "]",
+        "{{[task]}}",
+        "{{[a}} some words {{]}}",
+        "{{> partial}}",
+        "{{#> layout}}",
+        "{{/layout}}",
     ];
 
     fn run(template: &str, condensed: bool) -> (String, usize, Vec<(String, u64)>, bool) {
@@ -648,6 +657,28 @@ mod tests {
             let template: String = pieces.iter().filter_map(|&i| PIECES.get(i).copied()).collect();
             prop_assert_eq!(run(&template, true), run(&template, false), "{:?}", template);
         }
+    }
+
+    #[test]
+    fn bracketed_keys_holding_braces_check_alike() {
+        for template in [
+            "Use {{[a}} some words {{]}} then",
+            "Use {{[a}} some ] prose {{]}} then",
+            "Use {{#> layout}} long prose here {{/layout}} then",
+        ] {
+            assert_eq!(run(template, true), run(template, false), "{template}");
+        }
+    }
+
+    #[test]
+    fn blocks_nested_past_the_limit_check_alike() {
+        let depth = MAX_BLOCK_DEPTH + 6;
+        let template = format!(
+            "{}deep prose here{}",
+            "{{#if task}} some words ".repeat(depth),
+            " more words {{/if}}".repeat(depth)
+        );
+        assert_eq!(run(&template, true), run(&template, false));
     }
 
     #[test]
