@@ -6,8 +6,8 @@
 //! or the new one, never half of one.
 //!
 //! Writes are committed in batches: whatever is queued when the thread wakes (up to
-//! [`MAX_BATCH`] files) is written to temp files, made durable together, then renamed in
-//! order. On Linux one `syncfs` per filesystem makes a whole batch durable, where an
+//! [`MAX_BATCH`] files) is written to temp files (closed again, so a batch holds no
+//! descriptors), made durable together, then renamed in order. On Linux one `syncfs` per filesystem makes a whole batch durable, where an
 //! `fsync` per file cost a journal commit each and let the queue (and the run's memory)
 //! grow with every node; elsewhere each temp file is synced on its own.
 
@@ -105,9 +105,10 @@ impl Drop for Writer {
 
 /// A temp file written and not yet renamed over its target.
 struct Staged {
-    file: File,
     temp: PathBuf,
     path: PathBuf,
+    /// The filesystem it is on (`st_dev`; 0 where there is no such thing).
+    device: u64,
 }
 
 /// Files staged by the writer thread since its last commit.
@@ -139,7 +140,7 @@ impl Batch {
     fn stage(&mut self, path: PathBuf, bytes: &[u8]) {
         self.made += 1;
         match write_temp(&path, bytes, self.made) {
-            Ok((file, temp)) => self.staged.push(Staged { file, temp, path }),
+            Ok((temp, device)) => self.staged.push(Staged { temp, path, device }),
             Err(error) => self
                 .errors
                 .push(format!("cannot write `{}`: {error}", path.display())),
@@ -147,20 +148,16 @@ impl Batch {
     }
 
     /// Makes every staged file durable, then renames each over its target, in the order
-    /// they were queued.
+    /// they were queued. A file that cannot be made durable is not renamed and is
+    /// reported; the others go on.
     fn commit(&mut self) {
         if self.staged.is_empty() {
             return;
         }
         let staged = std::mem::take(&mut self.staged);
         let synced = sync_all(&staged);
-        for Staged { file, temp, path } in staged {
-            drop(file);
-            let done = match &synced {
-                Ok(()) => std::fs::rename(&temp, &path),
-                Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
-            };
-            if let Err(error) = done {
+        for (Staged { temp, path, .. }, synced) in staged.into_iter().zip(synced) {
+            if let Err(error) = synced.and_then(|()| std::fs::rename(&temp, &path)) {
                 let _ = std::fs::remove_file(&temp);
                 self.errors
                     .push(format!("cannot write `{}`: {error}", path.display()));
@@ -169,8 +166,10 @@ impl Batch {
     }
 }
 
-/// Writes `bytes` to a fresh temp file beside `path`, creating its directory.
-fn write_temp(path: &Path, bytes: &[u8], serial: u64) -> std::io::Result<(File, PathBuf)> {
+/// Writes `bytes` to a fresh temp file beside `path`, creating its directory, and says
+/// which filesystem it is on. The file is closed again: a batch holds no descriptors,
+/// however large.
+fn write_temp(path: &Path, bytes: &[u8], serial: u64) -> std::io::Result<(PathBuf, u64)> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -179,47 +178,84 @@ fn write_temp(path: &Path, bytes: &[u8], serial: u64) -> std::io::Result<(File, 
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.{}.{serial}.tmp", std::process::id()));
-    let mut file = File::create(&temp)?;
-    file.write_all(bytes)?;
-    Ok((file, temp))
+    let written = File::create(&temp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        device_of(&file)
+    });
+    match written {
+        Ok(device) => Ok((temp, device)),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(error)
+        }
+    }
 }
 
-/// Makes the data of every staged file durable.
-#[cfg(target_os = "linux")]
-fn sync_all(staged: &[Staged]) -> std::io::Result<()> {
+#[cfg(unix)]
+fn device_of(file: &File) -> std::io::Result<u64> {
     use std::os::unix::fs::MetadataExt as _;
+    Ok(file.metadata()?.dev())
+}
+
+#[cfg(not(unix))]
+fn device_of(_: &File) -> std::io::Result<u64> {
+    Ok(0)
+}
+
+/// Makes the data of every staged file durable: one result per file, in order.
+#[cfg(target_os = "linux")]
+fn sync_all(staged: &[Staged]) -> Vec<std::io::Result<()>> {
     use std::os::unix::io::AsRawFd as _;
-    // One `syncfs` per filesystem the batch wrote to.
+    // One `syncfs` per filesystem the batch wrote to, through one of its files.
     let mut devices: Vec<u64> = Vec::new();
     for entry in staged {
-        let device = entry.file.metadata()?.dev();
-        if devices.contains(&device) {
+        if devices.contains(&entry.device) {
             continue;
         }
-        devices.push(device);
-        // SAFETY: `syncfs` only reads the descriptor, which `entry.file` keeps open.
-        if unsafe { libc::syncfs(entry.file.as_raw_fd()) } != 0 {
+        devices.push(entry.device);
+        let synced = File::open(&entry.temp).and_then(|file| {
+            // SAFETY: `syncfs` only reads the descriptor, which `file` keeps open.
+            if unsafe { libc::syncfs(file.as_raw_fd()) } == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+        if synced.is_err() {
             return each_synced(staged);
         }
     }
-    Ok(())
+    staged.iter().map(|_| Ok(())).collect()
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_all(staged: &[Staged]) -> std::io::Result<()> {
+fn sync_all(staged: &[Staged]) -> Vec<std::io::Result<()>> {
     each_synced(staged)
 }
 
-fn each_synced(staged: &[Staged]) -> std::io::Result<()> {
-    staged.iter().try_for_each(|entry| entry.file.sync_data())
+/// Syncs each staged file on its own (an `fsync` reaches the file through any
+/// descriptor).
+fn each_synced(staged: &[Staged]) -> Vec<std::io::Result<()>> {
+    staged.iter().map(|entry| sync_file(&entry.temp)).collect()
+}
+
+/// Syncs one file's data, through a descriptor opened for writing (which some systems
+/// require).
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.sync_data())
 }
 
 /// Temp file, sync, rename, for one file outside the writer thread.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let (file, temp) = write_temp(path, bytes, 0)?;
-    file.sync_data()?;
-    drop(file);
-    std::fs::rename(&temp, path)
+    let (temp, _) = write_temp(path, bytes, 0)?;
+    let done = sync_file(&temp).and_then(|()| std::fs::rename(&temp, path));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    done
 }
 
 #[cfg(test)]
