@@ -126,7 +126,8 @@ impl Timestamp {
 
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        humantime::format_rfc3339_millis(self.0).fmt(f)
+        // humantime panics before 1970; a clock set that far back writes the epoch.
+        humantime::format_rfc3339_millis(self.0.max(std::time::UNIX_EPOCH)).fmt(f)
     }
 }
 
@@ -186,6 +187,8 @@ mod tests {
         assert_eq!(yaml, "2026-11-18T11:06:40.123Z\n");
         assert_eq!(serde_yaml::from_str::<Timestamp>(&yaml).unwrap(), at);
         assert!(serde_yaml::from_str::<Timestamp>("yesterday").is_err());
+        let before = Timestamp(std::time::UNIX_EPOCH - std::time::Duration::from_secs(5));
+        assert_eq!(before.to_string(), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]
