@@ -4,7 +4,19 @@
 //! ignored by equality (as cedar's locations are), so tests can compare trees built
 //! from different texts.
 
+use std::path::Path;
 use std::sync::Arc;
+
+/// Reads a whole file as text; the error names the file: ``cannot read `x`: reason``.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            e.to_string().to_lowercase()
+        )
+    })
+}
 
 /// A half-open byte range `start..end` in one source file.
 #[derive(Clone, Copy, Debug, Default, Eq)]

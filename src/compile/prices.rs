@@ -74,13 +74,7 @@ impl Default for Prices {
 impl Prices {
     /// Adds (or replaces) the entries of a YAML file.
     pub fn extend_from(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read `{}`: {}",
-                path.display(),
-                e.to_string().to_lowercase()
-            )
-        })?;
+        let text = crate::source::read_text(path)?;
         let entries: BTreeMap<String, Price> = serde_yaml::from_str(&text)
             .map_err(|e| format!("`{}` is not a price table: {e}", path.display()))?;
         for (name, price) in entries {

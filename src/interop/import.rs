@@ -50,13 +50,7 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        format!(
-            "cannot read `{}`: {}",
-            file.display(),
-            e.to_string().to_lowercase()
-        )
-    })?;
+    let text = crate::source::read_text(&file)?;
     let dir = file
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);

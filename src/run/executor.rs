@@ -470,8 +470,15 @@ impl<'o> Executor<'o> {
         let provider = self.providers.for_agent(item);
         let templates = self.templates.clone();
         Some(Box::pin(async move {
-            let provider = match provider {
-                Ok(provider) => provider,
+            let ready = provider.and_then(|provider| {
+                let prepared = match rendered {
+                    Some(prepared) => prepared,
+                    None => call::prepare(&templates, &key, data, model.as_deref())?,
+                };
+                Ok((provider, prepared))
+            });
+            let (provider, prepared) = match ready {
+                Ok(ready) => ready,
                 Err(error) => {
                     let result = CallResult {
                         error: Some(error),
@@ -479,19 +486,6 @@ impl<'o> Executor<'o> {
                     };
                     return (node, result);
                 }
-            };
-            let prepared = match rendered {
-                Some(prepared) => prepared,
-                None => match call::prepare(&templates, &key, data, model.as_deref()) {
-                    Ok(prepared) => prepared,
-                    Err(error) => {
-                        let result = CallResult {
-                            error: Some(error),
-                            ..CallResult::default()
-                        };
-                        return (node, result);
-                    }
-                },
             };
             request.prompt = prepared.prompt;
             request.system = prepared.system;

@@ -59,13 +59,7 @@ pub struct NodeExpectation {
 impl Expectations {
     /// Reads an expectations file.
     pub fn load(path: &Path) -> Result<Expectations, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read `{}`: {}",
-                path.display(),
-                e.to_string().to_lowercase()
-            )
-        })?;
+        let text = crate::source::read_text(path)?;
         serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
     }
 

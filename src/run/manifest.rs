@@ -164,13 +164,7 @@ pub fn read(path: &Path) -> Option<Manifest> {
 /// Reads `run.yaml`.
 pub fn read_run(run_dir: &Path) -> Result<RunManifest, String> {
     let path = run_dir.join("run.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "cannot read `{}`: {}",
-            path.display(),
-            e.to_string().to_lowercase()
-        )
-    })?;
+    let text = crate::source::read_text(&path)?;
     serde_yaml::from_str(&text)
         .map_err(|e| format!("`{}` is not a run manifest: {e}", path.display()))
 }

@@ -158,13 +158,7 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
         }
         Val::Json { value, source } => fence_all(value, &(scope.ids)(*source), scope),
         Val::File { path, .. } => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                format!(
-                    "cannot read `{}`: {}",
-                    path.display(),
-                    e.to_string().to_lowercase()
-                )
-            })?;
+            let text = crate::source::read_text(path)?;
             Value::String(if scope.fence {
                 fence(&text, &path.display().to_string())
             } else {

@@ -60,12 +60,7 @@ impl Provider for Anthropic {
 
     fn complete<'a>(&'a self, request: &'a Request) -> Answer<'a> {
         Box::pin(async move {
-            let Some(model) = request.model.as_deref().or(self.model.as_deref()) else {
-                return Err(ProviderError::fatal(format!(
-                    "provider `{}` has no model; give the agent `model \"...\"` or the provider one",
-                    self.name
-                )));
-            };
+            let model = request.model_or(self.model.as_deref(), &self.name)?;
             let mut body = json!({
                 "model": model,
                 "max_tokens": self.max_tokens,

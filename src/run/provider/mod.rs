@@ -51,6 +51,21 @@ pub struct Request {
     pub attempt: u32,
 }
 
+impl Request {
+    /// The model to ask: the agent's, else provider `provider`'s own `model`.
+    pub fn model_or<'a>(
+        &'a self,
+        own: Option<&'a str>,
+        provider: &str,
+    ) -> Result<&'a str, ProviderError> {
+        self.model.as_deref().or(own).ok_or_else(|| {
+            ProviderError::fatal(format!(
+                "provider `{provider}` has no model; give the agent `model \"...\"` or the provider one"
+            ))
+        })
+    }
+}
+
 /// A provider's answer.
 #[derive(Clone, Debug, Default)]
 pub struct Response {

@@ -77,13 +77,7 @@ pub struct Replay {
 impl Replay {
     /// Reads a fixture file.
     pub fn load(path: &Path) -> Result<Replay, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read `{}`: {}",
-                path.display(),
-                e.to_string().to_lowercase()
-            )
-        })?;
+        let text = crate::source::read_text(path)?;
         Replay::parse(&text).map_err(|e| format!("`{}`: {e}", path.display()))
     }
 
