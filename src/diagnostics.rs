@@ -53,7 +53,7 @@ codes! {
     E001 Error "syntax error"
         "The file does not follow the grammar of `pai` (docs/GRAMMAR.md). The label points at the\nfirst token that could not be read and lists what would have been accepted there. The\nparser skips to the next line that starts an item (`use`, `type`, `agent`, `workflow`,\n`skill`, `protocol`, `provider`) and goes on, so every broken item is reported.";
     E002 Error "input nested too deeply"
-        "Brackets, braces and parentheses may nest at most 256 levels. Deeper input is refused\nbefore it is parsed, so a hostile file cannot exhaust the stack. Split the expression\ninto `let` bindings.";
+        "Brackets, braces, parentheses and `list<...>` types may nest at most 256 levels, and a\nchain of operators or `else if` arms may be at most 256 long. Deeper input is refused\nbefore it is parsed, so a hostile file cannot exhaust the stack. Split the expression\ninto `let` bindings.";
     E003 Error "invalid text literal"
         "A `\"...\"` string knows the escapes `\\n`, `\\t`, `\\\"` and `\\\\`. Any other backslash is an\nerror. `\"\"\"...\"\"\"` blocks are raw: no escapes at all.";
     E004 Error "unknown name"

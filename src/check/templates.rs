@@ -24,6 +24,9 @@ pub const MAX_BLOCK_DEPTH: usize = 64;
 /// The most `{{` expressions one template may hold.
 pub const MAX_EXPRESSIONS: usize = 2_000;
 
+/// The deepest `(subexpression)` nesting one tag may have.
+pub const MAX_SUBEXPRESSION_DEPTH: usize = 32;
+
 /// What the checker learns from an agent's templates.
 #[derive(Debug)]
 pub struct TemplateUse {
@@ -54,6 +57,38 @@ pub fn check(
         out,
         Condensed::new(&text.value),
     )
+}
+
+/// Where a tag's `(subexpressions)` first nest deeper than [`MAX_SUBEXPRESSION_DEPTH`],
+/// if anywhere. Parentheses in prose, comments and string literals do not count.
+fn too_deep_subexpression(template: &str) -> Option<usize> {
+    let bytes = template.as_bytes();
+    let mut at = 0;
+    while let Some(open) = template.get(at..).and_then(|rest| rest.find("{{")) {
+        at += open + 2;
+        let comment = bytes.get(at) == Some(&b'!');
+        let (mut depth, mut quote) = (0usize, None);
+        while let Some(&byte) = bytes.get(at) {
+            match (quote, byte) {
+                (Some(_), b'\\') => at += 1,
+                (Some(q), _) if q == byte => quote = None,
+                (Some(_), _) => {}
+                (None, b'}') if bytes.get(at + 1) == Some(&b'}') => break,
+                _ if comment => {}
+                (None, b'"' | b'\'') => quote = Some(byte),
+                (None, b'(') => {
+                    depth += 1;
+                    if depth > MAX_SUBEXPRESSION_DEPTH {
+                        return Some(at);
+                    }
+                }
+                (None, b')') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            at += 1;
+        }
+    }
+    None
 }
 
 /// [`check`], with handlebars reading `parsed` (the template or its condensed copy).
@@ -87,8 +122,9 @@ fn check_as(
         too_deep_reported: false,
     };
     // handlebars' parser takes time quadratic in the number of expressions (it
-    // recomputes line and column from the start for each), and checking recurses once
-    // per nested block: both are bounded here, before either runs.
+    // recomputes line and column from the start for each), and both it and this
+    // checker recurse once per nested block or subexpression: all are bounded here,
+    // before either runs, as pest's own stack guard is not relied on.
     let expressions = text.value.matches("{{").count();
     if expressions > MAX_EXPRESSIONS {
         let at = text
@@ -99,6 +135,14 @@ fn check_as(
         checker.out.push(diagnostics::invalid_template(
             text.source_span(at, at + 2),
             &format!("it has {expressions} `{{{{` expressions, more than the {MAX_EXPRESSIONS} a prompt may have"),
+        ));
+        checker.result.parsed = false;
+        return checker.result;
+    }
+    if let Some(at) = too_deep_subexpression(&text.value) {
+        checker.out.push(diagnostics::invalid_template(
+            text.source_span(at, at + 1),
+            &format!("its subexpressions nest more than {MAX_SUBEXPRESSION_DEPTH} deep"),
         ));
         checker.result.parsed = false;
         return checker.result;
@@ -688,5 +732,44 @@ mod tests {
         let whole = run(template, false);
         assert_eq!(run(template, true), whole);
         assert!(whole.0.contains("nope"), "{}", whole.0);
+    }
+
+    /// handlebars' parser and this checker recurse once per `(`: deep nesting is
+    /// refused before either runs, even on a thread with a small stack.
+    #[test]
+    fn deeply_nested_subexpressions_are_refused_without_overflowing() {
+        let depth = 100_000;
+        let template = format!(
+            "Do {{{{task {}y{}}}}}",
+            "(len ".repeat(depth),
+            ")".repeat(depth)
+        );
+        let checked = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || run(&template, true))
+            .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")));
+        let (diagnostics, _, _, parsed) = checked.unwrap();
+        assert!(!parsed);
+        assert!(
+            diagnostics.contains(&format!(
+                "subexpressions nest more than {MAX_SUBEXPRESSION_DEPTH} deep"
+            )),
+            "{diagnostics}"
+        );
+    }
+
+    #[test]
+    fn parentheses_in_strings_and_comments_do_not_nest() {
+        let parens = "(".repeat(MAX_SUBEXPRESSION_DEPTH + 1);
+        let template = format!("{{{{lookup children \"{parens}\"}}}} {{{{! {parens} }}}} {parens}");
+        let (diagnostics, _, _, parsed) = run(&template, false);
+        assert!(parsed, "{diagnostics}");
+        let nested = format!(
+            "{{{{len {}children{}}}}}",
+            "(len ".repeat(MAX_SUBEXPRESSION_DEPTH),
+            ")".repeat(MAX_SUBEXPRESSION_DEPTH)
+        );
+        let (diagnostics, _, _, parsed) = run(&nested, false);
+        assert!(parsed, "{diagnostics}");
     }
 }

@@ -562,31 +562,64 @@ impl<'t> Lowerer<'t> {
                     body: body?,
                 })
             }
-            Rule::if_expr => {
-                let mut inner = parts(pair);
-                let cond = Box::new(self.expr(inner.next()?)?);
-                let then = self.block(inner.next()?)?;
-                let rest = inner.next()?;
-                let otherwise = if rest.as_rule() == Rule::if_expr {
-                    let nested = self.expr(rest)?;
-                    Block {
-                        lets: Vec::new(),
-                        span: nested.span,
-                        value: Box::new(nested),
-                    }
-                } else {
-                    self.block(rest)?
-                };
-                ExprKind::If(If {
-                    cond,
-                    then,
-                    otherwise,
-                })
-            }
+            Rule::if_expr => return self.if_chain(pair),
             Rule::access => return self.access(pair),
             _ => return None,
         };
         Some(Expr { kind, span })
+    }
+
+    /// `if a { } else if b { } ... else { }`: one flat pair whose `else if` arms nest
+    /// from the right, each `if` spanning to the end of the chain.
+    fn if_chain(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
+        let end = pair.as_span().end();
+        let mut arms = Vec::new();
+        let mut last = None;
+        let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::directive);
+        while let Some(part) = inner.next() {
+            match part.as_rule() {
+                Rule::kw_if => {
+                    let start = part.as_span().start();
+                    arms.push((start, inner.next()?, inner.next()?));
+                }
+                Rule::block => last = Some(part),
+                _ => {}
+            }
+        }
+        // Each `else if` nests one level deeper, as the old recursive rule did.
+        let too_deep = (MAX_NESTING + 1).saturating_sub(self.depth);
+        if let Some(&(at, _, _)) = arms.get(too_deep) {
+            self.diagnostics.push(diagnostics::nested_too_deeply(
+                Span::new(at, at + 2),
+                MAX_NESTING,
+            ));
+            return None;
+        }
+        let arms: Vec<_> = arms
+            .into_iter()
+            .map(|(start, cond, then)| (start, self.expr(cond), self.block(then)))
+            .collect();
+        let mut otherwise = self.block(last?)?;
+        let mut arms = arms.into_iter().rev().peekable();
+        loop {
+            let (start, cond, then) = arms.next()?;
+            let chain = Expr {
+                kind: ExprKind::If(If {
+                    cond: Box::new(cond?),
+                    then: then?,
+                    otherwise,
+                }),
+                span: Span::new(start, end),
+            };
+            if arms.peek().is_none() {
+                return Some(chain);
+            }
+            otherwise = Block {
+                lets: Vec::new(),
+                span: chain.span,
+                value: Box::new(chain),
+            };
+        }
     }
 
     /// `a`, `a.b.c`, `a(args)`, `a.b(args)`.

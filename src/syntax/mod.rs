@@ -71,3 +71,43 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Box<Diagnostic>> {
     }
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ast::{Expr, ExprKind, Item};
+    use super::*;
+
+    fn returned(text: &str) -> Expr {
+        let parsed = parse(text);
+        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+        match parsed.file.items.into_iter().next() {
+            Some(Item::Workflow(workflow)) => match workflow.returns_stmts.into_iter().next() {
+                Some(ret) => ret.value,
+                None => panic!("no return"),
+            },
+            other => panic!("not a workflow: {other:?}"),
+        }
+    }
+
+    /// The grammar reads an `else if` chain flat; lowering nests it from the right,
+    /// each `if` spanning from its keyword to the end of the chain.
+    #[test]
+    fn else_if_chains_nest_from_the_right() {
+        let text = "workflow w(a: bool, b: bool) -> text {\n  return if a { \"x\" } else if b { \"y\" } else { \"z\" }\n}\n";
+        let outer = returned(text);
+        let source = |e: &Expr| text.get(e.span.start..e.span.end).unwrap_or("").to_string();
+        assert_eq!(
+            source(&outer),
+            "if a { \"x\" } else if b { \"y\" } else { \"z\" }"
+        );
+        let ExprKind::If(outer_if) = outer.kind else {
+            panic!("not an if: {outer:?}")
+        };
+        let inner = *outer_if.otherwise.value;
+        assert_eq!(source(&inner), "if b { \"y\" } else { \"z\" }");
+        let ExprKind::If(inner_if) = inner.kind else {
+            panic!("not an if: {inner:?}")
+        };
+        assert!(matches!(inner_if.otherwise.value.kind, ExprKind::Text(_)));
+    }
+}

@@ -17,8 +17,8 @@ pub(crate) struct PaiParser;
 pub const MAX_NESTING: usize = 256;
 
 /// Parsing steps allowed per byte of input (pest's "calls"). Measured (docs/parsing.md):
-/// realistic workflows take about 5 per byte; the densest legal texts, lists of
-/// one-letter names or brackets nested 200 deep, take 40 to 50. The limit keeps parsing
+/// realistic workflows take about 3 per byte; the densest legal texts, lists of
+/// one-letter names or brackets nested 200 deep, take up to 35. The limit keeps parsing
 /// linear in the input's size with twice the room of the worst legal case.
 /// `PAI_PARSE_STEPS_PER_BYTE` overrides it.
 const CALLS_PER_BYTE: usize = 100;
@@ -61,17 +61,47 @@ fn parse_with(
 }
 
 /// Refuses input whose brackets nest deeper than [`MAX_NESTING`], before pest sees it.
-/// Brackets inside strings and comments do not count.
+/// Brackets inside strings and comments do not count. `list<...>` types recurse in the
+/// grammar as brackets do, so their `<` (after the word `list`, whitespace and comments
+/// between) are counted too, apart: every `>` closes one, which over-counts at worst.
 pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
+    let mut list_depth = 0usize;
+    let mut after_list = false;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         match b {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => {
+                let start = i;
+                while bytes
+                    .get(i)
+                    .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+                {
+                    i += 1;
+                }
+                after_list = bytes.get(start..i) == Some(b"list");
+                continue;
+            }
+            b'<' if after_list => {
+                list_depth += 1;
+                if list_depth > MAX_NESTING {
+                    return Err(Box::new(diagnostics::nested_too_deeply(
+                        Span::new(i, i + 1),
+                        MAX_NESTING,
+                    )));
+                }
+            }
+            b'>' => list_depth = list_depth.saturating_sub(1),
             b'#' => {
                 while bytes.get(i).is_some_and(|&c| c != b'\n') {
                     i += 1;
                 }
+                continue;
             }
             b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => {
                 i += 3;
@@ -103,6 +133,7 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        after_list = false;
         i += 1;
     }
     Ok(())
@@ -152,7 +183,7 @@ pub(crate) fn convert_error(
             diagnostics::call_limit(token_span(text, position))
         }
         ErrorVariant::CustomError { .. } => {
-            // pest's stack guard: recursion too deep for the native stack.
+            // Any other limit pest reports: recursion too deep.
             diagnostics::nested_too_deeply(token_span(text, position), MAX_NESTING)
         }
     }
@@ -326,6 +357,21 @@ mod tests {
         assert_eq!(error.span.start, MAX_NESTING);
         let quoted = format!("\"{deep}\" # {deep}\n\"\"\"{deep}\"\"\"");
         assert!(check_nesting(&quoted).is_ok());
+    }
+
+    /// `list<...>` recurses in the grammar without brackets, so pest would overflow the
+    /// stack on a long enough type if the scan did not count it.
+    #[test]
+    fn nesting_counts_list_types_through_whitespace_and_comments() {
+        let deep = "list # a comment\n <".repeat(MAX_NESTING + 1);
+        let error = check_nesting(&deep).unwrap_err();
+        assert_eq!(deep.get(error.span.start..error.span.end), Some("<"));
+        let closed = "list<text> ".repeat(MAX_NESTING + 1);
+        assert!(check_nesting(&closed).is_ok());
+        let compared = "a < b ".repeat(MAX_NESTING + 1);
+        assert!(check_nesting(&compared).is_ok());
+        let other_words = "blist <lists <".repeat(MAX_NESTING + 1);
+        assert!(check_nesting(&other_words).is_ok());
     }
 
     #[test]
