@@ -259,6 +259,18 @@ pub fn syntax_error(span: Span, expected: &str, found: &str) -> Diagnostic {
     .help("see docs/GRAMMAR.md for the syntax of each item")
 }
 
+pub fn reserved_name(span: Span, word: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::E001,
+        span,
+        format!("expected a name, found `{word}`"),
+        "expected a name",
+    )
+    .help(format!(
+        "`{word}` is a reserved word and cannot name anything: choose another name"
+    ))
+}
+
 pub fn nested_too_deeply(span: Span, limit: usize) -> Diagnostic {
     Diagnostic::new(
         Code::E002,

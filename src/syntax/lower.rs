@@ -11,11 +11,20 @@ use super::text;
 use crate::diagnostics::{self, Diagnostic};
 use crate::source::Span;
 
+/// Words that are never names (docs/GRAMMAR.md). The grammar's `name` matches them, so
+/// that parsing does not test every name against each; lowering refuses them here.
+const RESERVED: &[&str] = &[
+    "let", "return", "for", "in", "if", "else", "after", "true", "false", "and", "or", "not",
+];
+
 /// Lowers the pairs of one file, collecting every diagnostic instead of stopping.
 pub(crate) struct Lowerer<'t> {
     text: &'t str,
     pub diagnostics: Vec<Diagnostic>,
     depth: usize,
+    /// Whether the item being lowered used a reserved word as a name; such an item is
+    /// reported and left out, as one that does not parse is.
+    reserved_name: bool,
 }
 
 fn span_of(pair: &Pair<'_, Rule>) -> Span {
@@ -81,6 +90,7 @@ impl<'t> Lowerer<'t> {
             text,
             diagnostics: Vec::new(),
             depth: 0,
+            reserved_name: false,
         }
     }
 
@@ -100,6 +110,7 @@ impl<'t> Lowerer<'t> {
             }
         }
         for item in parts(pair) {
+            self.reserved_name = false;
             let lowered = match item.as_rule() {
                 Rule::use_item => Some(Item::Use(self.use_item(item))),
                 Rule::type_item => Some(Item::Type(self.type_item(item))),
@@ -114,7 +125,9 @@ impl<'t> Lowerer<'t> {
                 }
                 _ => None,
             };
-            file.items.extend(lowered);
+            if !self.reserved_name {
+                file.items.extend(lowered);
+            }
         }
         file
     }
@@ -129,11 +142,17 @@ impl<'t> Lowerer<'t> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
-        Ident {
+    fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
+        let ident = Ident {
             name: pair.as_str().to_string(),
             span: span_of(&pair),
+        };
+        if pair.as_rule() == Rule::name && RESERVED.contains(&ident.name.as_str()) {
+            self.reserved_name = true;
+            self.diagnostics
+                .push(diagnostics::reserved_name(ident.span, &ident.name));
         }
+        ident
     }
 
     fn use_item(&mut self, pair: Pair<'_, Rule>) -> Use {
@@ -415,7 +434,7 @@ impl<'t> Lowerer<'t> {
         }
     }
 
-    fn name_or_default(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
+    fn name_or_default(&mut self, pair: Option<Pair<'_, Rule>>) -> Ident {
         pair.map(|p| self.ident(p)).unwrap_or(Ident {
             name: String::new(),
             span: Span::default(),
@@ -436,7 +455,7 @@ impl<'t> Lowerer<'t> {
         })
     }
 
-    fn after(&self, pair: Pair<'_, Rule>) -> Vec<Ident> {
+    fn after(&mut self, pair: Pair<'_, Rule>) -> Vec<Ident> {
         parts(pair).map(|p| self.ident(p)).collect()
     }
 

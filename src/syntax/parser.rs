@@ -263,7 +263,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::primary => "an expression",
         Rule::text => "a string",
         Rule::tokens_word => "`tokens`",
-        Rule::name_char | Rule::reserved => "a name",
+        Rule::name_char => "a name",
         Rule::file | Rule::bad_item | Rule::item_probe => "an item",
         Rule::directive => "a `# pai:allow(...)` directive",
         Rule::directive_code => "a diagnostic code",
