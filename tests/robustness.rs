@@ -781,7 +781,7 @@ fn binary_deep_brackets() {
 }
 
 /// Long chains that nest the syntax tree without brackets: operators, `not`,
-/// `else if`, and `list<...>` types.
+/// `else if`, and `list<...>` types; and brackets after a comment ended by `\r`.
 #[test]
 fn binary_deep_chains_without_brackets() {
     let scratch = Scratch::new("chains");
@@ -799,6 +799,14 @@ fn binary_deep_chains_without_brackets() {
             format!(
                 "workflow w(a: text) -> text {{\n  return a{}\n}}\n",
                 " + a".repeat(n)
+            ),
+        ),
+        (
+            "carriage-return.pai",
+            format!(
+                "workflow w(a: text) -> text {{\n  return # a comment ends at a CR\r{}a{}\n}}\n",
+                "(".repeat(n),
+                ")".repeat(n)
             ),
         ),
         (

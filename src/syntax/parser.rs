@@ -97,8 +97,9 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
                 }
             }
             b'>' => list_depth = list_depth.saturating_sub(1),
+            // Comments and strings end where pest's do: at `\r` as well as `\n`.
             b'#' => {
-                while bytes.get(i).is_some_and(|&c| c != b'\n') {
+                while bytes.get(i).is_some_and(|&c| c != b'\n' && c != b'\r') {
                     i += 1;
                 }
                 continue;
@@ -114,8 +115,8 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
                 i += 1;
                 while let Some(&c) = bytes.get(i) {
                     match c {
-                        b'\\' => i += 1,
-                        b'"' | b'\n' => break,
+                        b'\\' if !matches!(bytes.get(i + 1), Some(b'\n' | b'\r')) => i += 1,
+                        b'"' | b'\n' | b'\r' => break,
                         _ => {}
                     }
                     i += 1;
@@ -357,6 +358,16 @@ mod tests {
         assert_eq!(error.span.start, MAX_NESTING);
         let quoted = format!("\"{deep}\" # {deep}\n\"\"\"{deep}\"\"\"");
         assert!(check_nesting(&quoted).is_ok());
+    }
+
+    /// Regression: pest ends a comment or a string at `\r` as at `\n`, so brackets
+    /// after a `\r` are parsed and must be counted.
+    #[test]
+    fn nesting_counts_brackets_after_a_carriage_return() {
+        let deep = "(".repeat(MAX_NESTING + 1);
+        for text in [format!("# comment\r{deep}"), format!("\"text\r{deep}")] {
+            assert!(check_nesting(&text).is_err(), "{text:?}");
+        }
     }
 
     /// `list<...>` recurses in the grammar without brackets, so pest would overflow the
