@@ -19,17 +19,20 @@ const RESERVED: &[&str] = &[
 
 /// Lowers the pairs of one file, collecting every diagnostic instead of stopping.
 pub(crate) struct Lowerer<'t> {
+    /// The whole file.
     text: &'t str,
+    /// Where in `text` the text pest parsed starts: pest's positions are relative to
+    /// it, the AST's spans to `text`.
+    base: usize,
     pub diagnostics: Vec<Diagnostic>,
     depth: usize,
     /// Whether the item being lowered used a reserved word as a name; such an item is
     /// reported and left out, as one that does not parse is.
     reserved_name: bool,
-}
-
-fn span_of(pair: &Pair<'_, Rule>) -> Span {
-    let span = pair.as_span();
-    Span::new(span.start(), span.end())
+    /// Whether an item that does not parse is parsed again to say what was expected.
+    probes: bool,
+    /// Whether an item that does not parse was skipped without a probe.
+    pub skipped_item: bool,
 }
 
 /// Pairs that carry no structure: keywords (kept non-silent so errors can name them)
@@ -88,10 +91,35 @@ impl<'t> Lowerer<'t> {
     pub fn new(text: &'t str) -> Self {
         Lowerer {
             text,
+            base: 0,
             diagnostics: Vec::new(),
             depth: 0,
             reserved_name: false,
+            probes: true,
+            skipped_item: false,
         }
+    }
+
+    /// A lowerer for the piece of `text` that starts at `base`. It only notes an item
+    /// that does not parse (in `skipped_item`) instead of parsing it again: the probe
+    /// takes pest's process-wide settings, which the parse of the pieces holds.
+    pub fn for_piece(text: &'t str, base: usize) -> Self {
+        Lowerer {
+            base,
+            probes: false,
+            ..Lowerer::new(text)
+        }
+    }
+
+    /// Where `pair` is in the whole file.
+    fn span_of(&self, pair: &Pair<'_, Rule>) -> Span {
+        let span = pair.as_span();
+        Span::new(self.base + span.start(), self.base + span.end())
+    }
+
+    /// Where `pair` starts in the whole file.
+    fn start_of(&self, pair: &Pair<'_, Rule>) -> usize {
+        self.base + pair.as_span().start()
     }
 
     pub fn file(&mut self, pair: Pair<'_, Rule>) -> File {
@@ -105,7 +133,7 @@ impl<'t> Lowerer<'t> {
                         .filter(|p| p.as_rule() == Rule::directive_code)
                         .map(|p| self.ident(p))
                         .collect(),
-                    span: span_of(&inner),
+                    span: self.span_of(&inner),
                 });
             }
         }
@@ -134,18 +162,23 @@ impl<'t> Lowerer<'t> {
 
     /// Re-parses a skipped item alone to learn what was expected where it broke.
     fn bad_item(&mut self, pair: &Pair<'_, Rule>) {
-        let start = pair.as_span().start();
+        if !self.probes {
+            self.skipped_item = true;
+            return;
+        }
+        let start = self.start_of(pair);
         // A probe that parses cannot happen for a deterministic grammar; report the
         // item plainly all the same.
-        let diagnostic = probe_item(self.text, start)
-            .unwrap_or_else(|| diagnostics::syntax_error(span_of(pair), "an item", "this text"));
+        let diagnostic = probe_item(self.text, start).unwrap_or_else(|| {
+            diagnostics::syntax_error(self.span_of(pair), "an item", "this text")
+        });
         self.diagnostics.push(diagnostic);
     }
 
     fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
         let ident = Ident {
             name: pair.as_str().to_string(),
-            span: span_of(&pair),
+            span: self.span_of(&pair),
         };
         if pair.as_rule() == Rule::name && RESERVED.contains(&ident.name.as_str()) {
             self.reserved_name = true;
@@ -156,7 +189,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn use_item(&mut self, pair: Pair<'_, Rule>) -> Use {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let target = match parts(pair).next() {
             Some(p) if p.as_rule() == Rule::string => UseTarget::File(self.string(p)),
             Some(p) if p.as_rule() == Rule::misplaced_when => UseTarget::MisplacedWhen(span),
@@ -171,7 +204,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn type_item(&mut self, pair: Pair<'_, Rule>) -> TypeDecl {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut inner = parts(pair);
         let name = self.name_or_default(inner.next());
         let fields = inner
@@ -186,7 +219,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn agent(&mut self, pair: Pair<'_, Rule>) -> Agent {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut agent = Agent {
             name: Ident {
                 name: String::new(),
@@ -212,7 +245,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn workflow(&mut self, pair: Pair<'_, Rule>) -> Option<Workflow> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut workflow = Workflow {
             name: Ident {
                 name: String::new(),
@@ -245,7 +278,7 @@ impl<'t> Lowerer<'t> {
                 }
                 Rule::let_stmt => workflow.lets.push(self.let_stmt(part)?),
                 Rule::return_stmt => {
-                    let span = span_of(&part);
+                    let span = self.span_of(&part);
                     let mut inner = parts(part);
                     let value = self.expr(inner.next()?)?;
                     let after = inner.next().map(|a| self.after(a)).unwrap_or_default();
@@ -258,7 +291,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn skill(&mut self, pair: Pair<'_, Rule>) -> Skill {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut skill = Skill {
             name: Ident {
                 name: String::new(),
@@ -274,7 +307,7 @@ impl<'t> Lowerer<'t> {
             match part.as_rule() {
                 Rule::name => skill.name = self.ident(part),
                 Rule::use_when => {
-                    skill.use_when.push(span_of(&part));
+                    skill.use_when.push(self.span_of(&part));
                     for s in parts(part) {
                         skill.triggers.push(self.string(s));
                     }
@@ -292,7 +325,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn protocol(&mut self, pair: Pair<'_, Rule>) -> Protocol {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut protocol = Protocol {
             name: Ident {
                 name: String::new(),
@@ -303,7 +336,7 @@ impl<'t> Lowerer<'t> {
             span,
         };
         for part in parts(pair) {
-            let rule_span = span_of(&part);
+            let rule_span = self.span_of(&part);
             match part.as_rule() {
                 Rule::name => protocol.name = self.ident(part),
                 Rule::max_rule => {
@@ -342,7 +375,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn provider(&mut self, pair: Pair<'_, Rule>) -> Provider {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut inner = parts(pair);
         let name = self.name_or_default(inner.next());
         let settings = inner.filter_map(|s| self.setting(s)).collect();
@@ -354,7 +387,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn setting(&mut self, pair: Pair<'_, Rule>) -> Option<Setting> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut inner = parts(pair);
         let key = self.ident(inner.next()?);
         let value = self.value(inner.next()?)?;
@@ -362,7 +395,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn value(&mut self, pair: Pair<'_, Rule>) -> Option<Value> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         Some(match pair.as_rule() {
             Rule::quantity => Value::Quantity(self.quantity(pair)),
             Rule::string | Rule::block_string => Value::Text(self.text_lit(pair)),
@@ -377,7 +410,7 @@ impl<'t> Lowerer<'t> {
     fn params(&mut self, pair: Pair<'_, Rule>) -> Vec<Param> {
         parts(pair)
             .filter_map(|param| {
-                let span = span_of(&param);
+                let span = self.span_of(&param);
                 let mut inner = parts(param);
                 let name = self.ident(inner.next()?);
                 let ty = self.type_expr_or_default(inner.next());
@@ -411,7 +444,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn type_expr(&mut self, pair: Pair<'_, Rule>) -> TypeExpr {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let inner = match pair.as_rule() {
             Rule::type_expr => parts(pair).next(),
             _ => Some(pair),
@@ -442,7 +475,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn let_stmt(&mut self, pair: Pair<'_, Rule>) -> Option<Let> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut inner = parts(pair);
         let name = self.ident(inner.next()?);
         let value = self.expr(inner.next()?)?;
@@ -460,7 +493,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn block(&mut self, pair: Pair<'_, Rule>) -> Option<Block> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut lets = Vec::new();
         let mut value = None;
         for part in parts(pair) {
@@ -481,7 +514,7 @@ impl<'t> Lowerer<'t> {
         self.depth += 1;
         let result = if self.depth > MAX_NESTING {
             self.diagnostics.push(diagnostics::nested_too_deeply(
-                Span::new(pair.as_span().start(), pair.as_span().start() + 1),
+                Span::new(self.start_of(&pair), self.start_of(&pair) + 1),
                 MAX_NESTING,
             ));
             None
@@ -506,7 +539,7 @@ impl<'t> Lowerer<'t> {
         // that would nest past the limit instead of overflowing the stack later.
         let operators = pieces.iter().filter(|p| is_operator(p.as_rule())).count();
         if operators > MAX_NESTING {
-            let at = pieces.first().map_or(0, |p| p.as_span().start());
+            let at = pieces.first().map_or(0, |p| self.start_of(p));
             self.diagnostics.push(diagnostics::nested_too_deeply(
                 Span::new(at, at + 1),
                 MAX_NESTING,
@@ -524,7 +557,7 @@ impl<'t> Lowerer<'t> {
             .map_primary(|_| operands.next().flatten())
             .map_prefix(|op, operand| {
                 let operand = operand?;
-                let span = span_of(&op).to(operand.span);
+                let span = self.span_of(&op).to(operand.span);
                 Some(Expr {
                     kind: ExprKind::Not(Box::new(operand)),
                     span,
@@ -548,7 +581,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn primary(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let kind = match pair.as_rule() {
             Rule::expr => return self.expr(pair),
             Rule::paren => return self.expr(parts(pair).next()?),
@@ -591,14 +624,14 @@ impl<'t> Lowerer<'t> {
     /// `if a { } else if b { } ... else { }`: one flat pair whose `else if` arms nest
     /// from the right, each `if` spanning to the end of the chain.
     fn if_chain(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
-        let end = pair.as_span().end();
+        let end = self.span_of(&pair).end;
         let mut arms = Vec::new();
         let mut last = None;
         let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::directive);
         while let Some(part) = inner.next() {
             match part.as_rule() {
                 Rule::kw_if => {
-                    let start = part.as_span().start();
+                    let start = self.start_of(&part);
                     arms.push((start, inner.next()?, inner.next()?));
                 }
                 Rule::block => last = Some(part),
@@ -643,7 +676,7 @@ impl<'t> Lowerer<'t> {
 
     /// `a`, `a.b.c`, `a(args)`, `a.b(args)`.
     fn access(&mut self, pair: Pair<'_, Rule>) -> Option<Expr> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut names = Vec::new();
         let mut call_args = None;
         for part in parts(pair) {
@@ -674,10 +707,10 @@ impl<'t> Lowerer<'t> {
             }
             return Some(expr);
         };
-        let args_span = span_of(&args_pair);
+        let args_span = self.span_of(&args_pair);
         let mut args = Vec::new();
         for arg in parts(args_pair) {
-            let arg_span = span_of(&arg);
+            let arg_span = self.span_of(&arg);
             let mut inner: Vec<Pair<'_, Rule>> = parts(arg).collect();
             let value = self.expr(inner.pop()?)?;
             let name = inner.pop().map(|n| self.ident(n));
@@ -709,7 +742,7 @@ impl<'t> Lowerer<'t> {
     }
 
     fn quantity(&mut self, pair: Pair<'_, Rule>) -> Quantity {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut amount = 0.0;
         let mut unit = Unit::None;
         let tokens = pair.as_str().trim_end().ends_with("tokens");
@@ -753,10 +786,10 @@ impl<'t> Lowerer<'t> {
     fn text_lit(&mut self, pair: Pair<'_, Rule>) -> Text {
         match pair.as_rule() {
             Rule::block_string => {
-                let span = span_of(&pair);
+                let span = self.span_of(&pair);
                 let inner = pair.into_inner().next();
                 let (raw, start) = inner
-                    .map(|p| (p.as_str(), p.as_span().start()))
+                    .map(|p| (p.as_str(), self.start_of(&p)))
                     .unwrap_or(("", span.start + 3));
                 text::block(raw, start, span)
             }
@@ -765,10 +798,10 @@ impl<'t> Lowerer<'t> {
     }
 
     fn string(&mut self, pair: Pair<'_, Rule>) -> Text {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let inner = pair.into_inner().next();
         let (raw, start) = inner
-            .map(|p| (p.as_str(), p.as_span().start()))
+            .map(|p| (p.as_str(), self.start_of(&p)))
             .unwrap_or(("", span.start + 1));
         // A bad escape is reported and the text kept as written, so that one typo
         // neither hides the item that holds it nor makes its template look empty.

@@ -17,9 +17,29 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Files are parsed in pieces of about this many bytes, cut between items: pest keeps
+/// a token for every rule it matched until the parse ends, and one piece's tokens fit
+/// in memory that is already mapped, where a whole file's take fresh pages.
+const PIECE_BYTES: usize = 16 * 1024;
+
+/// Files at least this long are parsed on two threads or more (one per core).
+const PARALLEL_MIN_BYTES: usize = 128 * 1024;
+
 /// Parses one file's text. Never panics and never stops at the first error: a broken
 /// item is skipped to the next line that starts an item, and parsing goes on.
+///
+/// The file is parsed and lowered in pieces cut between items, on parallel threads
+/// when it is long; the result is the same as parsing it whole.
 pub fn parse(text: &str) -> Parsed {
+    let threads = match text.len() < PARALLEL_MIN_BYTES {
+        true => 1,
+        false => std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+    };
+    parse_in_pieces(text, PIECE_BYTES, threads)
+}
+
+/// [`parse`], with pieces of at least `piece_len` bytes shared out between `threads`.
+fn parse_in_pieces(text: &str, piece_len: usize, threads: usize) -> Parsed {
     let mut parsed = Parsed {
         file: ast::File::default(),
         diagnostics: Vec::new(),
@@ -30,28 +50,71 @@ pub fn parse(text: &str) -> Parsed {
             .push(diagnostics::empty_file(Span::new(0, text.len())));
         return parsed;
     }
-    if let Err(diagnostic) = parser::check_nesting(text) {
-        parsed.diagnostics.push(*diagnostic);
-        return parsed;
-    }
-    match parser::parse_rule(parser::Rule::file, text) {
-        Ok(mut pairs) => {
-            let mut lowerer = lower::Lowerer::new(text);
-            if let Some(file) = pairs.next() {
-                parsed.file = lowerer.file(file);
+    let starts = match parser::prescan(text, piece_len) {
+        Ok(starts) => starts,
+        Err(diagnostic) => {
+            parsed.diagnostics.push(*diagnostic);
+            return parsed;
+        }
+    };
+    match parse_pieces(text, &starts, threads) {
+        Some((file, diagnostics)) => {
+            parsed.file = file;
+            parsed.diagnostics = diagnostics;
+        }
+        None => match parser::parse_rule(parser::Rule::file, text) {
+            Ok(mut pairs) => {
+                let mut lowerer = lower::Lowerer::new(text);
+                if let Some(file) = pairs.next() {
+                    parsed.file = lowerer.file(file);
+                }
+                parsed.diagnostics = lowerer.diagnostics;
             }
-            parsed.diagnostics = lowerer.diagnostics;
-            if parsed.file.items.is_empty() && parsed.diagnostics.is_empty() {
+            Err(error) => {
                 parsed
                     .diagnostics
-                    .push(diagnostics::empty_file(Span::new(0, text.len())));
+                    .push(parser::convert_error(&error, text, 0));
+                return parsed;
             }
-        }
-        Err(error) => parsed
+        },
+    }
+    if parsed.file.items.is_empty() && parsed.diagnostics.is_empty() {
+        parsed
             .diagnostics
-            .push(parser::convert_error(&error, text, 0)),
+            .push(diagnostics::empty_file(Span::new(0, text.len())));
     }
     parsed
+}
+
+/// Parses and lowers the pieces starting at `starts` and joins them in order. `None`
+/// when there is only one piece, or when a piece fails or skips an item it cannot
+/// parse: the whole parse then reports the errors, so that what an error says never
+/// depends on where the file was cut.
+fn parse_pieces(
+    text: &str,
+    starts: &[usize],
+    threads: usize,
+) -> Option<(ast::File, Vec<Diagnostic>)> {
+    if starts.is_empty() {
+        return None;
+    }
+    let lowered = parser::parse_pieces(text, starts, threads, |start, mut pairs| {
+        let mut lowerer = lower::Lowerer::for_piece(text, start);
+        let file = pairs.next().map(|pair| lowerer.file(pair));
+        (file, lowerer.diagnostics, lowerer.skipped_item)
+    })?;
+    let mut joined = ast::File::default();
+    let mut diagnostics = Vec::new();
+    for (file, found, skipped_item) in lowered {
+        if skipped_item {
+            return None;
+        }
+        let file = file?;
+        joined.items.extend(file.items);
+        joined.allows.extend(file.allows);
+        diagnostics.extend(found);
+    }
+    Some((joined, diagnostics))
 }
 
 /// Decodes a file's bytes as text, refusing invalid UTF-8 and NUL bytes.
@@ -76,6 +139,66 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Box<Diagnostic>> {
 mod tests {
     use super::ast::{Expr, ExprKind, Item};
     use super::*;
+    use proptest::prelude::*;
+
+    /// Fragments of files: items that parse, items that do not, and the text between
+    /// items that could mislead a cut (strays, comments, `\r`, unclosed brackets).
+    const FRAGMENTS: &[&str] = &[
+        "agent a(task: text) {\n  context 8k\n  prompt \"Do {{task}}\"\n}\n",
+        "workflow w(t: text) -> result {\n  let x = a(task: t)\n  return x\n}\n",
+        "workflow v(b: bool) -> text {\n  return if b { \"x\" } else if b { \"y\" } else { \"z\" }\n}\n",
+        "type T { a: text, b: list<text max 20> }\n",
+        "use pai-council\n",
+        "use\n",
+        "skill s {\n  use when \"x\"\n  workflow w\n}\n",
+        "protocol p {\n  max depth 3\n}\n",
+        "provider q {\n  model \"m\"\n}\n",
+        "# pai:allow(W001)\n",
+        "# a comment }\n",
+        "# a comment ending at a CR\r{\n",
+        "}\n",
+        "{\n",
+        "(\n",
+        "\"unclosed\n",
+        "\"\"\"\nagent in a block\n\"\"\"\n",
+        "agent broken(task: text) {\n  context\n}\n",
+        "workflow let(t: text) -> text {\n  return t\n}\n",
+        "agent a(task: text) {\n  prompt \"{{#if task}}\"\n}\n",
+        "\n",
+        "agent",
+    ];
+
+    fn outcome(parsed: &Parsed) -> String {
+        format!("{:?}\n{:?}", parsed.file, parsed.diagnostics)
+    }
+
+    proptest! {
+        /// Cutting a file into pieces, on one thread or several, never changes what
+        /// parsing it finds.
+        #[test]
+        fn pieces_parse_as_the_whole_file(
+            fragments in proptest::collection::vec(0..FRAGMENTS.len(), 1..40),
+            piece_len in 1usize..200,
+            threads in 1usize..4,
+        ) {
+            let text: String = fragments.iter().filter_map(|&i| FRAGMENTS.get(i).copied()).collect();
+            let whole = outcome(&parse_in_pieces(&text, usize::MAX, 1));
+            prop_assert_eq!(outcome(&parse_in_pieces(&text, piece_len, threads)), whole, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn a_long_file_is_cut_between_items() {
+        let item = FRAGMENTS.first().copied().unwrap_or_default();
+        let text = item.repeat(100);
+        let starts = parser::prescan(&text, 1).unwrap_or_default();
+        assert_eq!(starts.len(), 99);
+        assert!(starts.iter().all(|&at| text
+            .get(at..)
+            .is_some_and(|rest| rest.starts_with("agent a("))));
+        let whole = outcome(&parse_in_pieces(&text, usize::MAX, 1));
+        assert_eq!(outcome(&parse_in_pieces(&text, 1, 2)), whole);
+    }
 
     fn returned(text: &str) -> Expr {
         let parsed = parse(text);

@@ -29,6 +29,15 @@ const MIN_CALLS: usize = 10_000;
 /// threads would change each other's limits: parses take turns.
 static PARSE_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The steps pest may take on `len` bytes.
+fn call_limit(len: usize) -> usize {
+    let per_byte = std::env::var("PAI_PARSE_STEPS_PER_BYTE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(CALLS_PER_BYTE);
+    len.saturating_mul(per_byte).saturating_add(MIN_CALLS)
+}
+
 /// Parses `text` with `rule`, under a call limit proportional to its size.
 pub(crate) fn parse_rule(
     rule: Rule,
@@ -42,29 +51,75 @@ fn parse_with(
     text: &str,
     detail: bool,
 ) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
-    let per_byte = std::env::var("PAI_PARSE_STEPS_PER_BYTE")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(CALLS_PER_BYTE);
-    let limit = text
-        .len()
-        .saturating_mul(per_byte)
-        .saturating_add(MIN_CALLS);
     // A poisoned lock only means another parse panicked; the settings are still ours
     // to set.
     let _turn = PARSE_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
-    pest::set_call_limit(NonZeroUsize::new(limit));
+    pest::set_call_limit(NonZeroUsize::new(call_limit(text.len())));
     pest::set_error_detail(detail);
     let result = PaiParser::parse(rule, text);
     pest::set_error_detail(false);
     result
 }
 
-/// Refuses input whose brackets nest deeper than [`MAX_NESTING`], before pest sees it.
+/// Parses the pieces of `text` that start at `starts` (from [`prescan`]) with the `file`
+/// rule and hands each piece's start and pairs to `lower`. Consecutive pieces are
+/// shared out between `threads` threads; each parses and lowers its pieces in order,
+/// so pest's token queue never holds more than one piece. `None` when a piece does not
+/// parse.
+pub(crate) fn parse_pieces<T: Send>(
+    text: &str,
+    starts: &[usize],
+    threads: usize,
+    lower: impl Fn(usize, pest::iterators::Pairs<'_, Rule>) -> T + Sync,
+) -> Option<Vec<T>> {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(starts);
+    bounds.push(text.len());
+    let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let longest = pieces.iter().map(|(a, b)| b - a).max().unwrap_or(0);
+    // A poisoned lock only means another parse panicked; the settings are still ours
+    // to set.
+    let _turn = PARSE_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
+    pest::set_call_limit(NonZeroUsize::new(call_limit(longest)));
+    pest::set_error_detail(false);
+    let parse_run = |run: &[(usize, usize)]| -> Option<Vec<T>> {
+        run.iter()
+            .map(|&(start, end)| {
+                let pairs = PaiParser::parse(Rule::file, text.get(start..end)?).ok()?;
+                Some(lower(start, pairs))
+            })
+            .collect()
+    };
+    let per_thread = pieces.len().div_ceil(threads.max(1));
+    let mut runs = pieces.chunks(per_thread.max(1));
+    let first = runs.next()?;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = runs.map(|run| scope.spawn(|| parse_run(run))).collect();
+        let mut lowered = parse_run(first)?;
+        for other in others {
+            lowered.extend(other.join().ok()??);
+        }
+        Some(lowered)
+    })
+}
+
+/// The linear scan that runs before pest: it refuses input whose brackets nest deeper
+/// than [`MAX_NESTING`], and finds where the text can be cut into pieces of at least
+/// `piece_len` bytes that parse alone exactly as they parse together (returning the
+/// start of every piece but the first).
+///
 /// Brackets inside strings and comments do not count. `list<...>` types recurse in the
 /// grammar as brackets do, so their `<` (after the word `list`, whitespace and comments
 /// between) are counted too, apart: every `>` closes one, which over-counts at worst.
-pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
+///
+/// A piece starts at a line that starts with an item keyword, outside any bracket, right
+/// after a `}` (whitespace and comments between): there the whole parse is always
+/// between items, since only a `use` item has no braces, and an unparseable item is
+/// skipped exactly up to such a line.
+pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Diagnostic>> {
+    let mut starts = Vec::new();
+    let mut next_cut = piece_len;
+    let mut last = 0u8;
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     let mut list_depth = 0usize;
@@ -72,6 +127,17 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         match b {
+            b'\n'
+                if depth == 0
+                    && last == b'}'
+                    && i + 1 >= next_cut
+                    && starts_item(bytes.get(i + 1..).unwrap_or_default()) =>
+            {
+                starts.push(i + 1);
+                next_cut = (i + 1).saturating_add(piece_len);
+                i += 1;
+                continue;
+            }
             b' ' | b'\t' | b'\n' | b'\r' => {
                 i += 1;
                 continue;
@@ -85,6 +151,7 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
                     i += 1;
                 }
                 after_list = bytes.get(start..i) == Some(b"list");
+                last = b'a';
                 continue;
             }
             b'<' if after_list => {
@@ -135,9 +202,24 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), Box<Diagnostic>> {
             _ => {}
         }
         after_list = false;
+        last = b;
         i += 1;
     }
-    Ok(())
+    Ok(starts)
+}
+
+/// Whether `rest` starts with an item keyword as a whole word.
+fn starts_item(rest: &[u8]) -> bool {
+    [
+        "use", "type", "agent", "workflow", "skill", "protocol", "provider",
+    ]
+    .iter()
+    .any(|keyword| {
+        rest.starts_with(keyword.as_bytes())
+            && !rest
+                .get(keyword.len())
+                .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    })
 }
 
 /// Turns a pest error at `offset` (the start of the text pest was given) into a diagnostic.
@@ -354,10 +436,10 @@ mod tests {
     #[test]
     fn nesting_counts_brackets_outside_strings_and_comments() {
         let deep = "[".repeat(MAX_NESTING + 1);
-        let error = check_nesting(&deep).unwrap_err();
+        let error = prescan(&deep, usize::MAX).unwrap_err();
         assert_eq!(error.span.start, MAX_NESTING);
         let quoted = format!("\"{deep}\" # {deep}\n\"\"\"{deep}\"\"\"");
-        assert!(check_nesting(&quoted).is_ok());
+        assert!(prescan(&quoted, usize::MAX).is_ok());
     }
 
     /// Regression: pest ends a comment or a string at `\r` as at `\n`, so brackets
@@ -366,7 +448,7 @@ mod tests {
     fn nesting_counts_brackets_after_a_carriage_return() {
         let deep = "(".repeat(MAX_NESTING + 1);
         for text in [format!("# comment\r{deep}"), format!("\"text\r{deep}")] {
-            assert!(check_nesting(&text).is_err(), "{text:?}");
+            assert!(prescan(&text, usize::MAX).is_err(), "{text:?}");
         }
     }
 
@@ -375,14 +457,14 @@ mod tests {
     #[test]
     fn nesting_counts_list_types_through_whitespace_and_comments() {
         let deep = "list # a comment\n <".repeat(MAX_NESTING + 1);
-        let error = check_nesting(&deep).unwrap_err();
+        let error = prescan(&deep, usize::MAX).unwrap_err();
         assert_eq!(deep.get(error.span.start..error.span.end), Some("<"));
         let closed = "list<text> ".repeat(MAX_NESTING + 1);
-        assert!(check_nesting(&closed).is_ok());
+        assert!(prescan(&closed, usize::MAX).is_ok());
         let compared = "a < b ".repeat(MAX_NESTING + 1);
-        assert!(check_nesting(&compared).is_ok());
+        assert!(prescan(&compared, usize::MAX).is_ok());
         let other_words = "blist <lists <".repeat(MAX_NESTING + 1);
-        assert!(check_nesting(&other_words).is_ok());
+        assert!(prescan(&other_words, usize::MAX).is_ok());
     }
 
     #[test]
