@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compile;
 pub mod diagnostics;
 pub mod interop;
+mod parallel;
 pub mod report;
 pub mod route;
 pub mod run;

@@ -325,3 +325,51 @@ workflow run(parts: {ty} max 10) -> result {{
         vec!["worst-case input of `fold` exceeds its context: 10 × 200 (parts) = 2,000 > context 1,000"]
     );
 }
+
+/// A file long enough to be parsed in pieces on several threads, with its templates
+/// parsed in parallel: every error is found once, where it is, in source order.
+#[test]
+fn a_long_file_checked_in_parallel_reports_every_error_in_place() {
+    let mut text = String::new();
+    for unit in 0..1600 {
+        let prompt = match unit {
+            100 => "Do {{#if task}}it",
+            350 => "Do {{nope}}",
+            _ => "Do {{task}} with care, and say what you changed.",
+        };
+        let name = match unit {
+            500 => "if".to_string(),
+            _ => format!("a-{unit}"),
+        };
+        text.push_str(&format!(
+            "agent {name}(task: text max 2k) {{\n  context 8k\n  prompt \"{prompt}\"\n}}\n\nworkflow w-{unit}(task: text max 2k) -> result {{\n  return a-{unit}(task: task)\n}}\n\n"
+        ));
+    }
+    assert!(text.len() > 256 * 1024, "{} bytes", text.len());
+    let outcome = check(&text);
+    let found: Vec<(Code, usize)> = outcome
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.code,
+                text.get(..d.span.start)
+                    .unwrap_or("")
+                    .matches("agent ")
+                    .count(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (Code::E012, 101), // the unclosed `{{#if}}`
+            (Code::W001, 351), // `task`, which the template no longer uses
+            (Code::E013, 351), // `{{nope}}`
+            (Code::E001, 501), // the agent named `if`
+            (Code::E004, 501), // the call to it, which is not there
+        ],
+        "{:?}",
+        outcome.diagnostics
+    );
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::budget::tokens_of_bytes;
-use super::modules::ModuleId;
+use super::modules::{ModuleId, Program};
 use super::scope::{ItemKind, ItemRef};
 use super::templates;
 use super::types::Type;
@@ -106,9 +106,36 @@ pub struct AgentInfo {
     pub uses: HashMap<String, u64>,
 }
 
+/// Every agent's templates as handlebars parsed them, by module and where they start.
+type ParsedTemplates = HashMap<(ModuleId, usize), templates::Parsed>;
+
+/// Parses the templates (`prompt` and `system`) of every agent in `program` up front:
+/// parsing needs only their text, so it runs on every core for a big program.
+fn parse_templates(program: &Program) -> ParsedTemplates {
+    let mut keys = Vec::new();
+    let mut texts = Vec::new();
+    for (id, module) in program.modules.iter().enumerate() {
+        for item in &module.ast.items {
+            let Item::Agent(agent) = item else { continue };
+            for setting in &agent.settings {
+                if let ("prompt" | "system", Value::Text(text)) =
+                    (setting.key.name.as_str(), &setting.value)
+                {
+                    keys.push((ModuleId(id), text.span.start));
+                    texts.push(text);
+                }
+            }
+        }
+    }
+    let bytes = texts.iter().map(|text| text.value.len()).sum();
+    let parsed = templates::parse_all(&texts, crate::parallel::threads_for(bytes));
+    keys.into_iter().zip(parsed).collect()
+}
+
 impl Checker<'_> {
     pub(super) fn check_items(&mut self) {
         let program = self.program;
+        let mut templates = parse_templates(program);
         for (id, module_data) in program.modules.iter().enumerate() {
             let module = ModuleId(id);
             for (index, ast_item) in module_data.ast.items.iter().enumerate() {
@@ -117,7 +144,7 @@ impl Checker<'_> {
                     Item::Use(_) => {}
                     Item::Type(decl) => self.type_decl(module, decl),
                     Item::Agent(agent) => {
-                        let info = self.agent(module, agent);
+                        let info = self.agent(module, agent, &mut templates);
                         self.agents.insert(item, info);
                     }
                     Item::Workflow(workflow) => self.workflow_signature(module, workflow),
@@ -210,7 +237,12 @@ impl Checker<'_> {
         out
     }
 
-    fn agent(&mut self, module: ModuleId, agent: &ast::Agent) -> AgentInfo {
+    fn agent(
+        &mut self,
+        module: ModuleId,
+        agent: &ast::Agent,
+        templates: &mut ParsedTemplates,
+    ) -> AgentInfo {
         let params = self.params(module, &agent.params);
         let returns = agent
             .returns
@@ -249,7 +281,17 @@ impl Checker<'_> {
             if let Some(Value::Text(text)) = values.get(key).map(|s| &s.value) {
                 let program = &*self;
                 let fields = |name: &str| program.record_fields(module, name);
-                let used = templates::check(&agent.name.name, text, &params, &fields, &mut found);
+                let template = templates
+                    .remove(&(module, text.span.start))
+                    .unwrap_or_else(|| templates::parse(text));
+                let used = templates::check_parsed(
+                    &agent.name.name,
+                    text,
+                    &template,
+                    &params,
+                    &fields,
+                    &mut found,
+                );
                 literal_bytes += used.literal_bytes;
                 parsed &= used.parsed;
                 for (name, count) in used.uses {

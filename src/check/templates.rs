@@ -41,22 +41,86 @@ pub struct TemplateUse {
 /// Looks up the fields of a record type.
 pub type FieldsOf<'a> = dyn Fn(&str) -> Option<Vec<(String, Type)>> + 'a;
 
-/// Checks one template of agent `agent`, adding diagnostics to `out`.
-pub fn check(
-    agent: &str,
-    text: &Text,
-    params: &[(String, Type)],
-    fields: &FieldsOf<'_>,
-    out: &mut Vec<Diagnostic>,
-) -> TemplateUse {
-    check_as(
-        agent,
-        text,
-        params,
-        fields,
-        out,
-        Condensed::new(&text.value),
-    )
+/// A template as handlebars parsed it, before it is checked against an agent's
+/// parameters. Parsing needs nothing but the text, so the checker parses every
+/// template of a program up front, on every core ([`parse_all`]).
+pub struct Parsed {
+    /// What handlebars read, and how its positions map back to the template.
+    read: Condensed,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Template(Template),
+    /// Refused before handlebars ran: where in the template, and why.
+    Refused(usize, usize, String),
+    Invalid(handlebars::TemplateError),
+}
+
+/// Parses every template in `texts`, sharing them out between `threads` threads.
+pub fn parse_all(texts: &[&Text], threads: usize) -> Vec<Parsed> {
+    if threads <= 1 {
+        return texts.iter().map(|text| parse(text)).collect();
+    }
+    let per_thread = texts.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = texts
+            .chunks(per_thread)
+            .map(|run| scope.spawn(|| run.iter().map(|text| parse(text)).collect::<Vec<_>>()))
+            .collect();
+        runs.into_iter()
+            .flat_map(|run| {
+                run.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Parses one template: a condensed copy of it when handlebars reads that alike
+/// (`condense.rs`), the template whole when the copy does not parse, so that errors
+/// are found where handlebars finds them in the original.
+pub fn parse(text: &Text) -> Parsed {
+    let parsed = parse_as(text, Condensed::new(&text.value));
+    match parsed.outcome {
+        Outcome::Invalid(_) if parsed.read.is_condensed() => {
+            parse_as(text, Condensed::identity(&text.value))
+        }
+        _ => parsed,
+    }
+}
+
+/// [`parse`], with handlebars reading `read` (the template or its condensed copy).
+fn parse_as(text: &Text, read: Condensed) -> Parsed {
+    // handlebars' parser takes time quadratic in the number of expressions (it
+    // recomputes line and column from the start for each), and both it and the
+    // checker recurse once per nested block or subexpression: all are bounded here,
+    // before either runs, as pest's own stack guard is not relied on.
+    let expressions = text.value.matches("{{").count();
+    let outcome = if expressions > MAX_EXPRESSIONS {
+        let at = text
+            .value
+            .match_indices("{{")
+            .nth(MAX_EXPRESSIONS)
+            .map_or(0, |(i, _)| i);
+        Outcome::Refused(
+            at,
+            at + 2,
+            format!("it has {expressions} `{{{{` expressions, more than the {MAX_EXPRESSIONS} a prompt may have"),
+        )
+    } else if let Some(at) = too_deep_subexpression(&text.value) {
+        Outcome::Refused(
+            at,
+            at + 1,
+            format!("its subexpressions nest more than {MAX_SUBEXPRESSION_DEPTH} deep"),
+        )
+    } else {
+        match Template::compile(&read.text) {
+            Ok(template) => Outcome::Template(template),
+            Err(error) => Outcome::Invalid(error),
+        }
+    };
+    Parsed { read, outcome }
 }
 
 /// Where a tag's `(subexpressions)` first nest deeper than [`MAX_SUBEXPRESSION_DEPTH`],
@@ -91,14 +155,15 @@ fn too_deep_subexpression(template: &str) -> Option<usize> {
     None
 }
 
-/// [`check`], with handlebars reading `parsed` (the template or its condensed copy).
-fn check_as(
+/// Checks the template `parsed` (from `text`) of agent `agent`, adding diagnostics to
+/// `out`.
+pub fn check_parsed(
     agent: &str,
     text: &Text,
+    parsed: &Parsed,
     params: &[(String, Type)],
     fields: &FieldsOf<'_>,
     out: &mut Vec<Diagnostic>,
-    parsed: Condensed,
 ) -> TemplateUse {
     let mut checker = Checker {
         agent,
@@ -106,7 +171,7 @@ fn check_as(
         params,
         fields,
         out,
-        parsed,
+        read: &parsed.read,
         result: TemplateUse {
             uses: HashMap::new(),
             literal_bytes: 0,
@@ -121,53 +186,22 @@ fn check_as(
         block_depth: 0,
         too_deep_reported: false,
     };
-    // handlebars' parser takes time quadratic in the number of expressions (it
-    // recomputes line and column from the start for each), and both it and this
-    // checker recurse once per nested block or subexpression: all are bounded here,
-    // before either runs, as pest's own stack guard is not relied on.
-    let expressions = text.value.matches("{{").count();
-    if expressions > MAX_EXPRESSIONS {
-        let at = text
-            .value
-            .match_indices("{{")
-            .nth(MAX_EXPRESSIONS)
-            .map_or(0, |(i, _)| i);
-        checker.out.push(diagnostics::invalid_template(
-            text.source_span(at, at + 2),
-            &format!("it has {expressions} `{{{{` expressions, more than the {MAX_EXPRESSIONS} a prompt may have"),
-        ));
-        checker.result.parsed = false;
-        return checker.result;
-    }
-    if let Some(at) = too_deep_subexpression(&text.value) {
-        checker.out.push(diagnostics::invalid_template(
-            text.source_span(at, at + 1),
-            &format!("its subexpressions nest more than {MAX_SUBEXPRESSION_DEPTH} deep"),
-        ));
-        checker.result.parsed = false;
-        return checker.result;
-    }
-    match Template::compile(&checker.parsed.text) {
-        Ok(template) => {
-            checker.template(&template);
-            checker.result.literal_bytes += checker.parsed.removed_bytes;
+    match &parsed.outcome {
+        Outcome::Template(template) => {
+            checker.template(template);
+            checker.result.literal_bytes += parsed.read.removed_bytes;
         }
-        // The error is reported as handlebars finds it in the original.
-        Err(_) if checker.parsed.is_condensed() => {
-            let Checker { out, .. } = checker;
-            return check_as(
-                agent,
-                text,
-                params,
-                fields,
-                out,
-                Condensed::identity(&text.value),
-            );
+        Outcome::Refused(start, end, reason) => {
+            checker.result.parsed = false;
+            checker.out.push(diagnostics::invalid_template(
+                text.source_span(*start, *end),
+                reason,
+            ));
         }
-        Err(error) => {
+        Outcome::Invalid(error) => {
             let offset = error
                 .pos()
-                .and_then(|(line, col)| checker.parsed.offset_of(line, col))
+                .and_then(|(line, col)| parsed.read.offset_of(line, col))
                 .unwrap_or(0);
             let reason = match error.reason() {
                 TemplateErrorReason::MismatchingClosedHelper(open, close) => {
@@ -203,8 +237,8 @@ struct Checker<'a> {
     params: &'a [(String, Type)],
     fields: &'a FieldsOf<'a>,
     out: &'a mut Vec<Diagnostic>,
-    /// What handlebars parsed, and how its positions map back to the template.
-    parsed: Condensed,
+    /// What handlebars read, and how its positions map back to the template.
+    read: &'a Condensed,
     result: TemplateUse,
     frames: Vec<Frame>,
     /// Where to start looking for the next path's text in the template.
@@ -217,7 +251,7 @@ impl Checker<'_> {
     fn template(&mut self, template: &Template) {
         for (i, element) in template.elements.iter().enumerate() {
             if let Some(mapping) = template.mapping.get(i) {
-                if let Some(offset) = self.parsed.offset_of(mapping.0, mapping.1) {
+                if let Some(offset) = self.read.offset_of(mapping.0, mapping.1) {
                     self.cursor = offset;
                 }
             }
@@ -681,11 +715,11 @@ mod tests {
         ];
         let mut out = Vec::new();
         let parsed = if condensed {
-            Condensed::new(template)
+            parse(&text)
         } else {
-            Condensed::identity(template)
+            parse_as(&text, Condensed::identity(template))
         };
-        let used = check_as("a", &text, &params, &|_| None, &mut out, parsed);
+        let used = check_parsed("a", &text, &parsed, &params, &|_| None, &mut out);
         let mut uses: Vec<_> = used.uses.into_iter().collect();
         uses.sort();
         (format!("{out:?}"), used.literal_bytes, uses, used.parsed)
@@ -700,6 +734,36 @@ mod tests {
         ) {
             let template: String = pieces.iter().filter_map(|&i| PIECES.get(i).copied()).collect();
             prop_assert_eq!(run(&template, true), run(&template, false), "{:?}", template);
+        }
+    }
+
+    /// Templates parsed together on several threads come back in order, each as it
+    /// parses alone.
+    #[test]
+    fn templates_parsed_on_several_threads_come_back_in_order() {
+        let texts: Vec<Text> = PIECES
+            .iter()
+            .map(|piece| Text {
+                value: format!("Do {piece} now"),
+                span: Span::new(0, piece.len() + 7),
+                map: vec![(0, 0)],
+            })
+            .collect();
+        let refs: Vec<&Text> = texts.iter().collect();
+        let check = |text: &Text, parsed: &Parsed| {
+            let mut out = Vec::new();
+            let used = check_parsed("a", text, parsed, &[], &|_| None, &mut out);
+            (format!("{out:?}"), used.literal_bytes, used.parsed)
+        };
+        let alone: Vec<_> = texts.iter().map(|text| check(text, &parse(text))).collect();
+        for threads in [1, 2, 3, PIECES.len() + 1] {
+            let together = parse_all(&refs, threads);
+            let checked: Vec<_> = texts
+                .iter()
+                .zip(&together)
+                .map(|(t, p)| check(t, p))
+                .collect();
+            assert_eq!(checked, alone, "{threads} threads");
         }
     }
 

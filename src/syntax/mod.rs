@@ -22,20 +22,13 @@ pub struct Parsed {
 /// in memory that is already mapped, where a whole file's take fresh pages.
 const PIECE_BYTES: usize = 16 * 1024;
 
-/// Files at least this long are parsed on two threads or more (one per core).
-const PARALLEL_MIN_BYTES: usize = 128 * 1024;
-
 /// Parses one file's text. Never panics and never stops at the first error: a broken
 /// item is skipped to the next line that starts an item, and parsing goes on.
 ///
 /// The file is parsed and lowered in pieces cut between items, on parallel threads
 /// when it is long; the result is the same as parsing it whole.
 pub fn parse(text: &str) -> Parsed {
-    let threads = match text.len() < PARALLEL_MIN_BYTES {
-        true => 1,
-        false => std::thread::available_parallelism().map_or(1, |cores| cores.get()),
-    };
-    parse_in_pieces(text, PIECE_BYTES, threads)
+    parse_in_pieces(text, PIECE_BYTES, crate::parallel::threads_for(text.len()))
 }
 
 /// [`parse`], with pieces of at least `piece_len` bytes shared out between `threads`.
