@@ -124,7 +124,13 @@ impl<'t> Lowerer<'t> {
 
     pub fn file(&mut self, pair: Pair<'_, Rule>) -> File {
         let mut file = File::default();
-        for inner in pair.clone().into_inner().flatten() {
+        // Directives can sit in any comment, so finding them walks every pair; text
+        // without the word cannot hold one and skips the walk.
+        let pairs = match pair.as_str().contains("pai:allow") {
+            true => Some(pair.clone().into_inner().flatten()),
+            false => None,
+        };
+        for inner in pairs.into_iter().flatten() {
             if inner.as_rule() == Rule::directive {
                 file.allows.push(Allow {
                     codes: inner
