@@ -62,18 +62,21 @@ pub fn parse_all(texts: &[&Text], threads: usize) -> Vec<Parsed> {
     if threads <= 1 {
         return texts.iter().map(|text| parse(text)).collect();
     }
-    let per_thread = texts.len().div_ceil(threads.max(1)).max(1);
+    let per_thread = texts.len().div_ceil(threads).max(1);
+    let parse_run = |run: &[&Text]| run.iter().map(|text| parse(text)).collect::<Vec<_>>();
+    let mut runs = texts.chunks(per_thread);
+    let first = runs.next().unwrap_or_default();
     std::thread::scope(|scope| {
-        let runs: Vec<_> = texts
-            .chunks(per_thread)
-            .map(|run| scope.spawn(|| run.iter().map(|text| parse(text)).collect::<Vec<_>>()))
-            .collect();
-        runs.into_iter()
-            .flat_map(|run| {
-                run.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+        let others: Vec<_> = runs.map(|run| scope.spawn(|| parse_run(run))).collect();
+        let mut parsed = parse_run(first);
+        for other in others {
+            parsed.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        parsed
     })
 }
 
