@@ -36,6 +36,8 @@ fn main() {
     if std::env::args().any(|a| a == "--test") {
         return;
     }
+    // As the `pai` binary does (src/main.rs).
+    pai::process::disable_transparent_huge_pages();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/run_workflow.pai");
     let outcome = pai::check::check_paths(&[path]).expect("readable");
     assert_eq!(outcome.error_count(), 0, "{:?}", outcome.diagnostics);

@@ -11,6 +11,7 @@ pub mod compile;
 pub mod diagnostics;
 pub mod interop;
 mod parallel;
+pub mod process;
 pub mod report;
 pub mod route;
 pub mod run;

@@ -489,7 +489,10 @@ impl<'o> Executor<'o> {
             };
             request.prompt = prepared.prompt;
             request.system = prepared.system;
-            let mut result = call::call_agent(provider, request, policy).await;
+            // Boxed: the call's future (retries, the provider's request) is most of
+            // the task's size, and a task's memory is reserved for its whole life, from
+            // spawn until it is joined. Boxed, it exists only while the call runs.
+            let mut result = Box::pin(call::call_agent(provider, request, policy)).await;
             result.inputs_hash = Some(prepared.hash);
             (node, result)
         }))
