@@ -781,7 +781,8 @@ fn binary_deep_brackets() {
 }
 
 /// Long chains that nest the syntax tree without brackets: operators, `not`,
-/// `else if`, and `list<...>` types; and brackets after a comment ended by `\r`.
+/// `else if`, `if` and `for` in the condition or iterable of another, and `list<...>`
+/// types; and brackets after a comment ended by `\r`.
 #[test]
 fn binary_deep_chains_without_brackets() {
     let scratch = Scratch::new("chains");
@@ -799,6 +800,27 @@ fn binary_deep_chains_without_brackets() {
             format!(
                 "workflow w(a: text) -> text {{\n  return a{}\n}}\n",
                 " + a".repeat(n)
+            ),
+        ),
+        (
+            "if-conditions.pai",
+            format!(
+                "workflow w(a: bool) -> text {{\n  return {}a {{ \"x\" }} else {{ \"y\" }}\n}}\n",
+                "if ".repeat(n)
+            ),
+        ),
+        (
+            "for-iterables.pai",
+            format!(
+                "workflow w(a: list<text>) -> list<text> {{\n  return {}a {{ x }}\n}}\n",
+                "for x in ".repeat(n)
+            ),
+        ),
+        (
+            "compared-ifs.pai",
+            format!(
+                "workflow w(a: bool) -> bool {{\n  return {}a\n}}\n",
+                "if a == ".repeat(n)
             ),
         ),
         (

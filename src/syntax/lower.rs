@@ -653,11 +653,18 @@ impl<'t> Lowerer<'t> {
             ));
             return None;
         }
-        let arms: Vec<_> = arms
-            .into_iter()
-            .map(|(start, cond, then)| (start, self.expr(cond), self.block(then)))
-            .collect();
-        let mut otherwise = self.block(last?)?;
+        // Arm k ends up k levels deeper in the tree, and is lowered at that depth, so
+        // that what it nests itself still counts against the cap.
+        let depth = self.depth;
+        let mut lowered = Vec::with_capacity(arms.len());
+        for (k, (start, cond, then)) in arms.into_iter().enumerate() {
+            self.depth = depth + k;
+            lowered.push((start, self.expr(cond), self.block(then)));
+        }
+        self.depth = depth + lowered.len().saturating_sub(1);
+        let otherwise = self.block(last?);
+        self.depth = depth;
+        let (mut otherwise, arms) = (otherwise?, lowered);
         let mut arms = arms.into_iter().rev().peekable();
         loop {
             let (start, cond, then) = arms.next()?;

@@ -180,6 +180,30 @@ mod tests {
         }
     }
 
+    /// Arm k of an `else if` chain sits k levels deep: brackets inside a late arm count
+    /// on top of the chain, so the tree never nests past the cap.
+    #[test]
+    fn late_else_if_arms_count_their_depth() {
+        let chain = |arms: usize, parens: usize| {
+            format!(
+                "workflow w(a: bool) -> text {{\n  return if a {{ \"x\" }} {}else if {}a{} {{ \"y\" }} else {{ \"z\" }}\n}}\n",
+                "else if a { \"x\" } ".repeat(arms),
+                "(".repeat(parens),
+                ")".repeat(parens)
+            )
+        };
+        let too_deep = parse(&chain(200, 100));
+        assert!(
+            too_deep
+                .diagnostics
+                .iter()
+                .any(|d| d.code == diagnostics::Code::E002),
+            "{:?}",
+            too_deep.diagnostics
+        );
+        assert!(parse(&chain(100, 100)).diagnostics.is_empty());
+    }
+
     #[test]
     fn a_long_file_is_cut_between_items() {
         let item = FRAGMENTS.first().copied().unwrap_or_default();

@@ -108,9 +108,11 @@ pub(crate) fn parse_pieces<T: Send>(
 /// `piece_len` bytes that parse alone exactly as they parse together (returning the
 /// start of every piece but the first).
 ///
-/// Brackets inside strings and comments do not count. `list<...>` types recurse in the
-/// grammar as brackets do, so their `<` (after the word `list`, whitespace and comments
-/// between) are counted too, apart: every `>` closes one, which over-counts at worst.
+/// Brackets inside strings and comments do not count. Two things recurse in the
+/// grammar without brackets and are counted too: `list<...>` types (their `<`, after
+/// the word `list`, apart from brackets: every `>` closes one, which over-counts at
+/// worst), and an `if` or `for` in the condition or iterable of another (each `if` and
+/// `for` counts as a bracket until the next `{`, which opens its block).
 ///
 /// A piece starts at a line that starts with an item keyword, outside any bracket, right
 /// after a `}` (whitespace and comments between): there the whole parse is always
@@ -123,6 +125,9 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     let mut list_depth = 0usize;
+    // `if` and `for` whose block has not opened yet: `if if if a {...` nests in the
+    // grammar without a bracket, until the next `{`.
+    let mut open_keywords = 0usize;
     let mut after_list = false;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -150,7 +155,17 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
                 {
                     i += 1;
                 }
-                after_list = bytes.get(start..i) == Some(b"list");
+                let word = bytes.get(start..i);
+                after_list = word == Some(b"list");
+                if matches!(word, Some(b"if" | b"for")) {
+                    open_keywords += 1;
+                    if depth + open_keywords > MAX_NESTING {
+                        return Err(Box::new(diagnostics::nested_too_deeply(
+                            Span::new(start, i),
+                            MAX_NESTING,
+                        )));
+                    }
+                }
                 last = b'a';
                 continue;
             }
@@ -190,8 +205,11 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
                 }
             }
             b'(' | b'[' | b'{' => {
+                if b == b'{' {
+                    open_keywords = open_keywords.saturating_sub(1);
+                }
                 depth += 1;
-                if depth > MAX_NESTING {
+                if depth + open_keywords > MAX_NESTING {
                     return Err(Box::new(diagnostics::nested_too_deeply(
                         Span::new(i, i + 1),
                         MAX_NESTING,
@@ -465,6 +483,18 @@ mod tests {
         assert!(prescan(&compared, usize::MAX).is_ok());
         let other_words = "blist <lists <".repeat(MAX_NESTING + 1);
         assert!(prescan(&other_words, usize::MAX).is_ok());
+    }
+
+    /// An `if` or `for` counts until its block opens, so only conditions and iterables
+    /// that nest other `if`s and `for`s add up.
+    #[test]
+    fn nesting_counts_if_and_for_until_their_block() {
+        let nested = "if ".repeat(MAX_NESTING + 1);
+        assert!(prescan(&nested, usize::MAX).is_err());
+        let sequential = "let a = if b { c } else if d { e } else { f }\n".repeat(MAX_NESTING * 2);
+        assert!(prescan(&sequential, usize::MAX).is_ok());
+        let loops = "let a = for x in xs max 3 { if x { y } else { z } }\n".repeat(MAX_NESTING * 2);
+        assert!(prescan(&loops, usize::MAX).is_ok());
     }
 
     #[test]
