@@ -96,9 +96,8 @@ pub fn parse(text: &Text) -> Parsed {
 /// [`parse`], with handlebars reading `read` (the template or its condensed copy).
 fn parse_as(text: &Text, read: Condensed) -> Parsed {
     // handlebars' parser takes time quadratic in the number of expressions (it
-    // recomputes line and column from the start for each), and both it and the
-    // checker recurse once per nested block or subexpression: all are bounded here,
-    // before either runs, as pest's own stack guard is not relied on.
+    // recomputes line and column from the start for each): bounded here, before it
+    // runs. Its recursion is bounded by `compile_bounded`.
     let expressions = text.value.matches("{{").count();
     let outcome = if expressions > MAX_EXPRESSIONS {
         let at = text
@@ -111,51 +110,153 @@ fn parse_as(text: &Text, read: Condensed) -> Parsed {
             at + 2,
             format!("it has {expressions} `{{{{` expressions, more than the {MAX_EXPRESSIONS} a prompt may have"),
         )
-    } else if let Some(at) = too_deep_subexpression(&text.value) {
-        Outcome::Refused(
-            at,
-            at + 1,
-            format!("its subexpressions nest more than {MAX_SUBEXPRESSION_DEPTH} deep"),
-        )
     } else {
-        match Template::compile(&read.text) {
-            Ok(template) => Outcome::Template(template),
-            Err(error) => Outcome::Invalid(error),
-        }
+        compile_bounded(&text.value, &read.text)
     };
     Parsed { read, outcome }
 }
 
-/// Where a tag's `(subexpressions)` first nest deeper than [`MAX_SUBEXPRESSION_DEPTH`],
-/// if anywhere. Parentheses in prose, comments and string literals do not count.
-fn too_deep_subexpression(template: &str) -> Option<usize> {
-    let bytes = template.as_bytes();
-    let mut at = 0;
-    while let Some(open) = template.get(at..).and_then(|rest| rest.find("{{")) {
-        at += open + 2;
-        let comment = bytes.get(at) == Some(&b'!');
-        let (mut depth, mut quote) = (0usize, None);
-        while let Some(&byte) = bytes.get(at) {
-            match (quote, byte) {
-                (Some(_), b'\\') => at += 1,
-                (Some(q), _) if q == byte => quote = None,
-                (Some(_), _) => {}
-                (None, b'}') if bytes.get(at + 1) == Some(&b'}') => break,
-                _ if comment => {}
-                (None, b'"' | b'\'') => quote = Some(byte),
-                (None, b'(') => {
-                    depth += 1;
-                    if depth > MAX_SUBEXPRESSION_DEPTH {
-                        return Some(at);
-                    }
-                }
-                (None, b')') => depth = depth.saturating_sub(1),
-                _ => {}
+/// Stack the calling thread is trusted to have free for handlebars' parser.
+const INLINE_STACK: usize = 1024 * 1024;
+
+/// Compiles `source` (the template `template` or its condensed copy) with handlebars.
+///
+/// handlebars' parser recurses once per nested `(subexpression)`, `[array]`, `{object}`
+/// and block, and since pest 2.8 nothing guards its stack. How deep a template can
+/// nest is bounded by how many of those it holds, so a template that could need more
+/// stack than [`INLINE_STACK`] is compiled on a thread of its own with the stack it
+/// could need; and one whose subexpressions nest past [`MAX_SUBEXPRESSION_DEPTH`] is
+/// dropped on that thread, so that nothing deep reaches the checker's walk.
+fn compile_bounded(template: &str, source: &str) -> Outcome {
+    let compile = || match Template::compile(source) {
+        Ok(compiled) if template_depth(&compiled.elements) > MAX_SUBEXPRESSION_DEPTH => {
+            let at = deepest_parenthesis(template);
+            Outcome::Refused(
+                at,
+                at + 1,
+                format!("its subexpressions nest more than {MAX_SUBEXPRESSION_DEPTH} deep"),
+            )
+        }
+        Ok(compiled) => Outcome::Template(compiled),
+        Err(error) => Outcome::Invalid(error),
+    };
+    let needed = stack_needed(source);
+    if needed <= INLINE_STACK {
+        return compile();
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(needed)
+            .spawn_scoped(scope, compile)
+            .ok()
+            .and_then(|thread| thread.join().ok())
+    })
+    .unwrap_or_else(|| {
+        Outcome::Refused(
+            0,
+            1,
+            "it nests too deeply to be parsed with the memory at hand".to_string(),
+        )
+    })
+}
+
+/// The most stack handlebars' parser could need for `source`: a base, plus for every
+/// character that can open a level what the deepest level was measured to take, with
+/// room to spare (a subexpression took 2 to 4 KB in a release build; an array, an object
+/// or a block well under 1 KB). The `{` of `{{` tags count only as the blocks they open.
+fn stack_needed(source: &str) -> usize {
+    let bytes = source.as_bytes();
+    let (mut parentheses, mut others) = (0usize, 0usize);
+    for (at, &byte) in bytes.iter().enumerate() {
+        let brace_beside = |offset: isize| {
+            at.checked_add_signed(offset)
+                .and_then(|i| bytes.get(i))
+                .is_some_and(|&b| b == b'{')
+        };
+        match byte {
+            b'(' => parentheses += 1,
+            b'[' => others += 1,
+            b'{' if !brace_beside(-1) && !brace_beside(1) => others += 1,
+            // `{{#`, `{{^` and their `{{~` forms open blocks.
+            b'#' | b'^'
+                if brace_beside(-1)
+                    || (at > 0 && bytes.get(at - 1) == Some(&b'~') && brace_beside(-2)) =>
+            {
+                others += 1
             }
-            at += 1;
+            _ => {}
         }
     }
-    None
+    (256 * 1024usize)
+        .saturating_add(parentheses.saturating_mul(8 * 1024))
+        .saturating_add(others.saturating_mul(2 * 1024))
+}
+
+/// How deep subexpressions nest in `elements`, blocks' bodies included.
+fn template_depth(elements: &[TemplateElement]) -> usize {
+    elements.iter().map(element_depth).max().unwrap_or(0)
+}
+
+fn element_depth(element: &TemplateElement) -> usize {
+    match element {
+        TemplateElement::Expression(helper)
+        | TemplateElement::HtmlExpression(helper)
+        | TemplateElement::HelperBlock(helper) => {
+            let bodies = [&helper.template, &helper.inverse]
+                .into_iter()
+                .flatten()
+                .map(|body| template_depth(&body.elements));
+            parameters_depth(&helper.name, &helper.params, helper.hash.values())
+                .max(bodies.max().unwrap_or(0))
+        }
+        TemplateElement::DecoratorExpression(decorator)
+        | TemplateElement::DecoratorBlock(decorator)
+        | TemplateElement::PartialExpression(decorator)
+        | TemplateElement::PartialBlock(decorator) => {
+            let body = decorator
+                .template
+                .as_ref()
+                .map_or(0, |body| template_depth(&body.elements));
+            parameters_depth(&decorator.name, &decorator.params, decorator.hash.values()).max(body)
+        }
+        // Text, comments, and anything a later handlebars adds without nesting.
+        _ => 0,
+    }
+}
+
+fn parameters_depth<'p>(
+    name: &'p Parameter,
+    params: &'p [Parameter],
+    hash: impl Iterator<Item = &'p Parameter>,
+) -> usize {
+    std::iter::once(name)
+        .chain(params)
+        .chain(hash)
+        .map(|param| match param {
+            Parameter::Subexpression(sub) => 1 + element_depth(&sub.element),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Where the parentheses of `template` first nest past [`MAX_SUBEXPRESSION_DEPTH`],
+/// counted plainly (quotes and all), to point a refusal at; its first `(` otherwise.
+fn deepest_parenthesis(template: &str) -> usize {
+    let mut depth = 0usize;
+    for (at, byte) in template.bytes().enumerate() {
+        match byte {
+            b'(' => {
+                depth += 1;
+                if depth > MAX_SUBEXPRESSION_DEPTH {
+                    return at;
+                }
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    template.find('(').unwrap_or(0)
 }
 
 /// Checks the template `parsed` (from `text`) of agent `agent`, adding diagnostics to
@@ -213,6 +314,12 @@ pub fn check_parsed(
                 TemplateErrorReason::InvalidSyntax(_) => {
                     "it does not parse here; is a `{{#block}}` left open or a `{{` unclosed?"
                         .to_string()
+                }
+                // The parameter is quoted whole; a hostile one can be megabytes long.
+                TemplateErrorReason::InvalidParam(param) => {
+                    let shown: String = param.chars().take(40).collect();
+                    let cut = if shown.len() < param.len() { "…" } else { "" };
+                    format!("`{shown}{cut}` is not a valid parameter")
                 }
                 other => other.to_string().to_lowercase(),
             };
@@ -823,6 +930,40 @@ mod tests {
             )),
             "{diagnostics}"
         );
+    }
+
+    /// Regression (review): arrays, objects and subexpressions after a `[...]` key that
+    /// holds `}}` nest in handlebars' parser too; none of them may overflow the stack.
+    #[test]
+    fn deep_literals_and_hidden_subexpressions_do_not_overflow() {
+        let depth = 100_000;
+        let templates = [
+            format!("{{{{task {}{}}}}}", "[".repeat(depth), "]".repeat(depth)),
+            format!(
+                "{{{{task {}1{}}}}}",
+                "{\"a\":".repeat(depth),
+                "}".repeat(depth)
+            ),
+            format!(
+                "{{{{task [}}}}] {}task{}}}}}",
+                "(len ".repeat(depth),
+                ")".repeat(depth)
+            ),
+            format!(
+                "{{{{task [a'b] '] }}}}' {}task{}}}}}",
+                "(len ".repeat(depth),
+                ")".repeat(depth)
+            ),
+        ];
+        for template in templates {
+            let shown: String = template.chars().take(30).collect();
+            let checked = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || run(&template, true))
+                .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")));
+            let (diagnostics, _, _, parsed) = checked.unwrap();
+            assert!(!parsed, "{shown}: {diagnostics}");
+        }
     }
 
     #[test]
