@@ -566,3 +566,51 @@ fn a_model_list_longer_than_its_max_is_retried_with_the_reason() {
         "complete"
     );
 }
+
+/// `pai` runs without transparent huge pages (src/process.rs), but the processes it
+/// starts keep the setting `pai` was started with.
+#[cfg(target_os = "linux")]
+#[test]
+fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
+    let thp_line = |status: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with("THP_enabled:"))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    let ours = std::fs::read_to_string("/proc/self/status").expect("proc status");
+    let Some(expected) = thp_line(&ours) else {
+        return; // a kernel that does not report it
+    };
+    let runs = Runs::new("thp");
+    let scratch = Runs::new("thp-workflow");
+    std::fs::create_dir_all(&scratch.0).expect("scratch dir");
+    let workflow = scratch.0.join("probe.pai");
+    std::fs::write(
+        &workflow,
+        "workflow probe() -> result {\n  return exec([\"cat\", \"/proc/self/status\"])\n}\n",
+    )
+    .expect("workflow written");
+    let output = pai(&[
+        "run",
+        workflow.to_str().expect("utf-8"),
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut outputs = Vec::new();
+    let mut dirs = vec![runs.run_dir()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|n| n == "output.md") {
+                outputs.push(std::fs::read_to_string(&path).expect("output"));
+            }
+        }
+    }
+    let seen: Vec<_> = outputs.iter().filter_map(|o| thp_line(o)).collect();
+    assert_eq!(seen, vec![expected]);
+}

@@ -333,6 +333,7 @@ async fn call_exec_inner(
         return result;
     };
     let mut command = tokio::process::Command::new(program);
+    crate::process::restore_for_child(&mut command);
     command
         .args(args)
         .current_dir(&dir)

@@ -207,6 +207,7 @@ impl Command {
 
     async fn spawn(&self, args: &[String], stdin: Option<&[u8]>) -> Result<Output, ProviderError> {
         let mut command = tokio::process::Command::new(&self.program);
+        crate::process::restore_for_child(&mut command);
         command
             .args(args)
             .env_clear()
