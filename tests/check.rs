@@ -373,3 +373,33 @@ fn a_long_file_checked_in_parallel_reports_every_error_in_place() {
         outcome.diagnostics
     );
 }
+
+/// Regression (review): pest's step limit is process-wide, and handlebars parses with
+/// pest too: a big template used to be parsed under the limit left by the last file
+/// parsed, here a tiny imported one, and refused.
+#[test]
+fn a_big_template_does_not_inherit_the_step_limit_of_a_small_file() {
+    let dir = std::env::temp_dir().join(format!("pai-check-limit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let tags = "{{#if task}}{{task}}{{else}}{{task}}{{/if}} ".repeat(400);
+    std::fs::write(
+        dir.join("main.pai"),
+        format!(
+            "use \"tiny.pai\"\n\nagent big(task: text max 10) {{\n  context 200k\n  prompt \"{tags}\"\n}}\n\nworkflow w(task: text max 10) -> result {{\n  let t = tiny(task: task)\n  return big(task: task)\n}}\n"
+        ),
+    )
+    .expect("main written");
+    std::fs::write(
+        dir.join("tiny.pai"),
+        "agent tiny(task: text max 10) {\n  context 8k\n  prompt \"{{task}}\"\n}\n",
+    )
+    .expect("tiny written");
+    let outcome = pai::check::check_paths(&[dir.join("main.pai")]).expect("readable");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !outcome.diagnostics.iter().any(|d| d.code == Code::E012),
+        "{:?}",
+        outcome.diagnostics
+    );
+}

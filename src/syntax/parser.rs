@@ -57,7 +57,7 @@ fn parse_with(
     pest::set_call_limit(NonZeroUsize::new(call_limit(text.len())));
     pest::set_error_detail(detail);
     let result = PaiParser::parse(rule, text);
-    pest::set_error_detail(false);
+    release_settings();
     result
 }
 
@@ -93,14 +93,24 @@ pub(crate) fn parse_pieces<T: Send>(
     let per_thread = pieces.len().div_ceil(threads.max(1));
     let mut runs = pieces.chunks(per_thread.max(1));
     let first = runs.next()?;
-    std::thread::scope(|scope| {
+    let lowered = std::thread::scope(|scope| {
         let others: Vec<_> = runs.map(|run| scope.spawn(|| parse_run(run))).collect();
         let mut lowered = parse_run(first)?;
         for other in others {
             lowered.extend(other.join().ok()??);
         }
         Some(lowered)
-    })
+    });
+    release_settings();
+    lowered
+}
+
+/// Puts pest's process-wide settings back once our parse is done: handlebars parses
+/// with pest too, and must not run under the step limit of whichever file was parsed
+/// last.
+fn release_settings() {
+    pest::set_call_limit(None);
+    pest::set_error_detail(false);
 }
 
 /// The linear scan that runs before pest: it refuses input whose brackets nest deeper
