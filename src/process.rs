@@ -1,14 +1,14 @@
 //! Settings of the whole process, applied by the `pai` binary (and by the benches that
 //! stand in for it) before any work, and undone for the processes it starts.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The transparent-huge-page setting `pai` was started with (`PR_GET_THP_DISABLE`), or
-/// -1 while `pai` has not changed it.
-static STARTED_WITH: AtomicI32 = AtomicI32::new(-1);
+/// Whether `pai` turned transparent huge pages off for itself (it does only when they
+/// were fully on), so that its children must get them back.
+static TURNED_OFF: AtomicBool = AtomicBool::new(false);
 
 /// Asks Linux not to back this process's memory with transparent huge pages; does
-/// nothing elsewhere.
+/// nothing elsewhere, or where THP is already off for the process in any mode.
 ///
 /// `pai` allocates many small objects and lives briefly. Where THP is `always` (the
 /// default of many distributions), every 2 MB region the allocator touches becomes a
@@ -21,27 +21,30 @@ pub fn disable_transparent_huge_pages() {
     // failure (an old kernel) leaves THP as it was: larger and slower to fault, never
     // wrong.
     unsafe {
-        let started_with = libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0);
-        if started_with >= 0 && libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 {
-            STARTED_WITH.store(started_with, Ordering::Relaxed);
+        let (zero, one): (libc::c_ulong, libc::c_ulong) = (0, 1);
+        let fully_on = libc::prctl(libc::PR_GET_THP_DISABLE, zero, zero, zero, zero) == 0;
+        if fully_on && libc::prctl(libc::PR_SET_THP_DISABLE, one, zero, zero, zero) == 0 {
+            TURNED_OFF.store(true, Ordering::Relaxed);
         }
     }
 }
 
-/// Makes the process `command` starts run with the transparent-huge-page setting `pai`
-/// was started with, not the one [`disable_transparent_huge_pages`] chose for `pai`.
+/// Makes the process `command` starts run with transparent huge pages on again, when
+/// [`disable_transparent_huge_pages`] turned them off for `pai`.
+///
+/// The hook makes the standard library start the child with `fork` rather than
+/// `posix_spawn`, which copies `pai`'s page tables: small beside a command that runs a
+/// model, or an `exec` step.
 pub fn restore_for_child(command: &mut tokio::process::Command) {
     #[cfg(target_os = "linux")]
-    {
-        let Ok(started_with) = libc::c_ulong::try_from(STARTED_WITH.load(Ordering::Relaxed)) else {
-            return;
-        };
+    if TURNED_OFF.load(Ordering::Relaxed) {
         // SAFETY: the hook runs in the child between fork and exec, where only
         // async-signal-safe calls are allowed: `prctl` is a plain system call, and the
-        // closure allocates nothing and touches only the integer it owns.
+        // closure allocates nothing and captures nothing.
         unsafe {
-            command.pre_exec(move || {
-                libc::prctl(libc::PR_SET_THP_DISABLE, started_with, 0, 0, 0);
+            command.pre_exec(|| {
+                let zero: libc::c_ulong = 0;
+                libc::prctl(libc::PR_SET_THP_DISABLE, zero, zero, zero, zero);
                 Ok(())
             });
         }

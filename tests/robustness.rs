@@ -817,6 +817,20 @@ fn binary_deep_chains_without_brackets() {
             ),
         ),
         (
+            // Regression (review): `else` blocks must not use up the count of the
+            // `if`s still open around them.
+            "ifs-with-else-blocks.pai",
+            format!(
+                "workflow w(a: bool) -> bool {{\n  return {}a {{ a }} else {{ a }}\n}}\n",
+                format!(
+                    "{}{}",
+                    "if ".repeat(200),
+                    "if a { a } else { a } + ".repeat(200)
+                )
+                .repeat(n / 200)
+            ),
+        ),
+        (
             "compared-ifs.pai",
             format!(
                 "workflow w(a: bool) -> bool {{\n  return {}a\n}}\n",

@@ -138,6 +138,8 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
     // `if` and `for` whose block has not opened yet: `if if if a {...` nests in the
     // grammar without a bracket, until the next `{`.
     let mut open_keywords = 0usize;
+    // The block after `else` belongs to an `if` whose count its first block took.
+    let mut after_else = false;
     let mut after_list = false;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -167,6 +169,7 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
                 }
                 let word = bytes.get(start..i);
                 after_list = word == Some(b"list");
+                after_else = word == Some(b"else");
                 if matches!(word, Some(b"if" | b"for")) {
                     open_keywords += 1;
                     if depth + open_keywords > MAX_NESTING {
@@ -215,7 +218,7 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
                 }
             }
             b'(' | b'[' | b'{' => {
-                if b == b'{' {
+                if b == b'{' && !after_else {
                     open_keywords = open_keywords.saturating_sub(1);
                 }
                 depth += 1;
@@ -230,6 +233,7 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
             _ => {}
         }
         after_list = false;
+        after_else = false;
         last = b;
         i += 1;
     }
