@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use super::call::{self, CallResult, Policy};
 use super::manifest::{self, Manifest, RunManifest, RunTotals, Spend, Timestamp, Tokens};
+use super::node_map::NodeMap;
 use super::progress::Progress;
 use super::provider::registry::Providers;
 use super::provider::{Request, Shape};
@@ -63,9 +64,9 @@ pub(super) struct Executor<'o> {
     writer: Writer,
     trace: Trace,
     started: Instant,
-    results: HashMap<NodeIndex, NodeResult>,
+    results: NodeMap<NodeResult>,
     expansions: HashMap<NodeIndex, Vec<PlanValue>>,
-    records: HashMap<NodeIndex, Record>,
+    records: NodeMap<Record>,
     /// Unfinished inputs each waiting node still needs.
     waiting: HashMap<NodeIndex, usize>,
     ready: BinaryHeap<Reverse<(usize, usize)>>,
@@ -135,9 +136,9 @@ impl<'o> Executor<'o> {
             writer: Writer::start(),
             trace: Trace::default(),
             started: Instant::now(),
-            results: HashMap::new(),
+            results: NodeMap::default(),
             expansions: HashMap::new(),
-            records: HashMap::new(),
+            records: NodeMap::default(),
             waiting: HashMap::new(),
             ready: BinaryHeap::new(),
             pending: HashMap::new(),
@@ -303,7 +304,7 @@ impl<'o> Executor<'o> {
     fn start(&mut self, node: NodeIndex) -> Option<Pending> {
         let kind = self.plan.graph[node].kind;
         let id = self.plan.graph[node].id.clone();
-        self.records.entry(node).or_default().started = Some((Instant::now(), Timestamp::now()));
+        self.records.get_or_default(node).started = Some((Instant::now(), Timestamp::now()));
         if matches!(kind, NodeKind::Agent | NodeKind::Exec) {
             let depth = self.plan.graph[node].depth;
             self.progress.start(&id, depth);
@@ -400,9 +401,9 @@ impl<'o> Executor<'o> {
                     return None;
                 }
             };
-            self.records.entry(node).or_default().inputs_hash = Some(prepared.hash.clone());
+            self.records.get_or_default(node).inputs_hash = Some(prepared.hash.clone());
             if let Some(previous) = self.previous(id, &prepared.hash) {
-                self.records.entry(node).or_default().reused = true;
+                self.records.get_or_default(node).reused = true;
                 let output = std::fs::read_to_string(
                     manifest::node_dir(&self.run_dir, id).join("output.md"),
                 )
@@ -595,7 +596,7 @@ impl<'o> Executor<'o> {
         let n = &self.plan.graph[node];
         let id = n.id.clone();
         let budget = n.output_tokens.max(1);
-        let record = self.records.entry(node).or_default();
+        let record = self.records.get_or_default(node);
         record.attempts = call.attempts;
         if let Some(hash) = &call.inputs_hash {
             record.inputs_hash = Some(hash.clone());
@@ -644,7 +645,7 @@ impl<'o> Executor<'o> {
 
     fn fail(&mut self, node: NodeIndex, error: &str) {
         let id = self.plan.graph[node].id.clone();
-        self.records.entry(node).or_default().error = Some(error.to_string());
+        self.records.get_or_default(node).error = Some(error.to_string());
         let (summary, _) = call::summarize(error, self.plan.graph[node].output_tokens.max(20));
         self.finish(
             node,
@@ -662,7 +663,7 @@ impl<'o> Executor<'o> {
     /// Records a result, writes the manifest and releases the dependants.
     fn finish(&mut self, node: NodeIndex, result: NodeResult) {
         let status = result.status;
-        let record = self.records.entry(node).or_default();
+        let record = self.records.get_or_default(node);
         if let Some((started, _)) = &record.started {
             // Calls measure themselves where they run; what finished at once took no time.
             let duration = record.duration;
@@ -826,7 +827,7 @@ impl<'o> Executor<'o> {
         if n.template {
             return Status::Skipped;
         }
-        if let Some(result) = self.results.get(&node) {
+        if let Some(result) = self.results.get(node) {
             if n.kind != NodeKind::Workflow {
                 return result.status;
             }
@@ -841,7 +842,7 @@ impl<'o> Executor<'o> {
                 }
                 let returned = self.plan.returns.get(&node).and_then(|r| match r.val {
                     crate::compile::value::Val::Node { node, .. } => {
-                        self.results.get(&node).map(|r| r.status)
+                        self.results.get(node).map(|r| r.status)
                     }
                     _ => None,
                 });
@@ -861,8 +862,8 @@ impl<'o> Executor<'o> {
 
     fn write_node(&mut self, node: NodeIndex, status: Status) {
         let n = &self.plan.graph[node];
-        let record = self.records.get(&node);
-        let result = self.results.get(&node);
+        let record = self.records.get(node);
+        let result = self.results.get(node);
         let children: Vec<NodeIndex> = n
             .children
             .iter()
@@ -934,7 +935,7 @@ impl<'o> Executor<'o> {
             if n.template {
                 continue;
             }
-            if let Some(record) = self.records.get(&next) {
+            if let Some(record) = self.records.get(next) {
                 if n.kind == NodeKind::Agent && record.started.is_some() {
                     spend.agent_calls += 1;
                 }
@@ -961,7 +962,7 @@ impl<'o> Executor<'o> {
         match &value.val {
             Val::Node { node, .. } => self
                 .results
-                .get(node)
+                .get(*node)
                 .map(|r| r.summary.clone())
                 .unwrap_or_default(),
             Val::Field { base, .. } => self.summary_of(base),
@@ -1014,8 +1015,8 @@ impl<'o> Executor<'o> {
             wall_seconds: self.started.elapsed().as_secs_f64(),
             ..RunTotals::default()
         };
-        for (node, record) in &self.records {
-            if self.plan.graph[*node].kind != NodeKind::Agent {
+        for (node, record) in self.records.iter() {
+            if self.plan.graph[node].kind != NodeKind::Agent {
                 continue;
             }
             totals.agent_calls += u64::from(!record.reused && record.attempts > 0);
@@ -1028,7 +1029,7 @@ impl<'o> Executor<'o> {
             if self.plan.graph[node].kind != NodeKind::Agent || self.plan.graph[node].template {
                 continue;
             }
-            match self.results.get(&node).map(|r| r.status) {
+            match self.results.get(node).map(|r| r.status) {
                 Some(Status::Complete) => totals.complete += 1,
                 Some(Status::Failed) => totals.failed += 1,
                 Some(_) => {}
@@ -1073,7 +1074,7 @@ impl<'o> Executor<'o> {
         for node in order {
             let own = self
                 .records
-                .get(&node)
+                .get(node)
                 .map_or(0.0, |r| r.duration.as_secs_f64());
             let before = self
                 .plan

@@ -5,6 +5,7 @@ mod call;
 mod executor;
 pub mod expect;
 pub mod manifest;
+pub mod node_map;
 mod progress;
 pub mod provider;
 pub mod resolve;

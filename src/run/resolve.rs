@@ -49,7 +49,7 @@ pub struct NodeResult {
 /// What resolution can see of the run so far.
 #[derive(Clone, Copy)]
 pub struct Scope<'r> {
-    pub results: &'r HashMap<NodeIndex, NodeResult>,
+    pub results: &'r super::node_map::NodeMap<NodeResult>,
     pub expansions: &'r HashMap<NodeIndex, Vec<PlanValue>>,
     pub ids: &'r dyn Fn(NodeIndex) -> String,
     /// Whether text a model or a file wrote is fenced (for prompts) or kept as written.
@@ -133,7 +133,7 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             }
             Value::Array(out)
         }
-        Val::Node { node, .. } => match scope.results.get(node) {
+        Val::Node { node, .. } => match scope.results.get(*node) {
             Some(result) => node_value(result, scope)?,
             None => return Err(format!("`{}` has not run", (scope.ids)(*node))),
         },
