@@ -1,9 +1,12 @@
 //! The checker's semantics, through the library: what is proven, with what numbers.
 
+mod support;
+
 use std::path::Path;
 
 use pai::check::{check_text, Outcome};
 use pai::diagnostics::Code;
+use support::scratch::Scratch;
 
 fn check(text: &str) -> Outcome {
     check_text("test.pai", text, Path::new("."))
@@ -379,9 +382,7 @@ fn a_long_file_checked_in_parallel_reports_every_error_in_place() {
 /// parsed, here a tiny imported one, and refused.
 #[test]
 fn a_big_template_does_not_inherit_the_step_limit_of_a_small_file() {
-    let dir = std::env::temp_dir().join(format!("pai-check-limit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = Scratch::new("check-limit");
     let tags = "{{#if task}}{{task}}{{else}}{{task}}{{/if}} ".repeat(400);
     std::fs::write(
         dir.join("main.pai"),
@@ -396,7 +397,6 @@ fn a_big_template_does_not_inherit_the_step_limit_of_a_small_file() {
     )
     .expect("tiny written");
     let outcome = pai::check::check_paths(&[dir.join("main.pai")]).expect("readable");
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         !outcome.diagnostics.iter().any(|d| d.code == Code::E012),
         "{:?}",

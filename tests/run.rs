@@ -1,8 +1,12 @@
 //! `pai run` and `pai status` through the real binary: manifests on disk, partial
 //! parents, timeouts and retries, budgets, resume, traces.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use support::scratch::Scratch;
 
 /// A runs directory of its own, removed when the test ends.
 struct Runs(PathBuf);
@@ -583,9 +587,8 @@ fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
         return; // a kernel that does not report it
     };
     let runs = Runs::new("thp");
-    let scratch = Runs::new("thp-workflow");
-    std::fs::create_dir_all(&scratch.0).expect("scratch dir");
-    let workflow = scratch.0.join("probe.pai");
+    let scratch = Scratch::new("thp-workflow");
+    let workflow = scratch.join("probe.pai");
     std::fs::write(
         &workflow,
         "workflow probe() -> result {\n  return exec([\"cat\", \"/proc/self/status\"])\n}\n",

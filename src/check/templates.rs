@@ -59,31 +59,37 @@ enum Outcome {
 
 /// Parses every template in `texts`, sharing them out between `threads` threads.
 pub fn parse_all(texts: &[&Text], threads: usize) -> Vec<Parsed> {
-    if threads <= 1 {
-        return texts.iter().map(|text| parse(text)).collect();
-    }
-    let per_thread = texts.len().div_ceil(threads).max(1);
-    let parse_run = |run: &[&Text]| run.iter().map(|text| parse(text)).collect::<Vec<_>>();
-    let mut runs = texts.chunks(per_thread);
-    let first = runs.next().unwrap_or_default();
-    std::thread::scope(|scope| {
-        let others: Vec<_> = runs.map(|run| scope.spawn(|| parse_run(run))).collect();
-        let mut parsed = parse_run(first);
-        for other in others {
-            parsed.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        parsed
+    crate::parallel::map_runs(texts, threads, |run| {
+        run.iter().map(|text| parse(text)).collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Parses one template: a condensed copy of it when handlebars reads that alike
 /// (`condense.rs`), the template whole when the copy does not parse, so that errors
 /// are found where handlebars finds them in the original.
 pub fn parse(text: &Text) -> Parsed {
+    // handlebars' parser takes time quadratic in the number of expressions (it
+    // recomputes line and column from the start for each): bounded here, before it
+    // runs. Its recursion is bounded by `compile_bounded`.
+    let expressions = text.value.matches("{{").count();
+    if expressions > MAX_EXPRESSIONS {
+        let at = text
+            .value
+            .match_indices("{{")
+            .nth(MAX_EXPRESSIONS)
+            .map_or(0, |(i, _)| i);
+        return Parsed {
+            read: Condensed::identity(&text.value),
+            outcome: Outcome::Refused(
+                at,
+                at + 2,
+                format!("it has {expressions} `{{{{` expressions, more than the {MAX_EXPRESSIONS} a prompt may have"),
+            ),
+        };
+    }
     let parsed = parse_as(text, Condensed::new(&text.value));
     match parsed.outcome {
         Outcome::Invalid(_) if parsed.read.is_condensed() => {
@@ -95,24 +101,7 @@ pub fn parse(text: &Text) -> Parsed {
 
 /// [`parse`], with handlebars reading `read` (the template or its condensed copy).
 fn parse_as(text: &Text, read: Condensed) -> Parsed {
-    // handlebars' parser takes time quadratic in the number of expressions (it
-    // recomputes line and column from the start for each): bounded here, before it
-    // runs. Its recursion is bounded by `compile_bounded`.
-    let expressions = text.value.matches("{{").count();
-    let outcome = if expressions > MAX_EXPRESSIONS {
-        let at = text
-            .value
-            .match_indices("{{")
-            .nth(MAX_EXPRESSIONS)
-            .map_or(0, |(i, _)| i);
-        Outcome::Refused(
-            at,
-            at + 2,
-            format!("it has {expressions} `{{{{` expressions, more than the {MAX_EXPRESSIONS} a prompt may have"),
-        )
-    } else {
-        compile_bounded(&text.value, &read.text)
-    };
+    let outcome = compile_bounded(&text.value, &read.text);
     Parsed { read, outcome }
 }
 
@@ -179,22 +168,17 @@ fn compile_bounded(template: &str, source: &str) -> Outcome {
 /// room to spare (a subexpression took 2 to 4 KB in a release build; an array, an object
 /// or a block well under 1 KB).
 fn stack_needed(source: &str) -> usize {
-    let bytes = source.as_bytes();
-    let (mut parentheses, mut others) = (0usize, 0usize);
-    for (at, &byte) in bytes.iter().enumerate() {
-        let brace_beside = |offset: isize| {
-            at.checked_add_signed(offset)
-                .and_then(|i| bytes.get(i))
-                .is_some_and(|&b| b == b'{')
-        };
+    let (mut parentheses, mut others, mut previous) = (0usize, 0usize, 0u8);
+    for byte in source.bytes() {
         match byte {
             b'(' => parentheses += 1,
             b'[' => others += 1,
             // A lone `{` may open an object; a run of them a tag, and so a block
             // (`{{#`, `{{ #`, `{{~ ^`...): each counts once.
-            b'{' if !brace_beside(-1) => others += 1,
+            b'{' if previous != b'{' => others += 1,
             _ => {}
         }
+        previous = byte;
     }
     (128 * 1024 * STACK_SCALE)
         .saturating_add(parentheses.saturating_mul(8 * 1024 * STACK_SCALE))

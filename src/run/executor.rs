@@ -72,7 +72,6 @@ pub(super) struct Executor<'o> {
     ready: BinaryHeap<Reverse<(usize, usize)>>,
     /// Copies an expansion point is still waiting for.
     pending: HashMap<NodeIndex, usize>,
-    finished: HashSet<NodeIndex>,
     /// Why the run stopped starting work, if it did.
     stopped: Option<String>,
     agents_started: u64,
@@ -142,7 +141,6 @@ impl<'o> Executor<'o> {
             waiting: HashMap::new(),
             ready: BinaryHeap::new(),
             pending: HashMap::new(),
-            finished: HashSet::new(),
             stopped: None,
             agents_started: 0,
             tokens_used: 0,
@@ -173,7 +171,7 @@ impl<'o> Executor<'o> {
                 .plan
                 .graph
                 .neighbors_directed(node, Direction::Incoming)
-                .filter(|input| self.is_work(*input) && !self.finished.contains(input))
+                .filter(|input| self.is_work(*input) && !self.results.contains(*input))
                 .collect::<HashSet<_>>()
                 .len();
             if count == 0 {
@@ -681,7 +679,6 @@ impl<'o> Executor<'o> {
         let counted = matches!(self.plan.graph[node].kind, NodeKind::Agent | NodeKind::Exec);
         self.progress.finish(&result.id, status, reused, counted);
         self.results.insert(node, result);
-        self.finished.insert(node);
         // A reused node keeps the manifest it completed with, byte for byte.
         if !reused {
             self.write_node(node, status);
@@ -992,7 +989,7 @@ impl<'o> Executor<'o> {
             .node_indices()
             .filter(|n| !self.plan.graph[*n].template)
             .filter(|n| {
-                self.plan.graph[*n].kind == NodeKind::Workflow || !self.finished.contains(n)
+                self.plan.graph[*n].kind == NodeKind::Workflow || !self.results.contains(*n)
             })
             .collect();
         for node in inner {

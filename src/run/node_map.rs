@@ -22,6 +22,11 @@ impl<T> NodeMap<T> {
         self.slots.get(node.index()).and_then(Option::as_ref)
     }
 
+    /// Whether `node` has a value.
+    pub fn contains(&self, node: NodeIndex) -> bool {
+        self.get(node).is_some()
+    }
+
     /// Sets the value of `node`.
     pub fn insert(&mut self, node: NodeIndex, value: T) {
         *self.slot(node) = Some(value);
@@ -67,6 +72,7 @@ mod tests {
         *map.get_or_default(NodeIndex::new(5)) += 1;
         assert_eq!(map.get(NodeIndex::new(5)), Some(&51));
         assert_eq!(map.get(NodeIndex::new(9)), None);
+        assert!(map.contains(NodeIndex::new(2)) && !map.contains(NodeIndex::new(3)));
         let listed: Vec<_> = map
             .iter()
             .map(|(node, value)| (node.index(), *value))

@@ -126,10 +126,10 @@ impl<'t> Lowerer<'t> {
         let mut file = File::default();
         // Directives can sit in any comment, so finding them walks every pair; text
         // without the word cannot hold one and skips the walk.
-        let pairs = match pair.as_str().contains("pai:allow") {
-            true => Some(pair.clone().into_inner().flatten()),
-            false => None,
-        };
+        let pairs = pair
+            .as_str()
+            .contains("pai:allow")
+            .then(|| pair.clone().into_inner().flatten());
         for inner in pairs.into_iter().flatten() {
             if inner.as_rule() == Rule::directive {
                 file.allows.push(Allow {
@@ -664,8 +664,8 @@ impl<'t> Lowerer<'t> {
         self.depth = depth + lowered.len().saturating_sub(1);
         let otherwise = self.block(last?);
         self.depth = depth;
-        let (mut otherwise, arms) = (otherwise?, lowered);
-        let mut arms = arms.into_iter().rev().peekable();
+        let mut otherwise = otherwise?;
+        let mut arms = lowered.into_iter().rev().peekable();
         loop {
             let (start, cond, then) = arms.next()?;
             let chain = Expr {

@@ -51,14 +51,8 @@ fn parse_with(
     text: &str,
     detail: bool,
 ) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
-    // A poisoned lock only means another parse panicked; the settings are still ours
-    // to set.
-    let _turn = PARSE_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
-    pest::set_call_limit(NonZeroUsize::new(call_limit(text.len())));
-    pest::set_error_detail(detail);
-    let result = PaiParser::parse(rule, text);
-    release_settings();
-    result
+    let _turn = Settings::take(text.len(), detail);
+    PaiParser::parse(rule, text)
 }
 
 /// Parses the pieces of `text` that start at `starts` (from [`prescan`]) with the `file`
@@ -77,40 +71,46 @@ pub(crate) fn parse_pieces<T: Send>(
     bounds.push(text.len());
     let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
     let longest = pieces.iter().map(|(a, b)| b - a).max().unwrap_or(0);
-    // A poisoned lock only means another parse panicked; the settings are still ours
-    // to set.
-    let _turn = PARSE_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
-    pest::set_call_limit(NonZeroUsize::new(call_limit(longest)));
-    pest::set_error_detail(false);
-    let parse_run = |run: &[(usize, usize)]| -> Option<Vec<T>> {
+    let _turn = Settings::take(longest, false);
+    let lowered = crate::parallel::map_runs(&pieces, threads, |run| {
         run.iter()
             .map(|&(start, end)| {
                 let pairs = PaiParser::parse(Rule::file, text.get(start..end)?).ok()?;
                 Some(lower(start, pairs))
             })
-            .collect()
-    };
-    let per_thread = pieces.len().div_ceil(threads.max(1));
-    let mut runs = pieces.chunks(per_thread.max(1));
-    let first = runs.next()?;
-    let lowered = std::thread::scope(|scope| {
-        let others: Vec<_> = runs.map(|run| scope.spawn(|| parse_run(run))).collect();
-        let mut lowered = parse_run(first)?;
-        for other in others {
-            lowered.extend(other.join().ok()??);
-        }
-        Some(lowered)
-    });
-    release_settings();
+            .collect::<Option<Vec<T>>>()
+    })
+    .into_iter()
+    .collect::<Option<Vec<_>>>()
+    .map(|runs| runs.into_iter().flatten().collect());
     lowered
 }
 
-/// Puts pest's process-wide settings back once our parse is done: handlebars parses
-/// with pest too, and must not run under the step limit of whichever file was parsed
-/// last.
-fn release_settings() {
-    pest::set_call_limit(None);
-    pest::set_error_detail(false);
+/// pest's process-wide settings, held for one parse of ours: set on taking, put back
+/// (no limit, no detail) on drop, since handlebars parses with pest too and must not
+/// run under the step limit of whichever file was parsed last.
+struct Settings {
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Settings {
+    /// Takes the settings (waiting for any other parse) with the step limit for `len`
+    /// bytes and pest's error detail on or off.
+    fn take(len: usize, detail: bool) -> Settings {
+        // A poisoned lock only means another parse panicked; the settings are still
+        // ours to set.
+        let turn = PARSE_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
+        pest::set_call_limit(NonZeroUsize::new(call_limit(len)));
+        pest::set_error_detail(detail);
+        Settings { _turn: turn }
+    }
+}
+
+impl Drop for Settings {
+    fn drop(&mut self) {
+        pest::set_call_limit(None);
+        pest::set_error_detail(false);
+    }
 }
 
 /// The linear scan that runs before pest: it refuses input whose brackets nest deeper
@@ -129,6 +129,12 @@ fn release_settings() {
 /// between items, since only a `use` item has no braces, and an unparseable item is
 /// skipped exactly up to such a line.
 pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Diagnostic>> {
+    let too_deep = |start, end| {
+        Box::new(diagnostics::nested_too_deeply(
+            Span::new(start, end),
+            MAX_NESTING,
+        ))
+    };
     let mut starts = Vec::new();
     let mut next_cut = piece_len;
     let mut last = 0u8;
@@ -161,10 +167,7 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
             }
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => {
                 let start = i;
-                while bytes
-                    .get(i)
-                    .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-                {
+                while bytes.get(i).copied().is_some_and(is_name_byte) {
                     i += 1;
                 }
                 let word = bytes.get(start..i);
@@ -173,10 +176,7 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
                 if matches!(word, Some(b"if" | b"for")) {
                     open_keywords += 1;
                     if depth + open_keywords > MAX_NESTING {
-                        return Err(Box::new(diagnostics::nested_too_deeply(
-                            Span::new(start, i),
-                            MAX_NESTING,
-                        )));
+                        return Err(too_deep(start, i));
                     }
                 }
                 last = b'a';
@@ -185,10 +185,7 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
             b'<' if after_list => {
                 list_depth += 1;
                 if list_depth > MAX_NESTING {
-                    return Err(Box::new(diagnostics::nested_too_deeply(
-                        Span::new(i, i + 1),
-                        MAX_NESTING,
-                    )));
+                    return Err(too_deep(i, i + 1));
                 }
             }
             b'>' => list_depth = list_depth.saturating_sub(1),
@@ -223,10 +220,7 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
                 }
                 depth += 1;
                 if depth + open_keywords > MAX_NESTING {
-                    return Err(Box::new(diagnostics::nested_too_deeply(
-                        Span::new(i, i + 1),
-                        MAX_NESTING,
-                    )));
+                    return Err(too_deep(i, i + 1));
                 }
             }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
@@ -240,6 +234,11 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
     Ok(starts)
 }
 
+/// Whether `byte` can continue a name (or a keyword) in the grammar.
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
+}
+
 /// Whether `rest` starts with an item keyword as a whole word.
 fn starts_item(rest: &[u8]) -> bool {
     [
@@ -248,9 +247,7 @@ fn starts_item(rest: &[u8]) -> bool {
     .iter()
     .any(|keyword| {
         rest.starts_with(keyword.as_bytes())
-            && !rest
-                .get(keyword.len())
-                .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            && !rest.get(keyword.len()).copied().is_some_and(is_name_byte)
     })
 }
 
