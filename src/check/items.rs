@@ -7,7 +7,7 @@ use super::budget::tokens_of_bytes;
 use super::modules::{ModuleId, Program};
 use super::scope::{ItemKind, ItemRef};
 use super::templates;
-use super::types::Type;
+use super::types::{ResultFields, Type};
 use super::Checker;
 use crate::diagnostics;
 use crate::source::Span;
@@ -104,6 +104,8 @@ pub struct AgentInfo {
     pub template_tokens: u64,
     /// How many times each parameter is rendered by the templates.
     pub uses: HashMap<String, u64>,
+    /// The fields of `result` values the templates can read.
+    pub result_fields: ResultFields,
 }
 
 /// Every agent's templates as handlebars parsed them, by module and where they start.
@@ -276,6 +278,7 @@ impl Checker<'_> {
         let mut uses: HashMap<String, u64> = HashMap::new();
         let mut literal_bytes = 0;
         let mut parsed = true;
+        let mut result_fields = ResultFields::default();
         let mut found = Vec::new();
         for key in ["system", "prompt"] {
             if let Some(Value::Text(text)) = values.get(key).map(|s| &s.value) {
@@ -294,6 +297,7 @@ impl Checker<'_> {
                 );
                 literal_bytes += used.literal_bytes;
                 parsed &= used.parsed;
+                result_fields = result_fields.union(used.result_fields);
                 for (name, count) in used.uses {
                     *uses.entry(name).or_insert(0) += count;
                 }
@@ -330,6 +334,7 @@ impl Checker<'_> {
             context: tokens("context"),
             template_tokens: tokens_of_bytes(literal_bytes),
             uses,
+            result_fields,
         }
     }
 

@@ -8,7 +8,7 @@ use handlebars::template::{BlockParam, HelperTemplate, Parameter, Template, Temp
 use handlebars::{Path as HbPath, TemplateErrorReason};
 
 use super::condense::Condensed;
-use super::types::{Type, RESULT_FIELDS};
+use super::types::{ResultFields, Type, RESULT_FIELDS};
 use crate::diagnostics::{self, Diagnostic};
 use crate::syntax::ast::Text;
 
@@ -36,6 +36,8 @@ pub struct TemplateUse {
     pub literal_bytes: usize,
     /// Whether handlebars could parse the template at all.
     pub parsed: bool,
+    /// The fields of `result` values the template can read.
+    pub result_fields: ResultFields,
 }
 
 /// Looks up the fields of a record type.
@@ -273,6 +275,7 @@ pub fn check_parsed(
             uses: HashMap::new(),
             literal_bytes: 0,
             parsed: true,
+            result_fields: ResultFields::default(),
         },
         frames: vec![Frame {
             this: None,
@@ -290,6 +293,7 @@ pub fn check_parsed(
         }
         Outcome::Refused(start, end, reason) => {
             checker.result.parsed = false;
+            checker.result.result_fields.read_all();
             checker.out.push(diagnostics::invalid_template(
                 text.source_span(*start, *end),
                 reason,
@@ -317,6 +321,7 @@ pub fn check_parsed(
                 other => other.to_string().to_lowercase(),
             };
             checker.result.parsed = false;
+            checker.result.result_fields.read_all();
             checker.out.push(diagnostics::invalid_template(
                 text.source_span(offset, offset + 1),
                 &reason,
@@ -390,27 +395,43 @@ impl Checker<'_> {
         match &helper.name {
             Parameter::Name(name) if is_call => {
                 self.helper_name(name);
-                self.params(helper);
+                self.params(name, helper);
             }
+            // A value rendered whole shows every field it has.
             Parameter::Name(name) => {
-                self.path_text(name, false);
+                let ty = self.path_text(name, false);
+                self.read_whole_if_result(ty.as_ref());
             }
             Parameter::Path(path) => {
-                self.path(path);
+                let ty = self.path(path);
+                self.read_whole_if_result(ty.as_ref());
             }
             Parameter::Subexpression(sub) => self.element(&sub.element),
             _ => {}
         }
     }
 
-    fn params(&mut self, helper: &HelperTemplate) {
+    /// The arguments of a helper call: a helper sees every field of a `result` it is
+    /// given, except `len` of a list, which counts the elements only.
+    fn params(&mut self, helper_name: &str, helper: &HelperTemplate) {
         for param in &helper.params {
-            self.param(param);
+            let ty = self.param(param);
+            if !(helper_name == "len" && ty.as_ref().is_some_and(Type::is_list)) {
+                self.read_whole_if_result(ty.as_ref());
+            }
         }
         let mut hash: Vec<_> = helper.hash.iter().collect();
         hash.sort_by(|a, b| a.0.cmp(b.0));
         for (_, param) in hash {
-            self.param(param);
+            let ty = self.param(param);
+            self.read_whole_if_result(ty.as_ref());
+        }
+    }
+
+    /// Counts every field of `result` as read when a value of type `ty` is used whole.
+    fn read_whole_if_result(&mut self, ty: Option<&Type>) {
+        if ty.is_some_and(Type::may_hold_result) {
+            self.result.result_fields.read_all();
         }
     }
 
@@ -459,8 +480,20 @@ impl Checker<'_> {
         };
         self.helper_name(name);
         let subject = helper.params.first().and_then(|p| self.param(p));
+        // `#if`, `#unless` and `#with` read no field themselves (a run keeps at least one
+        // field in every `result`, so it stays truthy), nor does `#each` over a list;
+        // `#each` over a `result` iterates all its fields.
+        let reads_subject_whole = match name {
+            "if" | "unless" | "with" => false,
+            "each" => !subject.as_ref().is_some_and(Type::is_list),
+            _ => true,
+        };
+        if reads_subject_whole {
+            self.read_whole_if_result(subject.as_ref());
+        }
         for param in helper.params.iter().skip(1) {
-            self.param(param);
+            let ty = self.param(param);
+            self.read_whole_if_result(ty.as_ref());
         }
         let mut frame = Frame {
             this: None,
@@ -674,7 +707,10 @@ impl Checker<'_> {
         for segment in segments {
             let next = match &ty {
                 Type::Unknown => return Some(Type::Unknown),
-                Type::Result => Type::result_field(segment),
+                Type::Result => {
+                    self.result.result_fields.read(segment);
+                    Type::result_field(segment)
+                }
                 Type::Record(name) => (self.fields)(name).and_then(|fields| {
                     fields
                         .into_iter()
@@ -975,5 +1011,58 @@ mod tests {
         );
         let (diagnostics, _, _, parsed) = run(&nested, false);
         assert!(parsed, "{diagnostics}");
+    }
+
+    /// The fields of `result` values a template can read, as the checker records them
+    /// for a run to hand the prompt only those (with `status`, always).
+    #[test]
+    fn result_fields_are_those_a_template_can_read() {
+        let fields = |template: &str| {
+            let text = Text {
+                value: template.to_string(),
+                span: Span::new(0, template.len()),
+                map: vec![(0, 0)],
+            };
+            let params = [
+                ("task".to_string(), Type::Text),
+                ("review".to_string(), Type::Result),
+                ("children".to_string(), Type::List(Box::new(Type::Result))),
+            ];
+            let mut out = Vec::new();
+            let used = check_parsed("a", &text, &parse(&text), &params, &|_| None, &mut out);
+            assert!(out.is_empty(), "{template}: {out:?}");
+            RESULT_FIELDS
+                .iter()
+                .filter(|f| used.result_fields.contains(f))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let all = RESULT_FIELDS.join(",");
+        // Named fields, however the result is reached.
+        assert_eq!(fields("{{task}}"), "");
+        assert_eq!(
+            fields("{{#each children}}[{{this.status}}] {{this.summary}}{{/each}}"),
+            "status,summary"
+        );
+        assert_eq!(
+            fields("{{#each children as |c|}}{{c.output}}{{/each}}"),
+            "output"
+        );
+        assert_eq!(fields("{{#with review}}{{summary}}{{/with}}"), "summary");
+        assert_eq!(fields("{{review.outputs}}"), "outputs");
+        assert_eq!(fields("{{#if review}}{{review.summary}}{{/if}}"), "summary");
+        assert_eq!(fields("{{len children}} parts"), "");
+        assert_eq!(
+            fields("{{#if (eq review.status \"failed\")}}x{{/if}}"),
+            "status"
+        );
+        // A result used whole shows every field.
+        assert_eq!(fields("{{review}}"), all);
+        assert_eq!(fields("{{children}}"), all);
+        assert_eq!(fields("{{#each children}}{{this}}{{/each}}"), all);
+        assert_eq!(fields("{{#each review}}{{@key}}{{/each}}"), all);
+        assert_eq!(fields("{{lookup children 0}}"), all);
+        assert_eq!(fields("{{len review}}"), all);
     }
 }

@@ -25,6 +25,49 @@ pub enum Type {
 /// The fields every `result` has.
 pub const RESULT_FIELDS: &[&str] = &["status", "summary", "output", "outputs", "children"];
 
+/// Which fields of `result` values an agent's templates can read: a set of
+/// [`RESULT_FIELDS`]. A run gives the agent's prompt only these, so a parent that reads
+/// its children's `summary` never holds (or fences) their whole `output`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResultFields {
+    /// Bit `i` stands for `RESULT_FIELDS[i]`.
+    bits: u8,
+}
+
+impl ResultFields {
+    /// Every field: what a template that renders a whole `result` can read.
+    pub const ALL: ResultFields = ResultFields {
+        bits: (1 << RESULT_FIELDS.len()) - 1,
+    };
+
+    /// Adds the field `name` (an unknown name adds nothing).
+    pub fn read(&mut self, name: &str) {
+        if let Some(i) = RESULT_FIELDS.iter().position(|f| *f == name) {
+            self.bits |= 1 << i;
+        }
+    }
+
+    /// Adds every field.
+    pub fn read_all(&mut self) {
+        *self = ResultFields::ALL;
+    }
+
+    /// Both sets together.
+    pub fn union(self, other: ResultFields) -> ResultFields {
+        ResultFields {
+            bits: self.bits | other.bits,
+        }
+    }
+
+    /// Whether `name` is in the set.
+    pub fn contains(self, name: &str) -> bool {
+        RESULT_FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.bits & (1 << i) != 0)
+    }
+}
+
 impl Type {
     /// The builtin type called `name`.
     pub fn builtin(name: &str) -> Option<Type> {
@@ -87,6 +130,17 @@ impl Type {
     /// Whether this is a list of any element.
     pub fn is_list(&self) -> bool {
         matches!(self, Type::List(_) | Type::EmptyList)
+    }
+
+    /// Whether a value of this type may hold a `result` whose fields a template could
+    /// read without naming them (rendering it whole, iterating its fields, handing it to
+    /// a helper). Records and unknown types are counted, to be safe.
+    pub fn may_hold_result(&self) -> bool {
+        match self {
+            Type::Result | Type::Record(_) | Type::Unknown => true,
+            Type::List(element) => element.may_hold_result(),
+            _ => false,
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use super::trace::Trace;
 use super::writer::Writer;
 use super::{Options, RunError, RunReport};
 use crate::check::scope::ItemRef;
-use crate::check::types::Type;
+use crate::check::types::{ResultFields, Type};
 use crate::check::Outcome;
 use crate::compile::value::PlanValue;
 use crate::compile::{CallRecipe, NodeKind, Plan, Planner};
@@ -502,10 +502,17 @@ impl<'o> Executor<'o> {
         let Some(CallRecipe::Agent { item, args }) = self.plan.calls.get(&node) else {
             return Err("an agent call without its arguments".to_string());
         };
+        // The prompt gets only the fields of results its templates can read: a parent
+        // over 10,000 children reads their summaries, not their whole outputs.
+        let fields = self
+            .outcome
+            .agents
+            .get(item)
+            .map_or(ResultFields::ALL, |info| info.result_fields);
         let mut data = serde_json::Map::new();
         for (name, value) in args {
             let value = self
-                .resolve(value)
+                .resolve_fields(value, true, fields)
                 .map_err(|error| format!("input `{name}` is unavailable: {error}"))?;
             data.insert(name.clone(), value);
         }
@@ -578,6 +585,16 @@ impl<'o> Executor<'o> {
     }
 
     fn resolve_with(&self, value: &PlanValue, fence: bool) -> Result<Value, String> {
+        self.resolve_fields(value, fence, ResultFields::ALL)
+    }
+
+    /// Computes a value whose `result`s carry only `fields`.
+    fn resolve_fields(
+        &self,
+        value: &PlanValue,
+        fence: bool,
+        fields: ResultFields,
+    ) -> Result<Value, String> {
         let graph = &self.plan.graph;
         let ids = |node: NodeIndex| graph[node].id.clone();
         let scope = Scope {
@@ -585,6 +602,7 @@ impl<'o> Executor<'o> {
             expansions: &self.expansions,
             ids: &ids,
             fence,
+            fields,
         };
         resolve::resolve(value, &scope)
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use petgraph::graph::NodeIndex;
 use serde_json::{json, Value};
 
+use crate::check::types::ResultFields;
 use crate::compile::expand::ordering_matches;
 use crate::compile::value::{PlanValue, Val};
 
@@ -54,6 +55,10 @@ pub struct Scope<'r> {
     pub ids: &'r dyn Fn(NodeIndex) -> String,
     /// Whether text a model or a file wrote is fenced (for prompts) or kept as written.
     pub fence: bool,
+    /// The fields a `result` value gets: all of them, or for a prompt, those its
+    /// templates can read (and `status` always, so a result is never an empty object,
+    /// which `{{#if}}` would take for false).
+    pub fields: ResultFields,
 }
 
 impl Scope<'_> {
@@ -61,6 +66,16 @@ impl Scope<'_> {
     fn raw(&self) -> Self {
         Scope {
             fence: false,
+            fields: ResultFields::ALL,
+            ..*self
+        }
+    }
+
+    /// The same view, with every field of a result: for a value that is taken apart
+    /// rather than handed on whole.
+    fn whole(&self) -> Self {
+        Scope {
+            fields: ResultFields::ALL,
             ..*self
         }
     }
@@ -105,13 +120,27 @@ fn node_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String> {
         (None, _) if result.status == Status::Failed && result.summary.is_empty() => {
             Err(format!("`{}` failed", result.id))
         }
-        (None, status) => Ok(json!({
-            "status": status.as_str(),
-            "summary": fenced(&result.summary),
-            "output": fenced(&result.output),
-            "outputs": result.outputs,
-            "children": [],
-        })),
+        (None, status) => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("status".to_string(), json!(status.as_str()));
+            let wanted = scope.fields;
+            if wanted.contains("summary") {
+                fields.insert(
+                    "summary".to_string(),
+                    Value::String(fenced(&result.summary)),
+                );
+            }
+            if wanted.contains("output") {
+                fields.insert("output".to_string(), Value::String(fenced(&result.output)));
+            }
+            if wanted.contains("outputs") {
+                fields.insert("outputs".to_string(), json!(result.outputs));
+            }
+            if wanted.contains("children") {
+                fields.insert("children".to_string(), json!([]));
+            }
+            Ok(Value::Object(fields))
+        }
     }
 }
 
@@ -138,7 +167,7 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             None => return Err(format!("`{}` has not run", (scope.ids)(*node))),
         },
         Val::Field { base, field, .. } => {
-            let base = resolve(base, scope)?;
+            let base = resolve(base, &scope.whole())?;
             match base {
                 Value::Object(mut fields) => fields.remove(field).unwrap_or(Value::Null),
                 Value::Null => Value::Null,
@@ -217,6 +246,65 @@ pub fn truthy(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A prompt's results carry the fields its templates read, and `status` always;
+    /// a field taken apart (`work.output`) is there whatever the templates read.
+    #[test]
+    fn results_in_prompts_carry_only_the_fields_templates_read() {
+        let node = NodeIndex::new(0);
+        let mut results = super::super::node_map::NodeMap::default();
+        results.insert(
+            node,
+            NodeResult {
+                id: "w/a".to_string(),
+                status: Status::Complete,
+                summary: "short".to_string(),
+                output: "long".to_string(),
+                outputs: vec!["output.md".to_string()],
+                value: None,
+            },
+        );
+        let expansions = HashMap::new();
+        let ids = |_: NodeIndex| "w/a".to_string();
+        let mut summary_only = ResultFields::default();
+        summary_only.read("summary");
+        let scope = |fields| Scope {
+            results: &results,
+            expansions: &expansions,
+            ids: &ids,
+            fence: false,
+            fields,
+        };
+        let whole = PlanValue::produced(node, 10);
+        let keys = |value: Value| match value {
+            Value::Object(fields) => fields.keys().cloned().collect::<Vec<_>>().join(","),
+            other => panic!("not an object: {other}"),
+        };
+        assert_eq!(
+            keys(resolve(&whole, &scope(summary_only)).expect("resolves")),
+            "status,summary"
+        );
+        assert_eq!(
+            keys(resolve(&whole, &scope(ResultFields::default())).expect("resolves")),
+            "status"
+        );
+        assert_eq!(
+            keys(resolve(&whole, &scope(ResultFields::ALL)).expect("resolves")),
+            "children,output,outputs,status,summary"
+        );
+        let field = PlanValue::derived(
+            Val::Field {
+                base: Box::new(whole.clone()),
+                field: "output".to_string(),
+                tokens: 10,
+            },
+            &[&whole],
+        );
+        assert_eq!(
+            resolve(&field, &scope(summary_only)).expect("resolves"),
+            Value::String("long".to_string())
+        );
+    }
 
     #[test]
     fn model_text_is_fenced_with_its_source() {
