@@ -57,6 +57,31 @@ pub struct Manifest {
     pub subtree: Option<Spend>,
 }
 
+/// A node's manifest whose children are listed when it is written, on the writer
+/// thread: a node over 10,000 children costs the scheduler one id and status each.
+pub struct WithChildren {
+    pub manifest: Manifest,
+    /// Each child's id and status word, in order.
+    pub children: Vec<(String, &'static str)>,
+}
+
+impl Serialize for WithChildren {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.children.is_empty() {
+            return self.manifest.serialize(serializer);
+        }
+        let segment = |id: &str| format!("{}/", id.rsplit('/').next().unwrap_or(""));
+        let mut manifest = self.manifest.clone();
+        manifest.children = self.children.iter().map(|(id, _)| segment(id)).collect();
+        manifest.children_status = self
+            .children
+            .iter()
+            .map(|(id, status)| (segment(id), (*status).to_string()))
+            .collect();
+        manifest.serialize(serializer)
+    }
+}
+
 /// Agent calls, tokens and money spent.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Spend {
@@ -146,13 +171,11 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// The directory of node `id` in run directory `run_dir`.
+/// The directory of node `id` in run directory `run_dir`. Ids are `/`-separated
+/// segments, none empty, `.` or `..` (`compile::ir::safe_segment`), so the id joins as
+/// one relative path.
 pub fn node_dir(run_dir: &Path, id: &str) -> PathBuf {
-    let mut dir = run_dir.to_path_buf();
-    for segment in id.split('/') {
-        dir.push(segment);
-    }
-    dir
+    run_dir.join(id)
 }
 
 /// Reads a node manifest, if there is a readable one.
@@ -183,6 +206,32 @@ mod tests {
         assert!(serde_yaml::from_str::<Timestamp>("yesterday").is_err());
         let before = Timestamp(std::time::UNIX_EPOCH - std::time::Duration::from_secs(5));
         assert_eq!(before.to_string(), "1970-01-01T00:00:00.000Z");
+    }
+
+    /// Children listed by the writer read as the schema has them: segments with a
+    /// trailing `/` in order, and their statuses keyed by segment.
+    #[test]
+    fn children_are_listed_as_segments_with_their_status() {
+        let written = WithChildren {
+            manifest: Manifest {
+                id: "w".to_string(),
+                ..Manifest::default()
+            },
+            children: vec![
+                ("w/leaf[b]".to_string(), "failed"),
+                ("w/leaf[a]".to_string(), "complete"),
+            ],
+        };
+        let read: Manifest =
+            serde_yaml::from_str(&serde_yaml::to_string(&written).unwrap()).expect("a manifest");
+        assert_eq!(read.children, ["leaf[b]/", "leaf[a]/"]);
+        assert_eq!(
+            read.children_status.into_iter().collect::<Vec<_>>(),
+            [
+                ("leaf[a]/".to_string(), "complete".to_string()),
+                ("leaf[b]/".to_string(), "failed".to_string())
+            ]
+        );
     }
 
     #[test]
