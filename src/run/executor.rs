@@ -54,6 +54,18 @@ struct Record {
     session: Option<String>,
 }
 
+/// What every call of one agent shares: worked out at its first call, not at each.
+struct AgentSpec {
+    /// The prefix of its templates' names in the registry: `module:index`.
+    key: String,
+    name: String,
+    model: Option<String>,
+    tools: Vec<String>,
+    shape: Shape,
+    timeout: Duration,
+    retries: u32,
+}
+
 pub(super) struct Executor<'o> {
     outcome: &'o Outcome,
     planner: Planner<'o>,
@@ -83,6 +95,8 @@ pub(super) struct Executor<'o> {
     templates: Arc<handlebars::Handlebars<'static>>,
     /// Agents whose templates do not compile (a checked file has none).
     template_errors: HashMap<ItemRef, String>,
+    /// Each agent called so far, as its calls share it.
+    specs: HashMap<ItemRef, Arc<AgentSpec>>,
     progress: Progress,
 }
 
@@ -148,6 +162,7 @@ impl<'o> Executor<'o> {
             list_limits: HashMap::new(),
             templates: Arc::new(templates),
             template_errors,
+            specs: HashMap::new(),
             progress: Progress::Quiet,
         }
     }
@@ -356,12 +371,12 @@ impl<'o> Executor<'o> {
                     (node, call::call_exec(argv, dir, timeout).await)
                 }))
             }
-            NodeKind::Agent => self.start_agent(node, &id),
+            NodeKind::Agent => self.start_agent(node, id),
             NodeKind::Workflow => None,
         }
     }
 
-    fn start_agent(&mut self, node: NodeIndex, id: &str) -> Option<Pending> {
+    fn start_agent(&mut self, node: NodeIndex, id: String) -> Option<Pending> {
         let (item, mut data) = match self.agent_inputs(node) {
             Ok(inputs) => inputs,
             Err(error) => {
@@ -369,22 +384,15 @@ impl<'o> Executor<'o> {
                 return None;
             }
         };
-        let outcome = self.outcome;
-        let Item::Agent(agent) = &outcome.program.module(item.module).ast.items[item.index] else {
-            self.fail(node, "an agent call that is not an agent");
-            return None;
-        };
-        let text = |key: &str| match agent.setting(key).map(|s| &s.value) {
-            Some(SettingValue::Text(t)) => Some(t.value.clone()),
-            _ => None,
-        };
         if let Some(error) = self.template_errors.get(&item) {
             let error = error.clone();
             self.fail(node, &error);
             return None;
         }
-        let key = format!("{}:{}", item.module.0, item.index);
-        let model = text("model");
+        let Some(spec) = self.spec(item) else {
+            self.fail(node, "an agent call that is not an agent");
+            return None;
+        };
 
         // `--resume`: a node that completed before with the same inputs is not run again.
         // Only then is the prompt rendered here; otherwise the call renders it where it
@@ -392,18 +400,19 @@ impl<'o> Executor<'o> {
         let mut rendered = None;
         if self.options.resume {
             let inputs = std::mem::take(&mut data);
-            let prepared = match call::prepare(&self.templates, &key, inputs, model.as_deref()) {
-                Ok(prepared) => prepared,
-                Err(error) => {
-                    self.fail(node, &error);
-                    return None;
-                }
-            };
+            let prepared =
+                match call::prepare(&self.templates, &spec.key, inputs, spec.model.as_deref()) {
+                    Ok(prepared) => prepared,
+                    Err(error) => {
+                        self.fail(node, &error);
+                        return None;
+                    }
+                };
             self.records.get_or_default(node).inputs_hash = Some(prepared.hash.clone());
-            if let Some(previous) = self.previous(id, &prepared.hash) {
+            if let Some(previous) = self.previous(&id, &prepared.hash) {
                 self.records.get_or_default(node).reused = true;
                 let output = std::fs::read_to_string(
-                    manifest::node_dir(&self.run_dir, id).join("output.md"),
+                    manifest::node_dir(&self.run_dir, &id).join("output.md"),
                 )
                 .unwrap_or_default();
                 let result = CallResult {
@@ -425,7 +434,75 @@ impl<'o> Executor<'o> {
             return None;
         }
         self.agents_started += 1;
-        let info = outcome.agents.get(&item);
+        let max_items = self.list_limit(node);
+        let backoff = self.options.backoff;
+        // No manifest is written as a call starts: a node without one has not completed,
+        // which is all `--resume` needs, and Ctrl-C records the calls in flight.
+        let provider = self.providers.for_agent(item);
+        let templates = self.templates.clone();
+        // The request is put together where the call runs, off the scheduler's thread.
+        Some(Box::pin(async move {
+            let ready = provider.and_then(|provider| {
+                let prepared = match rendered {
+                    Some(prepared) => prepared,
+                    None => call::prepare(&templates, &spec.key, data, spec.model.as_deref())?,
+                };
+                Ok((provider, prepared))
+            });
+            let (provider, prepared) = match ready {
+                Ok(ready) => ready,
+                Err(error) => {
+                    let result = CallResult {
+                        error: Some(error),
+                        ..CallResult::default()
+                    };
+                    return (node, result);
+                }
+            };
+            let request = Request {
+                node: id,
+                agent: spec.name.clone(),
+                model: spec.model.clone(),
+                system: prepared.system,
+                prompt: prepared.prompt,
+                tools: spec.tools.clone(),
+                shape: spec.shape.clone(),
+                max_items,
+                attempt: 1,
+            };
+            let policy = Policy {
+                timeout: spec.timeout,
+                retries: spec.retries,
+                backoff,
+            };
+            // Boxed: the call's future (retries, the provider's request) is most of
+            // the task's size, and a task's memory is reserved for its whole life, from
+            // spawn until it is joined. Boxed, it exists only while the call runs.
+            let mut result = Box::pin(call::call_agent(provider, request, policy)).await;
+            result.inputs_hash = Some(prepared.hash);
+            (node, result)
+        }))
+    }
+
+    /// The settings every call of agent `item` shares; `None` when `item` is no agent.
+    fn spec(&mut self, item: ItemRef) -> Option<Arc<AgentSpec>> {
+        if let Some(spec) = self.specs.get(&item) {
+            return Some(spec.clone());
+        }
+        let outcome = self.outcome;
+        let Item::Agent(agent) = outcome
+            .program
+            .module(item.module)
+            .ast
+            .items
+            .get(item.index)?
+        else {
+            return None;
+        };
+        let text = |key: &str| match agent.setting(key).map(|s| &s.value) {
+            Some(SettingValue::Text(t)) => Some(t.value.clone()),
+            _ => None,
+        };
         let duration = |key: &str| match agent.setting(key).map(|s| &s.value) {
             Some(SettingValue::Quantity(q)) => q.as_duration(),
             _ => None,
@@ -448,53 +525,20 @@ impl<'o> Executor<'o> {
                 .collect(),
             _ => Vec::new(),
         };
-        let mut request = Request {
-            node: id.to_string(),
-            agent: agent.name.name.clone(),
-            model: model.clone(),
-            system: None,
-            prompt: String::new(),
+        let spec = Arc::new(AgentSpec {
+            key: format!("{}:{}", item.module.0, item.index),
+            name: agent.name.name.clone(),
+            model: text("model"),
             tools,
-            shape: info.map_or(Shape::Result, |i| shape_of(outcome, item, &i.returns)),
-            max_items: self.list_limit(node),
-            attempt: 1,
-        };
-        let policy = Policy {
+            shape: outcome
+                .agents
+                .get(&item)
+                .map_or(Shape::Result, |i| shape_of(outcome, item, &i.returns)),
             timeout: duration("timeout").unwrap_or(Duration::from_secs(600)),
             retries,
-            backoff: self.options.backoff,
-        };
-        // No manifest is written as a call starts: a node without one has not completed,
-        // which is all `--resume` needs, and Ctrl-C records the calls in flight.
-        let provider = self.providers.for_agent(item);
-        let templates = self.templates.clone();
-        Some(Box::pin(async move {
-            let ready = provider.and_then(|provider| {
-                let prepared = match rendered {
-                    Some(prepared) => prepared,
-                    None => call::prepare(&templates, &key, data, model.as_deref())?,
-                };
-                Ok((provider, prepared))
-            });
-            let (provider, prepared) = match ready {
-                Ok(ready) => ready,
-                Err(error) => {
-                    let result = CallResult {
-                        error: Some(error),
-                        ..CallResult::default()
-                    };
-                    return (node, result);
-                }
-            };
-            request.prompt = prepared.prompt;
-            request.system = prepared.system;
-            // Boxed: the call's future (retries, the provider's request) is most of
-            // the task's size, and a task's memory is reserved for its whole life, from
-            // spawn until it is joined. Boxed, it exists only while the call runs.
-            let mut result = Box::pin(call::call_agent(provider, request, policy)).await;
-            result.inputs_hash = Some(prepared.hash);
-            (node, result)
-        }))
+        });
+        self.specs.insert(item, spec.clone());
+        Some(spec)
     }
 
     /// The agent a call runs and the data its templates render, from the call's recipe.
