@@ -442,6 +442,9 @@ impl<'o> Executor<'o> {
         let templates = self.templates.clone();
         // The request is put together where the call runs, off the scheduler's thread.
         Some(Box::pin(async move {
+            // A call's duration is all of its own work: rendering its prompt (a fold's
+            // is as big as its inputs), then the provider's answer with any retries.
+            let began = Instant::now();
             let ready = provider.and_then(|provider| {
                 let prepared = match rendered {
                     Some(prepared) => prepared,
@@ -454,6 +457,7 @@ impl<'o> Executor<'o> {
                 Err(error) => {
                     let result = CallResult {
                         error: Some(error),
+                        duration: began.elapsed(),
                         ..CallResult::default()
                     };
                     return (node, result);
@@ -480,6 +484,7 @@ impl<'o> Executor<'o> {
             // spawn until it is joined. Boxed, it exists only while the call runs.
             let mut result = Box::pin(call::call_agent(provider, request, policy)).await;
             result.inputs_hash = Some(prepared.hash);
+            result.duration = began.elapsed();
             (node, result)
         }))
     }
