@@ -210,6 +210,7 @@ impl<'o> Executor<'o> {
             .yaml(self.run_dir.join("run.yaml"), run_manifest.clone());
 
         self.index_sites(0);
+        self.reserve_for_nodes();
         let all: Vec<NodeIndex> = self.plan.graph.node_indices().collect();
         let calls = all
             .iter()
@@ -789,6 +790,15 @@ impl<'o> Executor<'o> {
             current = p.parent;
         }
         None
+    }
+
+    /// Makes room in the per-node state for every node of the plan as planned, exactly.
+    /// (Nodes grown later from a model's list make the vectors grow as vectors do:
+    /// reserving exactly at each growth would copy them each time.)
+    fn reserve_for_nodes(&mut self) {
+        let count = self.plan.graph.node_count();
+        self.records.reserve_for(count);
+        self.results.reserve_for(count);
     }
 
     /// Grows an expansion point from the list it iterates.

@@ -48,6 +48,14 @@ impl<T> NodeMap<T> {
             .filter_map(|(index, slot)| slot.as_ref().map(|value| (NodeIndex::new(index), value)))
     }
 
+    /// Makes room for nodes up to `count` exactly: grown one node at a time the vector
+    /// doubles, and a run of 10,000 nodes would hold 16,384 slots.
+    pub fn reserve_for(&mut self, count: usize) {
+        if let Some(more) = count.checked_sub(self.slots.len()) {
+            self.slots.reserve_exact(more);
+        }
+    }
+
     fn slot(&mut self, node: NodeIndex) -> &mut Option<T> {
         let index = node.index();
         if self.slots.len() <= index {
@@ -78,5 +86,17 @@ mod tests {
             .map(|(node, value)| (node.index(), *value))
             .collect();
         assert_eq!(listed, vec![(2, 7), (5, 51)]);
+    }
+
+    #[test]
+    fn room_made_for_a_count_is_not_doubled() {
+        let mut map: NodeMap<u64> = NodeMap::default();
+        map.reserve_for(10_001);
+        for index in 0..10_001 {
+            map.insert(NodeIndex::new(index), 1);
+        }
+        assert_eq!(map.slots.capacity(), 10_001);
+        map.reserve_for(5);
+        assert_eq!(map.slots.capacity(), 10_001, "never shrinks");
     }
 }
