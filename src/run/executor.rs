@@ -688,12 +688,8 @@ impl<'o> Executor<'o> {
         let (summary, cut) = call::summarize(&summary_source, budget);
         record.summary_cut = cut;
         let reused = record.reused;
-        if !reused && (!call.text.is_empty() || call.ok) {
-            self.writer.bytes(
-                manifest::node_dir(&self.run_dir, &id).join("output.md"),
-                call.text.clone().into_bytes(),
-            );
-        }
+        let output =
+            (!reused && (!call.text.is_empty() || call.ok)).then(|| call.text.clone().into_bytes());
         let result = NodeResult {
             id,
             status: match (call.ok, &call.partial) {
@@ -703,10 +699,10 @@ impl<'o> Executor<'o> {
             },
             summary,
             output: call.text,
-            outputs: vec!["output.md".to_string()],
+            outputs: vec!["output.md".into()],
             value: call.value,
         };
-        self.finish(node, result);
+        self.finish_with_output(node, result, output);
     }
 
     fn fail(&mut self, node: NodeIndex, error: &str) {
@@ -728,6 +724,11 @@ impl<'o> Executor<'o> {
 
     /// Records a result, writes the manifest and releases the dependants.
     fn finish(&mut self, node: NodeIndex, result: NodeResult) {
+        self.finish_with_output(node, result, None);
+    }
+
+    /// [`Executor::finish`], writing `output` as the node's `output.md` with its manifest.
+    fn finish_with_output(&mut self, node: NodeIndex, result: NodeResult, output: Option<Vec<u8>>) {
         let status = result.status;
         let record = self.records.get_or_default(node);
         if let Some((started, _)) = &record.started {
@@ -749,7 +750,7 @@ impl<'o> Executor<'o> {
         self.results.insert(node, result);
         // A reused node keeps the manifest it completed with, byte for byte.
         if !reused {
-            self.write_node(node, status);
+            self.write_files(node, status, output);
         }
         let dependants: Vec<NodeIndex> = self
             .plan
@@ -935,6 +936,12 @@ impl<'o> Executor<'o> {
     }
 
     fn write_node(&mut self, node: NodeIndex, status: Status) {
+        self.write_files(node, status, None);
+    }
+
+    /// Queues the node's manifest, after its `output.md` when it has one: one job, so
+    /// the queue holds one directory path per node (the writer keeps the order).
+    fn write_files(&mut self, node: NodeIndex, status: Status, output: Option<Vec<u8>>) {
         let n = &self.plan.graph[node];
         let record = self.records.get(node);
         let result = self.results.get(node);
@@ -967,7 +974,7 @@ impl<'o> Executor<'o> {
             .map(|i| self.plan.graph[i].id.clone())
             .collect();
         let manifest = Manifest {
-            status: status.as_str().to_string(),
+            status: status.as_str().into(),
             summary,
             depth: n.depth,
             parent: n.parent.map(|p| self.plan.graph[p].id.clone()),
@@ -975,7 +982,7 @@ impl<'o> Executor<'o> {
             children_status: BTreeMap::new(),
             outputs: result.map(|r| r.outputs.clone()).unwrap_or_default(),
             id: n.id.clone(),
-            kind: n.kind.as_str().to_string(),
+            kind: n.kind.as_str().into(),
             agent,
             model: n.model.clone(),
             inputs,
@@ -992,9 +999,9 @@ impl<'o> Executor<'o> {
             session: record.and_then(|r| r.session.clone()),
             subtree: (!children.is_empty()).then(|| self.spend_under(node)),
         };
-        let path = manifest::node_dir(&self.run_dir, &n.id).join("manifest.yaml");
+        let dir = manifest::node_dir(&self.run_dir, &n.id);
         self.writer
-            .yaml(path, manifest::WithChildren { manifest, children });
+            .node(dir, output, manifest::WithChildren { manifest, children });
     }
 
     /// What `node` and everything under it spent so far.

@@ -2,24 +2,27 @@
 //! tree mirroring the call tree. They are written atomically by the writer thread
 //! (`super::writer`), so the scheduler never waits on the disk.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// One node's manifest: the seed's schema, then the extensions.
+/// One node's manifest: the seed's schema, then the extensions. The words every manifest
+/// repeats (`status`, `kind`, `outputs`) are borrowed when written, not allocated per
+/// node.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
-    pub status: String,
+    pub status: Cow<'static, str>,
     pub summary: String,
     pub depth: usize,
     pub parent: Option<String>,
     pub children: Vec<String>,
     pub children_status: BTreeMap<String, String>,
-    pub outputs: Vec<String>,
+    pub outputs: Vec<Cow<'static, str>>,
     // Extensions.
     pub id: String,
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

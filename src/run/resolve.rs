@@ -42,7 +42,7 @@ pub struct NodeResult {
     pub status: Status,
     pub summary: String,
     pub output: String,
-    pub outputs: Vec<String>,
+    pub outputs: Vec<std::borrow::Cow<'static, str>>,
     /// The structured answer of an agent that returns a record or a list.
     pub value: Option<Value>,
 }
@@ -260,7 +260,7 @@ mod tests {
                 status: Status::Complete,
                 summary: "short".to_string(),
                 output: "long".to_string(),
-                outputs: vec!["output.md".to_string()],
+                outputs: vec!["output.md".into()],
                 value: None,
             },
         );

@@ -88,13 +88,13 @@ fn walk(
 ) -> (u64, f64) {
     let manifest: Manifest =
         manifest::read(&dir.join("manifest.yaml")).unwrap_or_else(|| Manifest {
-            status: "missing".to_string(),
+            status: "missing".into(),
             ..Manifest::default()
         });
     let index = rows.len();
     rows.push(Row {
         left: format!("{own_prefix}{name}"),
-        status: manifest.status.clone(),
+        status: manifest.status.to_string(),
         tokens: 0,
         cost: 0.0,
         summary: manifest.summary.clone(),

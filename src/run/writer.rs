@@ -26,6 +26,9 @@ enum Job {
     Write(PathBuf, Vec<u8>),
     /// Serialized on the writer thread, off the scheduler's path.
     Yaml(PathBuf, Box<dyn Document>),
+    /// A node's files in its directory: `output.md` (when there is one), then
+    /// `manifest.yaml`.
+    Node(PathBuf, Option<Vec<u8>>, Box<dyn Document>),
     Flush(mpsc::Sender<Vec<String>>),
 }
 
@@ -73,6 +76,17 @@ impl Writer {
     /// thread.
     pub fn yaml<T: Serialize + Send + 'static>(&self, path: PathBuf, value: T) {
         let _ = self.jobs.send(Job::Yaml(path, Box::new(value)));
+    }
+
+    /// Queues a node's `output.md` (if any) and then its `manifest.yaml`, both in `dir`;
+    /// never blocks.
+    pub fn node<T: Serialize + Send + 'static>(
+        &self,
+        dir: PathBuf,
+        output: Option<Vec<u8>>,
+        manifest: T,
+    ) {
+        let _ = self.jobs.send(Job::Node(dir, output, Box::new(manifest)));
     }
 
     /// Queues bytes for `path`; never blocks.
@@ -128,16 +142,26 @@ impl Batch {
     fn take(&mut self, job: Job) {
         match job {
             Job::Write(path, bytes) => self.stage(path, &bytes),
-            Job::Yaml(path, document) => match document.to_yaml() {
-                Ok(text) => self.stage(path, text.as_bytes()),
-                Err(error) => self
-                    .errors
-                    .push(format!("cannot write `{}`: {error}", path.display())),
-            },
+            Job::Yaml(path, document) => self.stage_yaml(path, document.as_ref()),
+            Job::Node(dir, output, manifest) => {
+                if let Some(bytes) = output {
+                    self.stage(dir.join("output.md"), &bytes);
+                }
+                self.stage_yaml(dir.join("manifest.yaml"), manifest.as_ref());
+            }
             Job::Flush(reply) => {
                 self.commit();
                 let _ = reply.send(std::mem::take(&mut self.errors));
             }
+        }
+    }
+
+    fn stage_yaml(&mut self, path: PathBuf, document: &dyn Document) {
+        match document.to_yaml() {
+            Ok(text) => self.stage(path, text.as_bytes()),
+            Err(error) => self
+                .errors
+                .push(format!("cannot write `{}`: {error}", path.display())),
         }
     }
 
@@ -382,6 +406,30 @@ mod tests {
         writer.bytes(dir.join("n/manifest.yaml"), b"two".to_vec());
         assert_eq!(writer.flush(), Vec::<String>::new());
         assert_eq!(std::fs::read(dir.join("n/manifest.yaml")).unwrap(), b"two");
+        drop(writer);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_node_job_writes_its_output_then_its_manifest() {
+        let dir = scratch("node");
+        let writer = Writer::start();
+        writer.node(dir.join("w/a"), Some(b"the answer".to_vec()), vec!["m"]);
+        writer.node(dir.join("w/b"), None, vec!["n"]);
+        assert!(writer.flush().is_empty());
+        assert_eq!(
+            std::fs::read(dir.join("w/a/output.md")).unwrap(),
+            b"the answer"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("w/a/manifest.yaml")).unwrap(),
+            "- m\n"
+        );
+        assert!(!dir.join("w/b/output.md").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("w/b/manifest.yaml")).unwrap(),
+            "- n\n"
+        );
         drop(writer);
         std::fs::remove_dir_all(dir).unwrap();
     }
