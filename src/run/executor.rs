@@ -345,8 +345,8 @@ impl<'o> Executor<'o> {
                 None
             }
             NodeKind::Exec => {
-                let Some(CallRecipe::Exec { argv, dir }) = self.plan.calls.get(&node).cloned()
-                else {
+                // A recipe is needed until its call starts; taken, its memory serves later nodes.
+                let Some(CallRecipe::Exec { argv, dir }) = self.plan.calls.remove(&node) else {
                     self.fail(node, "an exec step without its command");
                     return None;
                 };
@@ -548,8 +548,10 @@ impl<'o> Executor<'o> {
     }
 
     /// The agent a call runs and the data its templates render, from the call's recipe.
-    fn agent_inputs(&self, node: NodeIndex) -> Result<(ItemRef, Value), String> {
-        let Some(CallRecipe::Agent { item, args }) = self.plan.calls.get(&node) else {
+    /// The recipe is taken out of the plan: a call starts once, and the memory of 10,000
+    /// recipes serves the nodes that come after them.
+    fn agent_inputs(&mut self, node: NodeIndex) -> Result<(ItemRef, Value), String> {
+        let Some(CallRecipe::Agent { item, args }) = self.plan.calls.remove(&node) else {
             return Err("an agent call without its arguments".to_string());
         };
         // The prompt gets only the fields of results its templates can read: a parent
@@ -557,16 +559,16 @@ impl<'o> Executor<'o> {
         let fields = self
             .outcome
             .agents
-            .get(item)
+            .get(&item)
             .map_or(ResultFields::ALL, |info| info.result_fields);
         let mut data = serde_json::Map::new();
         for (name, value) in args {
             let value = self
-                .resolve_fields(value, true, fields)
+                .resolve_fields(&value, true, fields)
                 .map_err(|error| format!("input `{name}` is unavailable: {error}"))?;
-            data.insert(name.clone(), value);
+            data.insert(name, value);
         }
-        Ok((*item, Value::Object(data)))
+        Ok((item, Value::Object(data)))
     }
 
     /// The most elements `node`'s answer may have: the smallest `max` of the `for`s that
@@ -957,10 +959,7 @@ impl<'o> Executor<'o> {
                 )
             })
             .collect();
-        let agent = match self.plan.calls.get(&node) {
-            Some(CallRecipe::Agent { .. }) => Some(n.name.clone()),
-            _ => None,
-        };
+        let agent = (n.kind == NodeKind::Agent).then(|| n.name.clone());
         let summary = match (n.kind, result) {
             (NodeKind::Workflow, _) => self.workflow_summary(node),
             (_, Some(result)) => result.summary.clone(),
