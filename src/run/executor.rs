@@ -4,7 +4,7 @@
 //! aborts its siblings: its failure flows on as data, and its parents are `partial`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -947,7 +947,7 @@ impl<'o> Executor<'o> {
         let n = &self.plan.graph[node];
         let record = self.records.get(node);
         let result = self.results.get(node);
-        // The writer lists them in the manifest (`WithChildren`), off this thread.
+        // The writer lists them in the manifest (`manifest::Queued`), off this thread.
         let children: Vec<(String, &'static str)> = n
             .children
             .iter()
@@ -972,35 +972,36 @@ impl<'o> Executor<'o> {
             .filter(|i| !self.plan.graph[*i].template)
             .map(|i| self.plan.graph[i].id.clone())
             .collect();
-        let manifest = Manifest {
-            status: status.as_str().into(),
-            summary,
+        let queued = manifest::Queued {
+            status: status.as_str(),
+            kind: n.kind.as_str(),
             depth: n.depth,
-            parent: n.parent.map(|p| self.plan.graph[p].id.clone()),
-            children: Vec::new(),
-            children_status: BTreeMap::new(),
-            outputs: result.map(|r| r.outputs.clone()).unwrap_or_default(),
+            summary,
             id: n.id.clone(),
-            kind: n.kind.as_str().into(),
+            parent: n.parent.map(|p| self.plan.graph[p].id.clone()),
             agent,
             model: n.model.clone(),
             inputs,
             inputs_hash: record.and_then(|r| r.inputs_hash.clone()),
+            outputs: result.map(|r| r.outputs.clone()).unwrap_or_default(),
             attempts: record.map_or(0, |r| r.attempts),
+            summary_cut: record.is_some_and(|r| r.summary_cut),
             started_at: record.and_then(|r| r.started.map(|(_, at)| at)),
             finished_at: record.and_then(|r| r.finished_at),
             tokens: record.map(|r| r.tokens).unwrap_or_default(),
             cost_usd: record.map_or(0.0, |r| r.cost_usd),
-            error: record.and_then(|r| r.error.clone()),
-            summary_cut: record.is_some_and(|r| r.summary_cut),
-            value: result.and_then(|r| r.value.clone()),
-            partial_reason: record.and_then(|r| r.partial.clone()),
-            session: record.and_then(|r| r.session.clone()),
-            subtree: (!children.is_empty()).then(|| self.spend_under(node)),
+            rare: manifest::Rare {
+                error: record.and_then(|r| r.error.clone()),
+                value: result.and_then(|r| r.value.clone()),
+                partial_reason: record.and_then(|r| r.partial.clone()),
+                session: record.and_then(|r| r.session.clone()),
+                subtree: (!children.is_empty()).then(|| self.spend_under(node)),
+            }
+            .boxed(),
+            children,
         };
         let dir = manifest::node_dir(&self.run_dir, &n.id);
-        self.writer
-            .node(dir, output, manifest::WithChildren { manifest, children });
+        self.writer.node(dir, output, queued);
     }
 
     /// What `node` and everything under it spent so far.

@@ -60,28 +60,97 @@ pub struct Manifest {
     pub subtree: Option<Spend>,
 }
 
-/// A node's manifest whose children are listed when it is written, on the writer
-/// thread: a node over 10,000 children costs the scheduler one id and status each.
-pub struct WithChildren {
-    pub manifest: Manifest,
+/// A node's manifest as it waits in the writer's queue. The writer is slower than the
+/// scheduler, so a run of 10,000 nodes queues most of them at once and every byte here
+/// counts 10,000 times: the words every manifest repeats are borrowed, the fields most
+/// nodes leave empty are boxed together, and the children (segments and statuses) are
+/// listed when the writer serializes it, off the scheduler's thread.
+pub struct Queued {
+    pub status: &'static str,
+    pub kind: &'static str,
+    pub depth: usize,
+    pub summary: String,
+    pub id: String,
+    pub parent: Option<String>,
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    pub inputs: Vec<String>,
+    pub inputs_hash: Option<String>,
+    pub outputs: Vec<Cow<'static, str>>,
+    pub attempts: u32,
+    pub summary_cut: bool,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
     /// Each child's id and status word, in order.
     pub children: Vec<(String, &'static str)>,
+    pub rare: Option<Box<Rare>>,
 }
 
-impl Serialize for WithChildren {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.children.is_empty() {
-            return self.manifest.serialize(serializer);
-        }
+/// The fields of a manifest that most nodes leave empty.
+#[derive(Default)]
+pub struct Rare {
+    pub error: Option<String>,
+    pub value: Option<serde_json::Value>,
+    pub partial_reason: Option<String>,
+    pub session: Option<String>,
+    pub subtree: Option<Spend>,
+}
+
+impl Rare {
+    /// `None` when every field is empty: nothing to box.
+    pub fn boxed(self) -> Option<Box<Rare>> {
+        let empty = self.error.is_none()
+            && self.value.is_none()
+            && self.partial_reason.is_none()
+            && self.session.is_none()
+            && self.subtree.is_none();
+        (!empty).then(|| Box::new(self))
+    }
+}
+
+impl Queued {
+    /// The manifest as written.
+    pub fn manifest(&self) -> Manifest {
         let segment = |id: &str| format!("{}/", id.rsplit('/').next().unwrap_or(""));
-        let mut manifest = self.manifest.clone();
-        manifest.children = self.children.iter().map(|(id, _)| segment(id)).collect();
-        manifest.children_status = self
-            .children
-            .iter()
-            .map(|(id, status)| (segment(id), (*status).to_string()))
-            .collect();
-        manifest.serialize(serializer)
+        let rare = self.rare.as_deref();
+        Manifest {
+            status: Cow::Borrowed(self.status),
+            summary: self.summary.clone(),
+            depth: self.depth,
+            parent: self.parent.clone(),
+            children: self.children.iter().map(|(id, _)| segment(id)).collect(),
+            children_status: self
+                .children
+                .iter()
+                .map(|(id, status)| (segment(id), (*status).to_string()))
+                .collect(),
+            outputs: self.outputs.clone(),
+            id: self.id.clone(),
+            kind: Cow::Borrowed(self.kind),
+            agent: self.agent.clone(),
+            model: self.model.clone(),
+            inputs: self.inputs.clone(),
+            inputs_hash: self.inputs_hash.clone(),
+            attempts: self.attempts,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            tokens: self.tokens,
+            cost_usd: self.cost_usd,
+            error: rare.and_then(|r| r.error.clone()),
+            summary_cut: self.summary_cut,
+            value: rare.and_then(|r| r.value.clone()),
+            partial_reason: rare.and_then(|r| r.partial_reason.clone()),
+            session: rare.and_then(|r| r.session.clone()),
+            subtree: rare.and_then(|r| r.subtree),
+        }
+    }
+}
+
+impl Serialize for Queued {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.manifest().serialize(serializer)
     }
 }
 
@@ -211,22 +280,42 @@ mod tests {
         assert_eq!(before.to_string(), "1970-01-01T00:00:00.000Z");
     }
 
-    /// Children listed by the writer read as the schema has them: segments with a
-    /// trailing `/` in order, and their statuses keyed by segment.
+    /// A queued manifest is written as the schema has it: children as segments with a
+    /// trailing `/` in order, their statuses keyed by segment, the rare fields in place.
     #[test]
-    fn children_are_listed_as_segments_with_their_status() {
-        let written = WithChildren {
-            manifest: Manifest {
-                id: "w".to_string(),
-                ..Manifest::default()
-            },
+    fn a_queued_manifest_is_written_as_the_schema_has_it() {
+        let queued = Queued {
+            status: "partial",
+            kind: "workflow",
+            depth: 1,
+            summary: "two parts".to_string(),
+            id: "w".to_string(),
+            parent: None,
+            agent: None,
+            model: None,
+            inputs: vec!["w/x".to_string()],
+            inputs_hash: None,
+            outputs: Vec::new(),
+            attempts: 0,
+            summary_cut: false,
+            started_at: None,
+            finished_at: None,
+            tokens: Tokens::default(),
+            cost_usd: 0.0,
             children: vec![
                 ("w/leaf[b]".to_string(), "failed"),
                 ("w/leaf[a]".to_string(), "complete"),
             ],
+            rare: Rare {
+                error: Some("one part failed".to_string()),
+                ..Rare::default()
+            }
+            .boxed(),
         };
         let read: Manifest =
-            serde_yaml::from_str(&serde_yaml::to_string(&written).unwrap()).expect("a manifest");
+            serde_yaml::from_str(&serde_yaml::to_string(&queued).unwrap()).expect("a manifest");
+        assert_eq!(read, queued.manifest());
+        assert_eq!(read.status, "partial");
         assert_eq!(read.children, ["leaf[b]/", "leaf[a]/"]);
         assert_eq!(
             read.children_status.into_iter().collect::<Vec<_>>(),
@@ -234,6 +323,11 @@ mod tests {
                 ("leaf[a]/".to_string(), "complete".to_string()),
                 ("leaf[b]/".to_string(), "failed".to_string())
             ]
+        );
+        assert_eq!(read.error.as_deref(), Some("one part failed"));
+        assert!(
+            Rare::default().boxed().is_none(),
+            "nothing rare, nothing boxed"
         );
     }
 
