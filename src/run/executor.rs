@@ -34,8 +34,15 @@ use crate::syntax::ast::{Item, Value as SettingValue};
 /// Ready nodes started before the scheduler lets the started calls run.
 const START_BATCH: usize = 256;
 
-/// A call in flight.
-type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = (NodeIndex, CallResult)> + Send>>;
+/// A call in flight. Its result is boxed: a task's memory is the larger of its future and
+/// its output for its whole life, and thousands of tasks can wait to run at once.
+type Pending =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (NodeIndex, Box<CallResult>)> + Send>>;
+
+/// An agent's arguments by parameter name, resolved; made into the JSON object its
+/// templates render only when its call runs (a `serde_json` object costs 632 bytes at
+/// least, and a call can wait long before it runs).
+type Arguments = Vec<(String, Value)>;
 
 /// Per-node bookkeeping beyond the result.
 #[derive(Default)]
@@ -72,7 +79,8 @@ pub(super) struct Executor<'o> {
     plan: Plan<'o>,
     providers: Providers,
     options: Options,
-    run_dir: PathBuf,
+    /// Shared with every job of the writer's queue, which holds node ids, not paths.
+    run_dir: Arc<std::path::Path>,
     writer: Writer,
     trace: Trace,
     started: Instant,
@@ -145,7 +153,7 @@ impl<'o> Executor<'o> {
             plan,
             providers,
             options,
-            run_dir,
+            run_dir: run_dir.into(),
             writer: Writer::start(),
             trace: Trace::default(),
             started: Instant::now(),
@@ -219,7 +227,7 @@ impl<'o> Executor<'o> {
         self.progress = Progress::new(!self.options.progress, calls as u64);
         self.admit(all);
 
-        let mut running: JoinSet<(NodeIndex, CallResult)> = JoinSet::new();
+        let mut running: JoinSet<(NodeIndex, Box<CallResult>)> = JoinSet::new();
         // The node of each task in flight, so a task that panics fails its own node.
         let mut in_flight: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
         let mut interrupted = false;
@@ -286,13 +294,13 @@ impl<'o> Executor<'o> {
     /// Takes a finished task: its call's result, or a failure if the task panicked.
     fn joined(
         &mut self,
-        done: Result<(tokio::task::Id, (NodeIndex, CallResult)), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, (NodeIndex, Box<CallResult>)), tokio::task::JoinError>,
         in_flight: &mut HashMap<tokio::task::Id, NodeIndex>,
     ) {
         match done {
             Ok((id, (node, result))) => {
                 in_flight.remove(&id);
-                self.complete_call(node, result);
+                self.complete_call(node, *result);
             }
             Err(error) => {
                 // Cancelled tasks (Ctrl-C) stay in flight and are recorded as waiting.
@@ -369,7 +377,7 @@ impl<'o> Executor<'o> {
                 };
                 let timeout = Duration::from_secs(600);
                 Some(Box::pin(async move {
-                    (node, call::call_exec(argv, dir, timeout).await)
+                    (node, Box::new(call::call_exec(argv, dir, timeout).await))
                 }))
             }
             NodeKind::Agent => self.start_agent(node, id),
@@ -378,7 +386,7 @@ impl<'o> Executor<'o> {
     }
 
     fn start_agent(&mut self, node: NodeIndex, id: String) -> Option<Pending> {
-        let (item, mut data) = match self.agent_inputs(node) {
+        let (item, mut arguments) = match self.agent_inputs(node) {
             Ok(inputs) => inputs,
             Err(error) => {
                 self.fail(node, &error);
@@ -400,7 +408,7 @@ impl<'o> Executor<'o> {
         // runs, off the scheduler's thread.
         let mut rendered = None;
         if self.options.resume {
-            let inputs = std::mem::take(&mut data);
+            let inputs = Value::Object(std::mem::take(&mut arguments).into_iter().collect());
             let prepared =
                 match call::prepare(&self.templates, &spec.key, inputs, spec.model.as_deref()) {
                     Ok(prepared) => prepared,
@@ -449,7 +457,10 @@ impl<'o> Executor<'o> {
             let ready = provider.and_then(|provider| {
                 let prepared = match rendered {
                     Some(prepared) => prepared,
-                    None => call::prepare(&templates, &spec.key, data, spec.model.as_deref())?,
+                    None => {
+                        let data = Value::Object(arguments.into_iter().collect());
+                        call::prepare(&templates, &spec.key, data, spec.model.as_deref())?
+                    }
                 };
                 Ok((provider, prepared))
             });
@@ -461,7 +472,7 @@ impl<'o> Executor<'o> {
                         duration: began.elapsed(),
                         ..CallResult::default()
                     };
-                    return (node, result);
+                    return (node, Box::new(result));
                 }
             };
             let request = Request {
@@ -486,7 +497,7 @@ impl<'o> Executor<'o> {
             let mut result = Box::pin(call::call_agent(provider, request, policy)).await;
             result.inputs_hash = Some(prepared.hash);
             result.duration = began.elapsed();
-            (node, result)
+            (node, Box::new(result))
         }))
     }
 
@@ -550,7 +561,7 @@ impl<'o> Executor<'o> {
     /// The agent a call runs and the data its templates render, from the call's recipe.
     /// The recipe is taken out of the plan: a call starts once, and the memory of 10,000
     /// recipes serves the nodes that come after them.
-    fn agent_inputs(&mut self, node: NodeIndex) -> Result<(ItemRef, Value), String> {
+    fn agent_inputs(&mut self, node: NodeIndex) -> Result<(ItemRef, Arguments), String> {
         let Some(CallRecipe::Agent { item, args }) = self.plan.calls.remove(&node) else {
             return Err("an agent call without its arguments".to_string());
         };
@@ -561,14 +572,14 @@ impl<'o> Executor<'o> {
             .agents
             .get(&item)
             .map_or(ResultFields::ALL, |info| info.result_fields);
-        let mut data = serde_json::Map::new();
+        let mut arguments = Vec::with_capacity(args.len());
         for (name, value) in args {
             let value = self
                 .resolve_fields(&value, true, fields)
                 .map_err(|error| format!("input `{name}` is unavailable: {error}"))?;
-            data.insert(name, value);
+            arguments.push((name, value));
         }
-        Ok((item, Value::Object(data)))
+        Ok((item, arguments))
     }
 
     /// The most elements `node`'s answer may have: the smallest `max` of the `for`s that
@@ -690,8 +701,8 @@ impl<'o> Executor<'o> {
         let (summary, cut) = call::summarize(&summary_source, budget);
         record.summary_cut = cut;
         let reused = record.reused;
-        let output =
-            (!reused && (!call.text.is_empty() || call.ok)).then(|| call.text.clone().into_bytes());
+        let text: Arc<str> = call.text.into();
+        let output = (!reused && (!text.is_empty() || call.ok)).then(|| text.clone());
         let result = NodeResult {
             id,
             status: match (call.ok, &call.partial) {
@@ -700,7 +711,7 @@ impl<'o> Executor<'o> {
                 (false, _) => Status::Failed,
             },
             summary,
-            output: call.text,
+            output: text,
             outputs: vec!["output.md".into()],
             value: call.value,
         };
@@ -717,7 +728,7 @@ impl<'o> Executor<'o> {
                 id,
                 status: Status::Failed,
                 summary,
-                output: String::new(),
+                output: "".into(),
                 outputs: Vec::new(),
                 value: None,
             },
@@ -730,7 +741,12 @@ impl<'o> Executor<'o> {
     }
 
     /// [`Executor::finish`], writing `output` as the node's `output.md` with its manifest.
-    fn finish_with_output(&mut self, node: NodeIndex, result: NodeResult, output: Option<Vec<u8>>) {
+    fn finish_with_output(
+        &mut self,
+        node: NodeIndex,
+        result: NodeResult,
+        output: Option<Arc<str>>,
+    ) {
         let status = result.status;
         let record = self.records.get_or_default(node);
         if let Some((started, _)) = &record.started {
@@ -891,7 +907,7 @@ impl<'o> Executor<'o> {
                     Status::Complete
                 },
                 summary: format!("{count} copies"),
-                output: String::new(),
+                output: "".into(),
                 outputs: Vec::new(),
                 value: None,
             },
@@ -943,7 +959,7 @@ impl<'o> Executor<'o> {
 
     /// Queues the node's manifest, after its `output.md` when it has one: one job, so
     /// the queue holds one directory path per node (the writer keeps the order).
-    fn write_files(&mut self, node: NodeIndex, status: Status, output: Option<Vec<u8>>) {
+    fn write_files(&mut self, node: NodeIndex, status: Status, output: Option<Arc<str>>) {
         let n = &self.plan.graph[node];
         let record = self.records.get(node);
         let result = self.results.get(node);
@@ -1000,8 +1016,7 @@ impl<'o> Executor<'o> {
             .boxed(),
             children,
         };
-        let dir = manifest::node_dir(&self.run_dir, &n.id);
-        self.writer.node(dir, output, queued);
+        self.writer.node(&self.run_dir, output, queued);
     }
 
     /// What `node` and everything under it spent so far.
@@ -1134,7 +1149,7 @@ impl<'o> Executor<'o> {
         let root_summary = self.workflow_summary(self.plan.root);
         Ok(RunReport {
             run_id: run.run_id,
-            run_dir: self.run_dir.clone(),
+            run_dir: self.run_dir.to_path_buf(),
             status,
             stopped: self.stopped.clone(),
             totals,
@@ -1180,7 +1195,7 @@ fn skipped(id: &str) -> NodeResult {
         id: id.to_string(),
         status: Status::Skipped,
         summary: "skipped: its `if` branch was not taken".to_string(),
-        output: String::new(),
+        output: "".into(),
         outputs: Vec::new(),
         value: None,
     }

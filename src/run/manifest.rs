@@ -65,6 +65,7 @@ pub struct Manifest {
 /// counts 10,000 times: the words every manifest repeats are borrowed, the fields most
 /// nodes leave empty are boxed together, and the children (segments and statuses) are
 /// listed when the writer serializes it, off the scheduler's thread.
+#[derive(Default)]
 pub struct Queued {
     pub status: &'static str,
     pub kind: &'static str,

@@ -41,7 +41,8 @@ pub struct NodeResult {
     pub id: String,
     pub status: Status,
     pub summary: String,
-    pub output: String,
+    /// Shared with the writer's job that writes it as `output.md`.
+    pub output: std::sync::Arc<str>,
     pub outputs: Vec<std::borrow::Cow<'static, str>>,
     /// The structured answer of an agent that returns a record or a list.
     pub value: Option<Value>,
@@ -259,7 +260,7 @@ mod tests {
                 id: "w/a".to_string(),
                 status: Status::Complete,
                 summary: "short".to_string(),
-                output: "long".to_string(),
+                output: "long".into(),
                 outputs: vec!["output.md".into()],
                 value: None,
             },

@@ -14,10 +14,12 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
+
+use super::manifest::Queued;
 
 /// The most files one batch stages before committing them.
 pub const MAX_BATCH: usize = 256;
@@ -26,9 +28,9 @@ enum Job {
     Write(PathBuf, Vec<u8>),
     /// Serialized on the writer thread, off the scheduler's path.
     Yaml(PathBuf, Box<dyn Document>),
-    /// A node's files in its directory: `output.md` (when there is one), then
-    /// `manifest.yaml`.
-    Node(PathBuf, Option<Vec<u8>>, Box<dyn Document>),
+    /// A node's files in its directory under the run's (`manifest::node_dir`):
+    /// `output.md` (when there is one), then `manifest.yaml`.
+    Node(Arc<Path>, Option<Arc<str>>, Box<Queued>),
     Flush(mpsc::Sender<Vec<String>>),
 }
 
@@ -78,15 +80,12 @@ impl Writer {
         let _ = self.jobs.send(Job::Yaml(path, Box::new(value)));
     }
 
-    /// Queues a node's `output.md` (if any) and then its `manifest.yaml`, both in `dir`;
-    /// never blocks.
-    pub fn node<T: Serialize + Send + 'static>(
-        &self,
-        dir: PathBuf,
-        output: Option<Vec<u8>>,
-        manifest: T,
-    ) {
-        let _ = self.jobs.send(Job::Node(dir, output, Box::new(manifest)));
+    /// Queues a node's `output.md` (if any) and then its `manifest.yaml`, in the node's
+    /// directory under `run_dir`; never blocks. The output is shared, not copied.
+    pub fn node(&self, run_dir: &Arc<Path>, output: Option<Arc<str>>, manifest: Queued) {
+        let _ = self
+            .jobs
+            .send(Job::Node(run_dir.clone(), output, Box::new(manifest)));
     }
 
     /// Queues bytes for `path`; never blocks.
@@ -143,9 +142,10 @@ impl Batch {
         match job {
             Job::Write(path, bytes) => self.stage(path, &bytes),
             Job::Yaml(path, document) => self.stage_yaml(path, document.as_ref()),
-            Job::Node(dir, output, manifest) => {
-                if let Some(bytes) = output {
-                    self.stage(dir.join("output.md"), &bytes);
+            Job::Node(run_dir, output, manifest) => {
+                let dir = super::manifest::node_dir(&run_dir, &manifest.id);
+                if let Some(text) = output {
+                    self.stage(dir.join("output.md"), text.as_bytes());
                 }
                 self.stage_yaml(dir.join("manifest.yaml"), manifest.as_ref());
             }
@@ -412,25 +412,30 @@ mod tests {
 
     #[test]
     fn a_node_job_writes_its_output_then_its_manifest() {
-        let dir = scratch("node");
+        let dir: Arc<Path> = scratch("node").into();
         let writer = Writer::start();
-        writer.node(dir.join("w/a"), Some(b"the answer".to_vec()), vec!["m"]);
-        writer.node(dir.join("w/b"), None, vec!["n"]);
+        let queued = |id: &str| Queued {
+            id: id.to_string(),
+            status: "complete",
+            ..Queued::default()
+        };
+        writer.node(&dir, Some("the answer".into()), queued("w/a"));
+        writer.node(&dir, None, queued("w/b"));
         assert!(writer.flush().is_empty());
         assert_eq!(
             std::fs::read(dir.join("w/a/output.md")).unwrap(),
             b"the answer"
         );
+        let written: super::super::manifest::Manifest =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join("w/a/manifest.yaml")).unwrap())
+                .unwrap();
         assert_eq!(
-            std::fs::read_to_string(dir.join("w/a/manifest.yaml")).unwrap(),
-            "- m\n"
+            (written.id.as_str(), written.status.as_ref()),
+            ("w/a", "complete")
         );
         assert!(!dir.join("w/b/output.md").exists());
-        assert_eq!(
-            std::fs::read_to_string(dir.join("w/b/manifest.yaml")).unwrap(),
-            "- n\n"
-        );
+        assert!(dir.join("w/b/manifest.yaml").exists());
         drop(writer);
-        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
