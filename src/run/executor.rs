@@ -20,7 +20,7 @@ use super::node_map::NodeMap;
 use super::progress::Progress;
 use super::provider::registry::Providers;
 use super::provider::{Request, Shape};
-use super::resolve::{self, NodeResult, Scope, Status};
+use super::resolve::{self, Argument, NodeResult, Scope, Status};
 use super::trace::Trace;
 use super::writer::Writer;
 use super::{Options, RunError, RunReport};
@@ -42,7 +42,17 @@ type Pending =
 /// An agent's arguments by parameter name, resolved; made into the JSON object its
 /// templates render only when its call runs (a `serde_json` object costs 632 bytes at
 /// least, and a call can wait long before it runs).
-type Arguments = Vec<(String, Value)>;
+type Arguments = Vec<(String, Argument)>;
+
+/// The JSON object a call's templates render.
+fn arguments_json(arguments: Arguments) -> Value {
+    Value::Object(
+        arguments
+            .into_iter()
+            .map(|(name, argument)| (name, argument.into_json()))
+            .collect(),
+    )
+}
 
 /// Per-node bookkeeping beyond the result.
 #[derive(Default)]
@@ -84,7 +94,8 @@ pub(super) struct Executor<'o> {
     writer: Writer,
     trace: Trace,
     started: Instant,
-    results: NodeMap<NodeResult>,
+    /// Shared with the calls whose prompts hand them on (`resolve::Argument`).
+    results: NodeMap<Arc<NodeResult>>,
     expansions: HashMap<NodeIndex, Vec<PlanValue>>,
     records: NodeMap<Record>,
     /// Unfinished inputs each waiting node still needs.
@@ -408,7 +419,7 @@ impl<'o> Executor<'o> {
         // runs, off the scheduler's thread.
         let mut rendered = None;
         if self.options.resume {
-            let inputs = Value::Object(std::mem::take(&mut arguments).into_iter().collect());
+            let inputs = arguments_json(std::mem::take(&mut arguments));
             let prepared =
                 match call::prepare(&self.templates, &spec.key, inputs, spec.model.as_deref()) {
                     Ok(prepared) => prepared,
@@ -458,7 +469,7 @@ impl<'o> Executor<'o> {
                 let prepared = match rendered {
                     Some(prepared) => prepared,
                     None => {
-                        let data = Value::Object(arguments.into_iter().collect());
+                        let data = arguments_json(arguments);
                         call::prepare(&templates, &spec.key, data, spec.model.as_deref())?
                     }
                 };
@@ -574,10 +585,10 @@ impl<'o> Executor<'o> {
             .map_or(ResultFields::ALL, |info| info.result_fields);
         let mut arguments = Vec::with_capacity(args.len());
         for (name, value) in args {
-            let value = self
-                .resolve_fields(&value, true, fields)
+            let argument = self
+                .argument(&value, fields)
                 .map_err(|error| format!("input `{name}` is unavailable: {error}"))?;
-            arguments.push((name, value));
+            arguments.push((name, argument));
         }
         Ok((item, arguments))
     }
@@ -651,7 +662,7 @@ impl<'o> Executor<'o> {
         self.resolve_fields(value, fence, ResultFields::ALL)
     }
 
-    /// Computes a value whose `result`s carry only `fields`.
+    /// Computes a value; its `result`s carry only `fields`.
     fn resolve_fields(
         &self,
         value: &PlanValue,
@@ -668,6 +679,21 @@ impl<'o> Executor<'o> {
             fields,
         };
         resolve::resolve(value, &scope)
+    }
+
+    /// Computes an argument for a prompt (fenced), its `result`s with only `fields`,
+    /// and referred to rather than made into JSON here.
+    fn argument(&self, value: &PlanValue, fields: ResultFields) -> Result<Argument, String> {
+        let graph = &self.plan.graph;
+        let ids = |node: NodeIndex| graph[node].id.clone();
+        let scope = Scope {
+            results: &self.results,
+            expansions: &self.expansions,
+            ids: &ids,
+            fence: true,
+            fields,
+        };
+        resolve::resolve_argument(value, &scope)
     }
 
     /// Turns a finished call into the node's result.
@@ -765,7 +791,7 @@ impl<'o> Executor<'o> {
         let reused = record.reused;
         let counted = matches!(self.plan.graph[node].kind, NodeKind::Agent | NodeKind::Exec);
         self.progress.finish(&result.id, status, reused, counted);
-        self.results.insert(node, result);
+        self.results.insert(node, Arc::new(result));
         // A reused node keeps the manifest it completed with, byte for byte.
         if !reused {
             self.write_files(node, status, output);

@@ -3,6 +3,7 @@
 //! a prompt: a model's answer is data, never instructions and never a template.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
 use serde_json::{json, Value};
@@ -51,7 +52,7 @@ pub struct NodeResult {
 /// What resolution can see of the run so far.
 #[derive(Clone, Copy)]
 pub struct Scope<'r> {
-    pub results: &'r super::node_map::NodeMap<NodeResult>,
+    pub results: &'r super::node_map::NodeMap<Arc<NodeResult>>,
     pub expansions: &'r HashMap<NodeIndex, Vec<PlanValue>>,
     pub ids: &'r dyn Fn(NodeIndex) -> String,
     /// Whether text a model or a file wrote is fenced (for prompts) or kept as written.
@@ -108,41 +109,134 @@ fn fence_all(value: &Value, source: &str, scope: &Scope<'_>) -> Value {
 
 /// The JSON a node's result stands for in a prompt.
 fn node_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String> {
-    let fenced = |text: &str| {
-        if scope.fence {
-            fence(text, &result.id)
-        } else {
-            text.to_string()
-        }
-    };
     match (&result.value, result.status) {
         (Some(value), _) => Ok(fence_all(value, &result.id, scope)),
         (None, Status::Skipped) => Ok(Value::Null),
         (None, _) if result.status == Status::Failed && result.summary.is_empty() => {
             Err(format!("`{}` failed", result.id))
         }
-        (None, status) => {
-            let mut fields = serde_json::Map::new();
-            fields.insert("status".to_string(), json!(status.as_str()));
-            let wanted = scope.fields;
-            if wanted.contains("summary") {
-                fields.insert(
-                    "summary".to_string(),
-                    Value::String(fenced(&result.summary)),
-                );
+        (None, _) => Ok(result_object(result, scope.fields, scope.fence)),
+    }
+}
+
+/// Whether a result enters a prompt as its `result` object (not a structured answer, a
+/// skipped branch or an error).
+fn is_plain(result: &NodeResult) -> bool {
+    result.value.is_none()
+        && result.status != Status::Skipped
+        && !(result.status == Status::Failed && result.summary.is_empty())
+}
+
+/// A `result` object with `fields` (and `status`, always).
+fn result_object(result: &NodeResult, wanted: ResultFields, fence_text: bool) -> Value {
+    let fenced = |text: &str| {
+        if fence_text {
+            fence(text, &result.id)
+        } else {
+            text.to_string()
+        }
+    };
+    let mut fields = serde_json::Map::new();
+    fields.insert("status".to_string(), json!(result.status.as_str()));
+    if wanted.contains("summary") {
+        fields.insert(
+            "summary".to_string(),
+            Value::String(fenced(&result.summary)),
+        );
+    }
+    if wanted.contains("output") {
+        fields.insert("output".to_string(), Value::String(fenced(&result.output)));
+    }
+    if wanted.contains("outputs") {
+        fields.insert("outputs".to_string(), json!(result.outputs));
+    }
+    if wanted.contains("children") {
+        fields.insert("children".to_string(), json!([]));
+    }
+    Value::Object(fields)
+}
+
+/// An argument of a call as the scheduler resolves it. A result is referred to, not yet
+/// made into its JSON object (632 bytes at least, and a fold waiting to run holds one
+/// per child): the call's task makes the JSON when it renders ([`Argument::into_json`]).
+#[derive(Debug)]
+pub enum Argument {
+    Json(Value),
+    Result {
+        result: Arc<NodeResult>,
+        fields: ResultFields,
+        fence: bool,
+    },
+    List(Vec<Argument>),
+}
+
+impl Argument {
+    /// The JSON the argument stands for: what [`resolve`] gives for the same value.
+    pub fn into_json(self) -> Value {
+        match self {
+            Argument::Json(value) => value,
+            Argument::Result {
+                result,
+                fields,
+                fence,
+            } => result_object(&result, fields, fence),
+            Argument::List(items) => {
+                Value::Array(items.into_iter().map(Argument::into_json).collect())
             }
-            if wanted.contains("output") {
-                fields.insert("output".to_string(), Value::String(fenced(&result.output)));
-            }
-            if wanted.contains("outputs") {
-                fields.insert("outputs".to_string(), json!(result.outputs));
-            }
-            if wanted.contains("children") {
-                fields.insert("children".to_string(), json!([]));
-            }
-            Ok(Value::Object(fields))
         }
     }
+}
+
+/// [`resolve`], with the results that `value` hands on whole referred to rather than
+/// made into JSON.
+pub fn resolve_argument(value: &PlanValue, scope: &Scope<'_>) -> Result<Argument, String> {
+    Ok(match &value.val {
+        Val::Node { node, .. } => match scope.results.get(*node) {
+            Some(result) if is_plain(result) => Argument::Result {
+                result: result.clone(),
+                fields: scope.fields,
+                fence: scope.fence,
+            },
+            _ => Argument::Json(resolve(value, scope)?),
+        },
+        Val::List(items) | Val::Concat(items) => {
+            let concat = matches!(value.val, Val::Concat(_));
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match resolve_argument(item, scope)? {
+                    Argument::List(inner) if concat => out.extend(inner),
+                    Argument::Json(Value::Array(inner)) if concat => {
+                        out.extend(inner.into_iter().map(Argument::Json))
+                    }
+                    other => out.push(other),
+                }
+            }
+            Argument::List(out)
+        }
+        Val::Expansion { node, .. } => {
+            let copies = scope
+                .expansions
+                .get(node)
+                .ok_or_else(|| format!("`{}` has not grown yet", (scope.ids)(*node)))?;
+            let mut out = Vec::with_capacity(copies.len());
+            for copy in copies {
+                out.push(resolve_argument(copy, scope)?);
+            }
+            Argument::List(out)
+        }
+        Val::Choice {
+            cond,
+            then,
+            otherwise,
+        } => {
+            if truthy(&resolve(cond, &scope.raw())?) {
+                resolve_argument(then, scope)?
+            } else {
+                resolve_argument(otherwise, scope)?
+            }
+        }
+        _ => Argument::Json(resolve(value, scope)?),
+    })
 }
 
 /// Computes `value`; an error names the input that is missing.
@@ -256,14 +350,14 @@ mod tests {
         let mut results = super::super::node_map::NodeMap::default();
         results.insert(
             node,
-            NodeResult {
+            Arc::new(NodeResult {
                 id: "w/a".to_string(),
                 status: Status::Complete,
                 summary: "short".to_string(),
                 output: "long".into(),
                 outputs: vec!["output.md".into()],
                 value: None,
-            },
+            }),
         );
         let expansions = HashMap::new();
         let ids = |_: NodeIndex| "w/a".to_string();
@@ -305,6 +399,94 @@ mod tests {
             resolve(&field, &scope(summary_only)).expect("resolves"),
             Value::String("long".to_string())
         );
+    }
+
+    /// An argument resolved for a prompt, results referred to, stands for the same JSON
+    /// as the value resolved at once: results, lists, concatenations of lists, the
+    /// copies of an expansion, the branch an `if` takes, structured answers, fields.
+    #[test]
+    fn arguments_made_json_later_are_what_resolving_gives_now() {
+        let plain = |i: usize, status: Status| NodeResult {
+            id: format!("w/a[{i}]"),
+            status,
+            summary: format!("summary {i}"),
+            output: format!("output {i}").into(),
+            outputs: vec!["output.md".into()],
+            value: None,
+        };
+        let mut results = super::super::node_map::NodeMap::default();
+        for i in 0..4 {
+            results.insert(NodeIndex::new(i), Arc::new(plain(i, Status::Complete)));
+        }
+        results.insert(NodeIndex::new(4), Arc::new(plain(4, Status::Skipped)));
+        results.insert(
+            NodeIndex::new(5),
+            Arc::new(NodeResult {
+                value: Some(json!({"files": ["a.rs"], "count": 1})),
+                ..plain(5, Status::Complete)
+            }),
+        );
+        let node = |i: usize| PlanValue::produced(NodeIndex::new(i), 10);
+        let list = |items: Vec<PlanValue>| PlanValue::derived(Val::List(items), &[]);
+        let mut expansions = HashMap::new();
+        expansions.insert(NodeIndex::new(9), vec![node(2), node(3)]);
+        let values = [
+            node(0),
+            node(4),
+            node(5),
+            list(vec![node(0), node(1)]),
+            PlanValue::derived(
+                Val::Concat(vec![
+                    list(vec![node(0), node(1)]),
+                    PlanValue::derived(
+                        Val::Expansion {
+                            node: NodeIndex::new(9),
+                            tokens: 10,
+                        },
+                        &[],
+                    ),
+                    PlanValue::constant(Val::Text("loose".to_string())),
+                ]),
+                &[],
+            ),
+            PlanValue::derived(
+                Val::Choice {
+                    cond: Box::new(PlanValue::constant(Val::Bool(false))),
+                    then: Box::new(node(0)),
+                    otherwise: Box::new(list(vec![node(3)])),
+                },
+                &[],
+            ),
+            PlanValue::derived(
+                Val::Field {
+                    base: Box::new(node(1)),
+                    field: "output".to_string(),
+                    tokens: 10,
+                },
+                &[],
+            ),
+        ];
+        let ids = |n: NodeIndex| format!("w/a[{}]", n.index());
+        let mut summary_only = ResultFields::default();
+        summary_only.read("summary");
+        for fields in [ResultFields::ALL, summary_only, ResultFields::default()] {
+            for fence in [true, false] {
+                let scope = Scope {
+                    results: &results,
+                    expansions: &expansions,
+                    ids: &ids,
+                    fence,
+                    fields,
+                };
+                for value in &values {
+                    let now = resolve(value, &scope).expect("resolves");
+                    let later = resolve_argument(value, &scope)
+                        .expect("resolves")
+                        .into_json();
+                    assert_eq!(later, now, "{value:?} with {fields:?}, fence {fence}");
+                }
+            }
+        }
     }
 
     #[test]
