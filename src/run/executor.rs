@@ -63,12 +63,31 @@ struct Record {
     duration: Duration,
     tokens: Tokens,
     cost_usd: f64,
-    error: Option<String>,
     inputs_hash: Option<String>,
     summary_cut: bool,
     reused: bool,
+    /// What most nodes never have, boxed: one pointer instead of three strings each.
+    rare: Option<Box<RareRecord>>,
+}
+
+/// The parts of a [`Record`] that most nodes leave empty.
+#[derive(Default)]
+struct RareRecord {
+    error: Option<String>,
+    /// Why an answer is only partly done.
     partial: Option<String>,
+    /// The provider's conversation id.
     session: Option<String>,
+}
+
+impl Record {
+    fn error(&self) -> Option<&String> {
+        self.rare.as_ref().and_then(|r| r.error.as_ref())
+    }
+
+    fn rare_mut(&mut self) -> &mut RareRecord {
+        self.rare.get_or_insert_with(Box::default)
+    }
 }
 
 /// What every call of one agent shares: worked out at its first call, not at each.
@@ -365,7 +384,7 @@ impl<'o> Executor<'o> {
             }
             NodeKind::Exec => {
                 // A recipe is needed until its call starts; taken, its memory serves later nodes.
-                let Some(CallRecipe::Exec { argv, dir }) = self.plan.calls.remove(&node) else {
+                let Some(CallRecipe::Exec { argv, dir }) = self.take_recipe(node) else {
                     self.fail(node, "an exec step without its command");
                     return None;
                 };
@@ -569,11 +588,23 @@ impl<'o> Executor<'o> {
         Some(spec)
     }
 
+    /// Takes the recipe of a call that starts (a call starts once). The table gives back
+    /// its memory as it empties: a quarter full, it shrinks to fit, so a run of 10,000
+    /// calls does not end holding a table sized for all of them.
+    fn take_recipe(&mut self, node: NodeIndex) -> Option<CallRecipe> {
+        let recipe = self.plan.calls.remove(&node);
+        let calls = &mut self.plan.calls;
+        if calls.capacity() > 64 && calls.len() < calls.capacity() / 4 {
+            calls.shrink_to_fit();
+        }
+        recipe
+    }
+
     /// The agent a call runs and the data its templates render, from the call's recipe.
     /// The recipe is taken out of the plan: a call starts once, and the memory of 10,000
     /// recipes serves the nodes that come after them.
     fn agent_inputs(&mut self, node: NodeIndex) -> Result<(ItemRef, Arguments), String> {
-        let Some(CallRecipe::Agent { item, args }) = self.plan.calls.remove(&node) else {
+        let Some(CallRecipe::Agent { item, args }) = self.take_recipe(node) else {
             return Err("an agent call without its arguments".to_string());
         };
         // The prompt gets only the fields of results its templates can read: a parent
@@ -712,9 +743,14 @@ impl<'o> Executor<'o> {
             output: call.tokens_out,
         };
         record.cost_usd = call.cost_usd;
-        record.error = call.error.clone();
-        record.partial = call.partial.clone();
-        record.session = call.session.clone();
+        if call.error.is_some() || call.partial.is_some() || call.session.is_some() {
+            let rare = record.rare_mut();
+            rare.error = call.error.clone();
+            rare.partial = call.partial.clone();
+            rare.session = call.session.clone();
+        } else {
+            record.rare = None;
+        }
         self.tokens_used = self
             .tokens_used
             .saturating_add(call.tokens_in + call.tokens_out);
@@ -746,7 +782,7 @@ impl<'o> Executor<'o> {
 
     fn fail(&mut self, node: NodeIndex, error: &str) {
         let id = self.plan.graph[node].id.clone();
-        self.records.get_or_default(node).error = Some(error.to_string());
+        self.records.get_or_default(node).rare_mut().error = Some(error.to_string());
         let (summary, _) = call::summarize(error, self.plan.graph[node].output_tokens.max(20));
         self.finish(
             node,
@@ -1033,10 +1069,14 @@ impl<'o> Executor<'o> {
             tokens: record.map(|r| r.tokens).unwrap_or_default(),
             cost_usd: record.map_or(0.0, |r| r.cost_usd),
             rare: manifest::Rare {
-                error: record.and_then(|r| r.error.clone()),
+                error: record.and_then(|r| r.error().cloned()),
                 value: result.and_then(|r| r.value.clone()),
-                partial_reason: record.and_then(|r| r.partial.clone()),
-                session: record.and_then(|r| r.session.clone()),
+                partial_reason: record
+                    .and_then(|r| r.rare.as_ref())
+                    .and_then(|r| r.partial.clone()),
+                session: record
+                    .and_then(|r| r.rare.as_ref())
+                    .and_then(|r| r.session.clone()),
                 subtree: (!children.is_empty()).then(|| self.spend_under(node)),
             }
             .boxed(),
