@@ -774,7 +774,7 @@ impl<'o> Executor<'o> {
             },
             summary,
             output: text,
-            outputs: vec!["output.md".into()],
+            wrote_output: true,
             value: call.value,
         };
         self.finish_with_output(node, result, output);
@@ -791,7 +791,7 @@ impl<'o> Executor<'o> {
                 status: Status::Failed,
                 summary,
                 output: "".into(),
-                outputs: Vec::new(),
+                wrote_output: false,
                 value: None,
             },
         );
@@ -970,7 +970,7 @@ impl<'o> Executor<'o> {
                 },
                 summary: format!("{count} copies"),
                 output: "".into(),
-                outputs: Vec::new(),
+                wrote_output: false,
                 value: None,
             },
         );
@@ -1061,7 +1061,7 @@ impl<'o> Executor<'o> {
             model: n.model.clone(),
             inputs,
             inputs_hash: record.and_then(|r| r.inputs_hash.clone()),
-            outputs: result.map(|r| r.outputs.clone()).unwrap_or_default(),
+            outputs: result.map(|r| r.outputs()).unwrap_or_default(),
             attempts: record.map_or(0, |r| r.attempts),
             summary_cut: record.is_some_and(|r| r.summary_cut),
             started_at: record.and_then(|r| r.started.map(|(_, at)| at)),
@@ -1262,7 +1262,7 @@ fn skipped(id: &str) -> NodeResult {
         status: Status::Skipped,
         summary: "skipped: its `if` branch was not taken".to_string(),
         output: "".into(),
-        outputs: Vec::new(),
+        wrote_output: false,
         value: None,
     }
 }

@@ -44,9 +44,22 @@ pub struct NodeResult {
     pub summary: String,
     /// Shared with the writer's job that writes it as `output.md`.
     pub output: std::sync::Arc<str>,
-    pub outputs: Vec<std::borrow::Cow<'static, str>>,
+    /// Whether the node wrote `output.md` (a call's answer; not a failure to start, nor
+    /// a skipped branch).
+    pub wrote_output: bool,
     /// The structured answer of an agent that returns a record or a list.
     pub value: Option<Value>,
+}
+
+impl NodeResult {
+    /// The files the node wrote in its directory, as its manifest lists them.
+    pub fn outputs(&self) -> Vec<std::borrow::Cow<'static, str>> {
+        if self.wrote_output {
+            vec!["output.md".into()]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// What resolution can see of the run so far.
@@ -148,7 +161,7 @@ fn result_object(result: &NodeResult, wanted: ResultFields, fence_text: bool) ->
         fields.insert("output".to_string(), Value::String(fenced(&result.output)));
     }
     if wanted.contains("outputs") {
-        fields.insert("outputs".to_string(), json!(result.outputs));
+        fields.insert("outputs".to_string(), json!(result.outputs()));
     }
     if wanted.contains("children") {
         fields.insert("children".to_string(), json!([]));
@@ -355,7 +368,7 @@ mod tests {
                 status: Status::Complete,
                 summary: "short".to_string(),
                 output: "long".into(),
-                outputs: vec!["output.md".into()],
+                wrote_output: true,
                 value: None,
             }),
         );
@@ -411,7 +424,7 @@ mod tests {
             status,
             summary: format!("summary {i}"),
             output: format!("output {i}").into(),
-            outputs: vec!["output.md".into()],
+            wrote_output: true,
             value: None,
         };
         let mut results = super::super::node_map::NodeMap::default();
