@@ -195,6 +195,12 @@ fn a_failed_leaf_makes_its_parent_partial_and_spares_its_sibling() {
     let failed = runs.manifest("orchestrate/orchestrate[api]/coder[login.rs]");
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"], "the model refused to edit login.rs");
+    // A call that failed without an answer wrote no `output.md`, and its manifest says so.
+    assert_eq!(failed["outputs"], serde_yaml::Value::Sequence(Vec::new()));
+    assert!(!runs
+        .run_dir()
+        .join("orchestrate/orchestrate[api]/coder[login.rs]/output.md")
+        .exists());
     assert_eq!(
         runs.manifest("orchestrate/orchestrate[api]/coder[routes.rs]")["status"],
         "complete"

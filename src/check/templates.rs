@@ -842,7 +842,9 @@ mod tests {
         "{{/layout}}",
     ];
 
-    fn run(template: &str, condensed: bool) -> (String, usize, Vec<(String, u64)>, bool) {
+    type Checked = (String, usize, Vec<(String, u64)>, bool, ResultFields);
+
+    fn run(template: &str, condensed: bool) -> Checked {
         let text = Text {
             value: template.to_string(),
             span: Span::new(100, 100 + template.len()),
@@ -861,12 +863,19 @@ mod tests {
         let used = check_parsed("a", &text, &parsed, &params, &|_| None, &mut out);
         let mut uses: Vec<_> = used.uses.into_iter().collect();
         uses.sort();
-        (format!("{out:?}"), used.literal_bytes, uses, used.parsed)
+        (
+            format!("{out:?}"),
+            used.literal_bytes,
+            uses,
+            used.parsed,
+            used.result_fields,
+        )
     }
 
     proptest! {
         /// Condensing is invisible: the same diagnostics at the same spans, the same
-        /// literal bytes and the same parameter uses as parsing the template whole.
+        /// literal bytes, parameter uses and result fields read as parsing the template
+        /// whole (a run renders the whole template).
         #[test]
         fn condensed_and_whole_templates_check_alike(
             pieces in proptest::collection::vec(0..PIECES.len(), 0..24)
@@ -951,7 +960,7 @@ mod tests {
             .stack_size(256 * 1024)
             .spawn(move || run(&template, true))
             .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")));
-        let (diagnostics, _, _, parsed) = checked.unwrap();
+        let (diagnostics, _, _, parsed, _) = checked.unwrap();
         assert!(!parsed);
         assert!(
             diagnostics.contains(&format!(
@@ -992,7 +1001,7 @@ mod tests {
                 .stack_size(256 * 1024)
                 .spawn(move || run(&template, true))
                 .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")));
-            let (diagnostics, _, _, parsed) = checked.unwrap();
+            let (diagnostics, _, _, parsed, _) = checked.unwrap();
             assert!(!parsed, "{shown}: {diagnostics}");
             assert!(diagnostics.contains("E012"), "{shown}: {diagnostics}");
         }
@@ -1002,14 +1011,14 @@ mod tests {
     fn parentheses_in_strings_and_comments_do_not_nest() {
         let parens = "(".repeat(MAX_SUBEXPRESSION_DEPTH + 1);
         let template = format!("{{{{lookup children \"{parens}\"}}}} {{{{! {parens} }}}} {parens}");
-        let (diagnostics, _, _, parsed) = run(&template, false);
+        let (diagnostics, _, _, parsed, _) = run(&template, false);
         assert!(parsed, "{diagnostics}");
         let nested = format!(
             "{{{{len {}children{}}}}}",
             "(len ".repeat(MAX_SUBEXPRESSION_DEPTH),
             ")".repeat(MAX_SUBEXPRESSION_DEPTH)
         );
-        let (diagnostics, _, _, parsed) = run(&nested, false);
+        let (diagnostics, _, _, parsed, _) = run(&nested, false);
         assert!(parsed, "{diagnostics}");
     }
 
@@ -1064,5 +1073,24 @@ mod tests {
         assert_eq!(fields("{{#each review}}{{@key}}{{/each}}"), all);
         assert_eq!(fields("{{lookup children 0}}"), all);
         assert_eq!(fields("{{len review}}"), all);
+        // Paths that climb out of a block, block parameters, a whole result as a block's
+        // subject through a helper, a result's fields iterated inside a list's.
+        assert_eq!(fields("{{#each children}}{{@root.task}}{{/each}}"), "");
+        assert_eq!(
+            fields("{{#each children}}{{../review.summary}}{{/each}}"),
+            "summary"
+        );
+        assert_eq!(
+            fields("{{#with review as |r|}}{{r.status}}{{/with}}"),
+            "status"
+        );
+        assert_eq!(
+            fields("{{#with (lookup children 0)}}{{summary}}{{/with}}"),
+            all
+        );
+        assert_eq!(
+            fields("{{#each children}}{{#each this}}{{this}}{{/each}}{{/each}}"),
+            all
+        );
     }
 }

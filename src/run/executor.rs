@@ -367,6 +367,8 @@ impl<'o> Executor<'o> {
                 match self.resolve_with(&cond, false) {
                     Ok(value) if resolve::truthy(&value) == expected => {}
                     Ok(_) => {
+                        // Its recipe is not needed: the call never starts.
+                        self.take_recipe(node);
                         self.finish(node, skipped(&id));
                         return None;
                     }
@@ -764,7 +766,8 @@ impl<'o> Executor<'o> {
         record.summary_cut = cut;
         let reused = record.reused;
         let text: Arc<str> = call.text.into();
-        let output = (!reused && (!text.is_empty() || call.ok)).then(|| text.clone());
+        let wrote_output = !text.is_empty() || call.ok;
+        let output = (!reused && wrote_output).then(|| text.clone());
         let result = NodeResult {
             id,
             status: match (call.ok, &call.partial) {
@@ -774,7 +777,7 @@ impl<'o> Executor<'o> {
             },
             summary,
             output: text,
-            wrote_output: true,
+            wrote_output,
             value: call.value,
         };
         self.finish_with_output(node, result, output);

@@ -64,7 +64,8 @@ pub struct Manifest {
 /// scheduler, so a run of 10,000 nodes queues most of them at once and every byte here
 /// counts 10,000 times: the words every manifest repeats are borrowed, the fields most
 /// nodes leave empty are boxed together, and the children (segments and statuses) are
-/// listed when the writer serializes it, off the scheduler's thread.
+/// listed when the writer serializes it, off the scheduler's thread. Each field is the
+/// [`Manifest`] field of the same name.
 #[derive(Default)]
 pub struct Queued {
     pub status: &'static str,
@@ -89,7 +90,8 @@ pub struct Queued {
     pub rare: Option<Box<Rare>>,
 }
 
-/// The fields of a manifest that most nodes leave empty.
+/// The fields of a manifest that most nodes leave empty, each the [`Manifest`] field of
+/// the same name (`subtree` only for nodes with children).
 #[derive(Default)]
 pub struct Rare {
     pub error: Option<String>,

@@ -43,7 +43,7 @@ pub struct NodeResult {
     pub status: Status,
     pub summary: String,
     /// Shared with the writer's job that writes it as `output.md`.
-    pub output: std::sync::Arc<str>,
+    pub output: Arc<str>,
     /// Whether the node wrote `output.md` (a call's answer; not a failure to start, nor
     /// a skipped branch).
     pub wrote_output: bool,
@@ -77,7 +77,8 @@ pub struct Scope<'r> {
 }
 
 impl Scope<'_> {
-    /// The same view, without fences.
+    /// The same view, without fences and with every field of a result: for conditions,
+    /// which compare what was written.
     fn raw(&self) -> Self {
         Scope {
             fence: false,
@@ -122,13 +123,13 @@ fn fence_all(value: &Value, source: &str, scope: &Scope<'_>) -> Value {
 
 /// The JSON a node's result stands for in a prompt.
 fn node_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String> {
-    match (&result.value, result.status) {
-        (Some(value), _) => Ok(fence_all(value, &result.id, scope)),
-        (None, Status::Skipped) => Ok(Value::Null),
-        (None, _) if result.status == Status::Failed && result.summary.is_empty() => {
-            Err(format!("`{}` failed", result.id))
-        }
-        (None, _) => Ok(result_object(result, scope.fields, scope.fence)),
+    if is_plain(result) {
+        return Ok(result_object(result, scope.fields, scope.fence));
+    }
+    match &result.value {
+        Some(value) => Ok(fence_all(value, &result.id, scope)),
+        None if result.status == Status::Skipped => Ok(Value::Null),
+        None => Err(format!("`{}` failed", result.id)),
     }
 }
 
@@ -174,12 +175,15 @@ fn result_object(result: &NodeResult, wanted: ResultFields, fence_text: bool) ->
 /// per child): the call's task makes the JSON when it renders ([`Argument::into_json`]).
 #[derive(Debug)]
 pub enum Argument {
+    /// Made into JSON already (texts, numbers, structured answers, files).
     Json(Value),
+    /// A result handed on whole: its object, with `fields`, made later.
     Result {
         result: Arc<NodeResult>,
         fields: ResultFields,
         fence: bool,
     },
+    /// A list of arguments (a literal list, a concatenation, an expansion's copies).
     List(Vec<Argument>),
 }
 

@@ -122,6 +122,9 @@ struct Staged {
     path: PathBuf,
     /// The filesystem it is on (`st_dev`; 0 where there is no such thing).
     device: u64,
+    /// Renamed only if the file staged before it was: a node's manifest after its
+    /// output, so a manifest never stands for an output that is not on disk.
+    after_previous: bool,
 }
 
 /// Files staged by the writer thread since its last commit.
@@ -140,14 +143,31 @@ struct Batch {
 impl Batch {
     fn take(&mut self, job: Job) {
         match job {
-            Job::Write(path, bytes) => self.stage(path, &bytes),
-            Job::Yaml(path, document) => self.stage_yaml(path, document.as_ref()),
+            Job::Write(path, bytes) => {
+                self.stage(path, &bytes);
+            }
+            Job::Yaml(path, document) => {
+                self.stage_yaml(path, document.as_ref());
+            }
             Job::Node(run_dir, output, manifest) => {
                 let dir = super::manifest::node_dir(&run_dir, &manifest.id);
+                let manifest_path = dir.join("manifest.yaml");
                 if let Some(text) = output {
-                    self.stage(dir.join("output.md"), text.as_bytes());
+                    if !self.stage(dir.join("output.md"), text.as_bytes()) {
+                        self.errors.push(format!(
+                            "cannot write `{}`: its output was not written",
+                            manifest_path.display()
+                        ));
+                        return;
+                    }
+                    if self.stage_yaml(manifest_path, manifest.as_ref()) {
+                        if let Some(last) = self.staged.last_mut() {
+                            last.after_previous = true;
+                        }
+                    }
+                } else {
+                    self.stage_yaml(manifest_path, manifest.as_ref());
                 }
-                self.stage_yaml(dir.join("manifest.yaml"), manifest.as_ref());
             }
             Job::Flush(reply) => {
                 self.commit();
@@ -156,36 +176,56 @@ impl Batch {
         }
     }
 
-    fn stage_yaml(&mut self, path: PathBuf, document: &dyn Document) {
+    /// [`Batch::stage`] for a document turned into YAML; says whether it could.
+    fn stage_yaml(&mut self, path: PathBuf, document: &dyn Document) -> bool {
         match document.to_yaml() {
             Ok(text) => self.stage(path, text.as_bytes()),
-            Err(error) => self
-                .errors
-                .push(format!("cannot write `{}`: {error}", path.display())),
+            Err(error) => {
+                self.errors
+                    .push(format!("cannot write `{}`: {error}", path.display()));
+                false
+            }
         }
     }
 
-    fn stage(&mut self, path: PathBuf, bytes: &[u8]) {
+    /// Writes `bytes` to a temp file for `path`; says whether it could.
+    fn stage(&mut self, path: PathBuf, bytes: &[u8]) -> bool {
         self.made += 1;
-        let mut staged = self
-            .directory(&path)
-            .and_then(|device| Ok((write_temp(&path, bytes, self.made)?, device)));
+        let mut staged = self.write_temp_in_place(&path, bytes);
         // The directory went away since it was made (a user removed it): make it again.
         if staged
             .as_ref()
             .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
         {
             self.last_dir = None;
-            staged = self
-                .directory(&path)
-                .and_then(|device| Ok((write_temp(&path, bytes, self.made)?, device)));
+            staged = self.write_temp_in_place(&path, bytes);
         }
         match staged {
-            Ok((temp, device)) => self.staged.push(Staged { temp, path, device }),
-            Err(error) => self
-                .errors
-                .push(format!("cannot write `{}`: {error}", path.display())),
+            Ok((temp, device)) => {
+                self.staged.push(Staged {
+                    temp,
+                    path,
+                    device,
+                    after_previous: false,
+                });
+                true
+            }
+            Err(error) => {
+                self.errors
+                    .push(format!("cannot write `{}`: {error}", path.display()));
+                false
+            }
         }
+    }
+
+    /// The temp file for `path`, in its directory (made if need be), and its filesystem.
+    fn write_temp_in_place(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> std::io::Result<(PathBuf, u64)> {
+        let device = self.directory(path)?;
+        Ok((write_temp(path, bytes, self.made)?, device))
     }
 
     /// Makes sure the directory of `path` exists; says which filesystem it is on.
@@ -213,8 +253,23 @@ impl Batch {
         }
         let staged = std::mem::take(&mut self.staged);
         let synced = sync_all(&staged);
-        for (Staged { temp, path, .. }, synced) in staged.into_iter().zip(synced) {
-            if let Err(error) = synced.and_then(|()| std::fs::rename(&temp, &path)) {
+        let mut previous_written = true;
+        for (entry, synced) in staged.into_iter().zip(synced) {
+            let Staged {
+                temp,
+                path,
+                after_previous,
+                ..
+            } = entry;
+            let written = if after_previous && !previous_written {
+                Err("the file before it was not written".to_string())
+            } else {
+                synced
+                    .and_then(|()| std::fs::rename(&temp, &path))
+                    .map_err(|e| e.to_string())
+            };
+            previous_written = written.is_ok();
+            if let Err(error) = written {
                 let _ = std::fs::remove_file(&temp);
                 self.errors
                     .push(format!("cannot write `{}`: {error}", path.display()));
@@ -435,6 +490,34 @@ mod tests {
         );
         assert!(!dir.join("w/b/output.md").exists());
         assert!(dir.join("w/b/manifest.yaml").exists());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A manifest never stands for an output that is not on disk: when a node's output
+    /// cannot be written, neither is its manifest, and both are reported.
+    #[test]
+    fn a_node_whose_output_fails_gets_no_manifest() {
+        let dir: Arc<Path> = scratch("node-fails").into();
+        // A directory where the output file must go: its rename fails at the commit.
+        std::fs::create_dir_all(dir.join("w/c/output.md")).unwrap();
+        let writer = Writer::start();
+        let queued = Queued {
+            id: "w/c".to_string(),
+            status: "complete",
+            ..Queued::default()
+        };
+        writer.node(&dir, Some("lost".into()), queued);
+        let errors = writer.flush();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[1].contains("manifest.yaml"), "{errors:?}");
+        assert!(!dir.join("w/c/manifest.yaml").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("w/c"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, ["output.md"], "no temp file is left behind");
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
     }
