@@ -326,6 +326,7 @@ fn generate(lines: usize) -> (String, String, usize) {
 fn check_bench(c: &mut Criterion) {
     // As the `pai` binary does (src/main.rs).
     pai::process::disable_transparent_huge_pages();
+    pai::process::return_freed_memory_promptly();
     for (label, lines) in [("1k", 1_000), ("10k", 10_000), ("100k", 100_000)] {
         let (pai_text, yaml_text, units) = generate(lines);
         let outcome = pai::check::check_text("bench.pai", &pai_text, Path::new("."));

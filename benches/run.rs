@@ -38,6 +38,7 @@ fn main() {
     }
     // As the `pai` binary does (src/main.rs).
     pai::process::disable_transparent_huge_pages();
+    pai::process::return_freed_memory_promptly();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/run_workflow.pai");
     let outcome = pai::check::check_paths(&[path]).expect("readable");
     assert_eq!(outcome.error_count(), 0, "{:?}", outcome.diagnostics);

@@ -8,5 +8,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     pai::process::disable_transparent_huge_pages();
+    pai::process::return_freed_memory_promptly();
     pai::cli::main()
 }
