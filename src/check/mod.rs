@@ -57,6 +57,14 @@ impl Outcome {
     pub fn warning_count(&self) -> usize {
         self.diagnostics.len() - self.error_count()
     }
+
+    /// The agent declared at `item`, if `item` is an agent.
+    pub fn agent(&self, item: scope::ItemRef) -> Option<&crate::syntax::ast::Agent> {
+        match self.program.module(item.module).ast.items.get(item.index)? {
+            crate::syntax::ast::Item::Agent(agent) => Some(agent),
+            _ => None,
+        }
+    }
 }
 
 /// Checks files on disk. Fails only when a named file cannot be read at all.

@@ -146,8 +146,7 @@ impl<'o> Executor<'o> {
         let mut registry = call::registry();
         let mut errors = HashMap::new();
         for item in outcome.agents.keys() {
-            let Item::Agent(agent) = &outcome.program.module(item.module).ast.items[item.index]
-            else {
+            let Some(agent) = outcome.agent(*item) else {
                 continue;
             };
             for part in ["prompt", "system"] {
@@ -539,15 +538,7 @@ impl<'o> Executor<'o> {
             return Some(spec.clone());
         }
         let outcome = self.outcome;
-        let Item::Agent(agent) = outcome
-            .program
-            .module(item.module)
-            .ast
-            .items
-            .get(item.index)?
-        else {
-            return None;
-        };
+        let agent = outcome.agent(item)?;
         let text = |key: &str| match agent.setting(key).map(|s| &s.value) {
             Some(SettingValue::Text(t)) => Some(t.value.clone()),
             _ => None,
@@ -692,41 +683,30 @@ impl<'o> Executor<'o> {
     }
 
     fn resolve_with(&self, value: &PlanValue, fence: bool) -> Result<Value, String> {
-        self.resolve_fields(value, fence, ResultFields::ALL)
-    }
-
-    /// Computes a value; its `result`s carry only `fields`.
-    fn resolve_fields(
-        &self,
-        value: &PlanValue,
-        fence: bool,
-        fields: ResultFields,
-    ) -> Result<Value, String> {
-        let graph = &self.plan.graph;
-        let ids = |node: NodeIndex| graph[node].id.clone();
-        let scope = Scope {
-            results: &self.results,
-            expansions: &self.expansions,
-            ids: &ids,
-            fence,
-            fields,
-        };
-        resolve::resolve(value, &scope)
+        self.in_scope(fence, ResultFields::ALL, |scope| {
+            resolve::resolve(value, scope)
+        })
     }
 
     /// Computes an argument for a prompt (fenced), its `result`s with only `fields`,
     /// and referred to rather than made into JSON here.
     fn argument(&self, value: &PlanValue, fields: ResultFields) -> Result<Argument, String> {
+        self.in_scope(true, fields, |scope| {
+            resolve::resolve_argument(value, scope)
+        })
+    }
+
+    /// Runs `f` with what resolution can see of the run now.
+    fn in_scope<T>(&self, fence: bool, fields: ResultFields, f: impl FnOnce(&Scope<'_>) -> T) -> T {
         let graph = &self.plan.graph;
         let ids = |node: NodeIndex| graph[node].id.clone();
-        let scope = Scope {
+        f(&Scope {
             results: &self.results,
             expansions: &self.expansions,
             ids: &ids,
-            fence: true,
+            fence,
             fields,
-        };
-        resolve::resolve_argument(value, &scope)
+        })
     }
 
     /// Turns a finished call into the node's result.

@@ -230,28 +230,17 @@ pub fn resolve_argument(value: &PlanValue, scope: &Scope<'_>) -> Result<Argument
             }
             Argument::List(out)
         }
-        Val::Expansion { node, .. } => {
-            let copies = scope
-                .expansions
-                .get(node)
-                .ok_or_else(|| format!("`{}` has not grown yet", (scope.ids)(*node)))?;
-            let mut out = Vec::with_capacity(copies.len());
-            for copy in copies {
-                out.push(resolve_argument(copy, scope)?);
-            }
-            Argument::List(out)
-        }
+        Val::Expansion { node, .. } => Argument::List(
+            copies(*node, scope)?
+                .iter()
+                .map(|copy| resolve_argument(copy, scope))
+                .collect::<Result<_, _>>()?,
+        ),
         Val::Choice {
             cond,
             then,
             otherwise,
-        } => {
-            if truthy(&resolve(cond, &scope.raw())?) {
-                resolve_argument(then, scope)?
-            } else {
-                resolve_argument(otherwise, scope)?
-            }
-        }
+        } => resolve_argument(taken(cond, then, otherwise, scope)?, scope)?,
         _ => Argument::Json(resolve(value, scope)?),
     })
 }
@@ -286,17 +275,12 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
                 other => return Err(format!("`.{field}` of a value that has no fields: {other}")),
             }
         }
-        Val::Expansion { node, .. } => {
-            let copies = scope
-                .expansions
-                .get(node)
-                .ok_or_else(|| format!("`{}` has not grown yet", (scope.ids)(*node)))?;
-            let mut out = Vec::with_capacity(copies.len());
-            for copy in copies {
-                out.push(resolve(copy, scope)?);
-            }
-            Value::Array(out)
-        }
+        Val::Expansion { node, .. } => Value::Array(
+            copies(*node, scope)?
+                .iter()
+                .map(|copy| resolve(copy, scope))
+                .collect::<Result<_, _>>()?,
+        ),
         Val::Json { value, source } => fence_all(value, &(scope.ids)(*source), scope),
         Val::File { path, .. } => {
             let text = crate::source::read_text(path)?;
@@ -333,13 +317,30 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             cond,
             then,
             otherwise,
-        } => {
-            if truthy(&resolve(cond, &scope.raw())?) {
-                resolve(then, scope)?
-            } else {
-                resolve(otherwise, scope)?
-            }
-        }
+        } => resolve(taken(cond, then, otherwise, scope)?, scope)?,
+    })
+}
+
+/// The values the copies of expansion point `node` yield, once it has grown.
+fn copies<'s>(node: NodeIndex, scope: &Scope<'s>) -> Result<&'s [PlanValue], String> {
+    scope
+        .expansions
+        .get(&node)
+        .map(Vec::as_slice)
+        .ok_or_else(|| format!("`{}` has not grown yet", (scope.ids)(node)))
+}
+
+/// The branch an `if` takes: its condition compares what was written, never the fences.
+fn taken<'v>(
+    cond: &PlanValue,
+    then: &'v PlanValue,
+    otherwise: &'v PlanValue,
+    scope: &Scope<'_>,
+) -> Result<&'v PlanValue, String> {
+    Ok(if truthy(&resolve(cond, &scope.raw())?) {
+        then
+    } else {
+        otherwise
     })
 }
 

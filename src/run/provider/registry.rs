@@ -287,15 +287,7 @@ pub fn all_specs(outcome: &Outcome) -> Vec<Spec> {
 
 /// The provider an agent names with `provider NAME`.
 fn agent_provider(outcome: &Outcome, item: ItemRef) -> Option<&str> {
-    let Item::Agent(agent) = outcome
-        .program
-        .module(item.module)
-        .ast
-        .items
-        .get(item.index)?
-    else {
-        return None;
-    };
+    let agent = outcome.agent(item)?;
     match agent.setting("provider").map(|s| &s.value) {
         Some(Value::Name(name)) => Some(&name.name),
         _ => None,
