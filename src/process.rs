@@ -70,38 +70,53 @@ extern "C" {
 }
 
 /// Has mimalloc (the `pai` binary's allocator) give freed memory back after 10 ms
-/// rather than the second the bundled mimalloc waits by default, unless
-/// `MIMALLOC_PURGE_DELAY` says otherwise.
+/// rather than the second the bundled mimalloc waits by default, unless the user set
+/// the delay (`MIMALLOC_PURGE_DELAY`, or its older name `MIMALLOC_RESET_DELAY`). It
+/// matters only where `MiMalloc` is the global allocator (the binary, the benches);
+/// call it first, before other threads allocate.
 ///
 /// A run frees on one thread what another allocated (the writer frees the manifests the
 /// scheduler queued); held for a second, those pages stayed resident through the whole
 /// of a short run: the 11,111-node tree peaked at 2.4 KB per node, and 1.9 KB with a
 /// 10 ms delay, at the same speed in alternating runs (docs/performance.md).
 pub fn return_freed_memory_promptly() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+    if user_set_purge_delay() {
         return;
     }
-    // SAFETY: both take and return plain integers; the option is a valid index of
-    // mimalloc's option table (checked by a test against its documented default).
+    // SAFETY: the declaration matches mimalloc.h (`void mi_option_set(mi_option_t,
+    // long)`, the enum an `int`), and mimalloc bounds-checks the option. The option
+    // table is plain memory that mimalloc reads without locks, so this runs first, as
+    // the doc says.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10) }
+}
+
+/// Whether the environment sets mimalloc's purge delay, by either of its names.
+fn user_set_purge_delay() -> bool {
+    ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The option index is mimalloc's purge delay: its default of a second is what
-    /// [`return_freed_memory_promptly`] changes, to 10 ms.
+    /// The option index is mimalloc's purge delay: the only option of the bundled
+    /// mimalloc whose default is a second, and the one
+    /// [`return_freed_memory_promptly`] sets to 10 ms.
     #[test]
     fn the_purge_delay_option_is_the_one_set() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        if user_set_purge_delay() {
             return;
         }
-        // SAFETY: a plain integer in, a plain integer out.
-        let before = unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert!(before == 1000 || before == 10, "purge delay {before}");
+        // SAFETY: matches mimalloc.h (`long mi_option_get(mi_option_t)`); the option
+        // is bounds-checked by mimalloc.
+        let get = |option| unsafe { mi_option_get(option) };
+        assert_eq!(get(MI_OPTION_PURGE_DELAY), 1000, "the bundled default");
+        // Its neighbours, whose defaults differ, are not it.
+        assert_ne!(get(MI_OPTION_PURGE_DELAY - 1), 1000);
+        assert_ne!(get(MI_OPTION_PURGE_DELAY + 1), 1000);
         return_freed_memory_promptly();
-        // SAFETY: as above.
-        assert_eq!(unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) }, 10);
+        assert_eq!(get(MI_OPTION_PURGE_DELAY), 10);
     }
 }

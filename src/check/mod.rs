@@ -59,7 +59,7 @@ impl Outcome {
     }
 
     /// The agent declared at `item`, if `item` is an agent.
-    pub fn agent(&self, item: scope::ItemRef) -> Option<&crate::syntax::ast::Agent> {
+    pub(crate) fn agent(&self, item: scope::ItemRef) -> Option<&crate::syntax::ast::Agent> {
         match self.program.module(item.module).ast.items.get(item.index)? {
             crate::syntax::ast::Item::Agent(agent) => Some(agent),
             _ => None,

@@ -372,6 +372,7 @@ impl<'o> Executor<'o> {
                         return None;
                     }
                     Err(error) => {
+                        self.take_recipe(node);
                         self.fail(node, &format!("cannot evaluate its condition: {error}"));
                         return None;
                     }

@@ -29,7 +29,8 @@ enum Job {
     /// Serialized on the writer thread, off the scheduler's path.
     Yaml(PathBuf, Box<dyn Document>),
     /// A node's files in its directory under the run's (`manifest::node_dir`):
-    /// `output.md` (when there is one), then `manifest.yaml`.
+    /// `output.md` (when there is one), then `manifest.yaml`, which is not written if
+    /// the output could not be.
     Node(Arc<Path>, Option<Arc<str>>, Box<Queued>),
     Flush(mpsc::Sender<Vec<String>>),
 }
@@ -81,7 +82,9 @@ impl Writer {
     }
 
     /// Queues a node's `output.md` (if any) and then its `manifest.yaml`, in the node's
-    /// directory under `run_dir`; never blocks. The output is shared, not copied.
+    /// directory under `run_dir`; never blocks. The output is shared, not copied. A
+    /// manifest never stands for an output that is not on disk: if the output cannot be
+    /// written, neither is the manifest, and the next flush reports both.
     pub fn node(&self, run_dir: &Arc<Path>, output: Option<Arc<str>>, manifest: Queued) {
         let _ = self
             .jobs
@@ -191,14 +194,14 @@ impl Batch {
     /// Writes `bytes` to a temp file for `path`; says whether it could.
     fn stage(&mut self, path: PathBuf, bytes: &[u8]) -> bool {
         self.made += 1;
-        let mut staged = self.write_temp_in_place(&path, bytes);
+        let mut staged = self.stage_temp(&path, bytes);
         // The directory went away since it was made (a user removed it): make it again.
         if staged
             .as_ref()
             .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
         {
             self.last_dir = None;
-            staged = self.write_temp_in_place(&path, bytes);
+            staged = self.stage_temp(&path, bytes);
         }
         match staged {
             Ok((temp, device)) => {
@@ -219,11 +222,7 @@ impl Batch {
     }
 
     /// The temp file for `path`, in its directory (made if need be), and its filesystem.
-    fn write_temp_in_place(
-        &mut self,
-        path: &Path,
-        bytes: &[u8],
-    ) -> std::io::Result<(PathBuf, u64)> {
+    fn stage_temp(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<(PathBuf, u64)> {
         let device = self.directory(path)?;
         Ok((write_temp(path, bytes, self.made)?, device))
     }
@@ -246,7 +245,8 @@ impl Batch {
 
     /// Makes every staged file durable, then renames each over its target, in the order
     /// they were queued. A file that cannot be made durable is not renamed and is
-    /// reported; the others go on.
+    /// reported, and so is a manifest whose node's output was not written; the others go
+    /// on.
     fn commit(&mut self) {
         if self.staged.is_empty() {
             return;
@@ -262,7 +262,7 @@ impl Batch {
                 ..
             } = entry;
             let written = if after_previous && !previous_written {
-                Err("the file before it was not written".to_string())
+                Err("its output was not written".to_string())
             } else {
                 synced
                     .and_then(|()| std::fs::rename(&temp, &path))
@@ -510,7 +510,12 @@ mod tests {
         writer.node(&dir, Some("lost".into()), queued);
         let errors = writer.flush();
         assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("output.md"), "{errors:?}");
         assert!(errors[1].contains("manifest.yaml"), "{errors:?}");
+        assert!(
+            errors[1].ends_with("its output was not written"),
+            "{errors:?}"
+        );
         assert!(!dir.join("w/c/manifest.yaml").exists());
         let leftovers: Vec<_> = std::fs::read_dir(dir.join("w/c"))
             .unwrap()
