@@ -40,11 +40,17 @@ impl ResultFields {
         bits: (1 << RESULT_FIELDS.len()) - 1,
     };
 
+    /// The bit of field `name`; none for a name that is no field.
+    fn bit(name: &str) -> u8 {
+        RESULT_FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .map_or(0, |i| 1 << i)
+    }
+
     /// Adds the field `name` (an unknown name adds nothing).
     pub fn read(&mut self, name: &str) {
-        if let Some(i) = RESULT_FIELDS.iter().position(|f| *f == name) {
-            self.bits |= 1 << i;
-        }
+        self.bits |= Self::bit(name);
     }
 
     /// Adds every field.
@@ -61,10 +67,7 @@ impl ResultFields {
 
     /// Whether `name` is in the set.
     pub fn contains(self, name: &str) -> bool {
-        RESULT_FIELDS
-            .iter()
-            .position(|f| *f == name)
-            .is_some_and(|i| self.bits & (1 << i) != 0)
+        self.bits & Self::bit(name) != 0
     }
 }
 

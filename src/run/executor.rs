@@ -81,8 +81,8 @@ struct RareRecord {
 }
 
 impl Record {
-    fn error(&self) -> Option<&String> {
-        self.rare.as_ref().and_then(|r| r.error.as_ref())
+    fn rare(&self) -> Option<&RareRecord> {
+        self.rare.as_deref()
     }
 
     fn rare_mut(&mut self) -> &mut RareRecord {
@@ -1008,6 +1008,7 @@ impl<'o> Executor<'o> {
     fn write_files(&mut self, node: NodeIndex, status: Status, output: Option<Arc<str>>) {
         let n = &self.plan.graph[node];
         let record = self.records.get(node);
+        let rare = record.and_then(Record::rare);
         let result = self.results.get(node);
         // The writer lists them in the manifest (`manifest::Queued`), off this thread.
         let children: Vec<(String, &'static str)> = n
@@ -1053,14 +1054,10 @@ impl<'o> Executor<'o> {
             tokens: record.map(|r| r.tokens).unwrap_or_default(),
             cost_usd: record.map_or(0.0, |r| r.cost_usd),
             rare: manifest::Rare {
-                error: record.and_then(|r| r.error().cloned()),
+                error: rare.and_then(|r| r.error.clone()),
                 value: result.and_then(|r| r.value.clone()),
-                partial_reason: record
-                    .and_then(|r| r.rare.as_ref())
-                    .and_then(|r| r.partial.clone()),
-                session: record
-                    .and_then(|r| r.rare.as_ref())
-                    .and_then(|r| r.session.clone()),
+                partial_reason: rare.and_then(|r| r.partial.clone()),
+                session: rare.and_then(|r| r.session.clone()),
                 subtree: (!children.is_empty()).then(|| self.spend_under(node)),
             }
             .boxed(),

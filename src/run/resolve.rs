@@ -121,11 +121,9 @@ fn fence_all(value: &Value, source: &str, scope: &Scope<'_>) -> Value {
     }
 }
 
-/// The JSON a node's result stands for in a prompt.
-fn node_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String> {
-    if is_plain(result) {
-        return Ok(result_object(result, scope.fields, scope.fence));
-    }
+/// The JSON a result that is not plain ([`is_plain`]) stands for: its structured answer,
+/// nothing for a skipped branch, an error for a failure with nothing to say.
+fn special_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String> {
     match &result.value {
         Some(value) => Ok(fence_all(value, &result.id, scope)),
         None if result.status == Status::Skipped => Ok(Value::Null),
@@ -205,7 +203,8 @@ impl Argument {
 }
 
 /// [`resolve`], with the results that `value` hands on whole referred to rather than
-/// made into JSON.
+/// made into JSON. [`resolve`] goes through here for every shape that can hand a
+/// result on, so the two cannot differ.
 pub fn resolve_argument(value: &PlanValue, scope: &Scope<'_>) -> Result<Argument, String> {
     Ok(match &value.val {
         Val::Node { node, .. } => match scope.results.get(*node) {
@@ -214,7 +213,8 @@ pub fn resolve_argument(value: &PlanValue, scope: &Scope<'_>) -> Result<Argument
                 fields: scope.fields,
                 fence: scope.fence,
             },
-            _ => Argument::Json(resolve(value, scope)?),
+            Some(result) => Argument::Json(special_value(result, scope)?),
+            None => return Err(format!("`{}` has not run", (scope.ids)(*node))),
         },
         Val::List(items) | Val::Concat(items) => {
             let concat = matches!(value.val, Val::Concat(_));
@@ -253,20 +253,12 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
         Val::Number(n) => json!(n),
         Val::Bool(b) => Value::Bool(*b),
         Val::Duration(seconds) => Value::String(format!("{seconds}s")),
-        Val::List(items) | Val::Concat(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match resolve(item, scope)? {
-                    Value::Array(inner) if matches!(value.val, Val::Concat(_)) => out.extend(inner),
-                    other => out.push(other),
-                }
-            }
-            Value::Array(out)
-        }
-        Val::Node { node, .. } => match scope.results.get(*node) {
-            Some(result) => node_value(result, scope)?,
-            None => return Err(format!("`{}` has not run", (scope.ids)(*node))),
-        },
+        // The shapes that hand results on are resolved once, in `resolve_argument`.
+        Val::Node { .. }
+        | Val::List(_)
+        | Val::Concat(_)
+        | Val::Expansion { .. }
+        | Val::Choice { .. } => resolve_argument(value, scope)?.into_json(),
         Val::Field { base, field, .. } => {
             let base = resolve(base, &scope.whole())?;
             match base {
@@ -275,12 +267,6 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
                 other => return Err(format!("`.{field}` of a value that has no fields: {other}")),
             }
         }
-        Val::Expansion { node, .. } => Value::Array(
-            copies(*node, scope)?
-                .iter()
-                .map(|copy| resolve(copy, scope))
-                .collect::<Result<_, _>>()?,
-        ),
         Val::Json { value, source } => fence_all(value, &(scope.ids)(*source), scope),
         Val::File { path, .. } => {
             let text = crate::source::read_text(path)?;
@@ -313,11 +299,6 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
             Value::String(text) => json!(text.chars().count()),
             _ => json!(0),
         },
-        Val::Choice {
-            cond,
-            then,
-            otherwise,
-        } => resolve(taken(cond, then, otherwise, scope)?, scope)?,
     })
 }
 
