@@ -69,6 +69,16 @@ impl ResultFields {
     pub fn contains(self, name: &str) -> bool {
         self.bits & Self::bit(name) != 0
     }
+
+    /// How many fields are in the set.
+    pub fn len(self) -> usize {
+        self.bits.count_ones() as usize
+    }
+
+    /// Whether the set holds no field.
+    pub fn is_empty(self) -> bool {
+        self.bits == 0
+    }
 }
 
 impl Type {

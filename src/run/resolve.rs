@@ -148,7 +148,11 @@ fn result_object(result: &NodeResult, wanted: ResultFields, fence_text: bool) ->
             text.to_string()
         }
     };
-    let mut fields = serde_json::Map::new();
+    // Sized to its fields: with `preserve_order`, an object of two fields takes about
+    // 200 bytes where a `BTreeMap` leaf took 632, and a fold makes one per child.
+    let mut status = ResultFields::default();
+    status.read("status");
+    let mut fields = serde_json::Map::with_capacity(wanted.union(status).len());
     fields.insert("status".to_string(), json!(result.status.as_str()));
     if wanted.contains("summary") {
         fields.insert(
@@ -384,7 +388,7 @@ mod tests {
         );
         assert_eq!(
             keys(resolve(&whole, &scope(ResultFields::ALL)).expect("resolves")),
-            "children,output,outputs,status,summary"
+            "status,summary,output,outputs,children"
         );
         let field = PlanValue::derived(
             Val::Field {
