@@ -519,6 +519,45 @@ fn ctrl_c_records_calls_in_flight_as_waiting_and_exits_130() {
 }
 
 #[test]
+fn a_fan_out_wider_than_the_writer_window_writes_every_manifest() {
+    let runs = Runs::new("wide");
+    let items: Vec<String> = (0..1500).map(|i| format!("i{i}")).collect();
+    let items = format!("items={}", items.join(","));
+    let output = pai(&[
+        "run",
+        "tests/fixtures/wide.pai",
+        "--arg",
+        &items,
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--sim-latency",
+        "0ms",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut manifests = Vec::new();
+    every_manifest(&runs.run_dir(), &mut manifests);
+    // The workflow, 1,500 leaves and the fold.
+    assert_eq!(manifests.len(), 1502);
+    assert!(
+        manifests.iter().all(|m| m["status"] == "complete"),
+        "every node is written in its final state"
+    );
+    let leaves = manifests
+        .iter()
+        .filter(|m| m["agent"] == "leaf" && m["summary"].as_str().is_some_and(|s| !s.is_empty()))
+        .count();
+    assert_eq!(leaves, 1500);
+    assert_eq!(runs.run_yaml()["status"], "complete");
+    assert_eq!(
+        runs.manifest("wide")["children"]
+            .as_sequence()
+            .map(Vec::len),
+        Some(1501)
+    );
+}
+
+#[test]
 fn an_if_on_a_model_answer_runs_one_branch_and_skips_the_other() {
     let runs = Runs::new("branch");
     let output = pai(&[

@@ -4,7 +4,7 @@
 //! aborts its siblings: its failure flows on as data, and its parents are `partial`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +52,14 @@ fn arguments_json(arguments: Arguments) -> Value {
             .map(|(name, argument)| (name, argument.into_json()))
             .collect(),
     )
+}
+
+/// A node whose files wait to be handed to the writer: its manifest is built from the
+/// run's state then, with this status.
+struct Unwritten {
+    node: NodeIndex,
+    status: Status,
+    output: Option<Arc<str>>,
 }
 
 /// Per-node bookkeeping beyond the result.
@@ -111,6 +119,9 @@ pub(super) struct Executor<'o> {
     /// Shared with every job of the writer's queue, which holds node ids, not paths.
     run_dir: Arc<std::path::Path>,
     writer: Writer,
+    /// Nodes whose files are still to be handed to the writer, in order: their
+    /// manifests are built when the writer has room (`writer::NODE_WINDOW`).
+    unwritten: VecDeque<Unwritten>,
     trace: Trace,
     started: Instant,
     /// Shared with the calls whose prompts hand them on (`resolve::Argument`).
@@ -184,6 +195,7 @@ impl<'o> Executor<'o> {
             options,
             run_dir: run_dir.into(),
             writer: Writer::start(),
+            unwritten: VecDeque::new(),
             trace: Trace::default(),
             started: Instant::now(),
             results: NodeMap::default(),
@@ -262,7 +274,9 @@ impl<'o> Executor<'o> {
         let mut interrupted = false;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
+        let room = self.writer.room();
         loop {
+            self.hand_to_writer();
             // Start ready work in batches, letting started calls run between them.
             let mut batch = 0;
             while running.len() < self.options.jobs.max(1)
@@ -307,6 +321,7 @@ impl<'o> Executor<'o> {
                         self.joined(done, &mut in_flight);
                     }
                 }
+                _ = room.notified(), if !self.unwritten.is_empty() => {}
                 _ = tokio::task::yield_now(), if more_to_start => {}
             }
         }
@@ -316,7 +331,16 @@ impl<'o> Executor<'o> {
         }
         self.progress.end();
         self.write_tree();
-        let report = self.finish_run(run_manifest, interrupted)?;
+        // The run's work is done; what follows waits for the disk.
+        let wall = self.started.elapsed();
+        while !self.unwritten.is_empty() {
+            self.hand_to_writer();
+            if !self.unwritten.is_empty() {
+                // Bounded, in case the writer thread stops without a word.
+                let _ = tokio::time::timeout(Duration::from_millis(100), room.notified()).await;
+            }
+        }
+        let report = self.finish_run(run_manifest, interrupted, wall)?;
         Ok(report)
     }
 
@@ -1003,9 +1027,31 @@ impl<'o> Executor<'o> {
         self.write_files(node, status, None);
     }
 
+    /// Writes the node's manifest, after its `output.md` when it has one, as soon as
+    /// the writer has room for them.
+    fn write_files(&mut self, node: NodeIndex, status: Status, output: Option<Arc<str>>) {
+        self.unwritten.push_back(Unwritten {
+            node,
+            status,
+            output,
+        });
+        self.hand_to_writer();
+    }
+
+    /// Builds the manifests of the nodes waiting to be written, in order, while the
+    /// writer has room for them.
+    fn hand_to_writer(&mut self) {
+        while self.writer.has_room() {
+            let Some(next) = self.unwritten.pop_front() else {
+                break;
+            };
+            self.queue_files(next.node, next.status, next.output);
+        }
+    }
+
     /// Queues the node's manifest, after its `output.md` when it has one: one job, so
     /// the queue holds one directory path per node (the writer keeps the order).
-    fn write_files(&mut self, node: NodeIndex, status: Status, output: Option<Arc<str>>) {
+    fn queue_files(&mut self, node: NodeIndex, status: Status, output: Option<Arc<str>>) {
         let n = &self.plan.graph[node];
         let record = self.records.get(node);
         let rare = record.and_then(Record::rare);
@@ -1145,6 +1191,7 @@ impl<'o> Executor<'o> {
         &mut self,
         mut run: RunManifest,
         interrupted: bool,
+        wall: Duration,
     ) -> Result<RunReport, RunError> {
         let status = if interrupted || self.stopped.is_some() {
             Status::Waiting
@@ -1152,7 +1199,7 @@ impl<'o> Executor<'o> {
             self.subtree_status(self.plan.root)
         };
         let mut totals = RunTotals {
-            wall_seconds: self.started.elapsed().as_secs_f64(),
+            wall_seconds: wall.as_secs_f64(),
             ..RunTotals::default()
         };
         for (node, record) in self.records.iter() {

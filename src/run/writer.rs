@@ -10,12 +10,21 @@
 //! descriptors), made durable together, then renamed in order. On Linux one `syncfs` per filesystem makes a whole batch durable, where an
 //! `fsync` per file cost a journal commit each and let the queue (and the run's memory)
 //! grow with every node; elsewhere each temp file is synced on its own.
+//!
+//! The queue holds at most [`NODE_WINDOW`] nodes' files: a node's manifest is built
+//! from the scheduler's state only when the writer has room for it ([`Writer::has_room`],
+//! [`Writer::room`]). The scheduler keeps the nodes still to write as a few bytes each,
+//! so a run that finishes calls faster than the disk takes their manifests does not
+//! hold every manifest built at once.
 
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+
+use tokio::sync::Notify;
 
 use serde::Serialize;
 
@@ -23,6 +32,10 @@ use super::manifest::Queued;
 
 /// The most files one batch stages before committing them.
 pub const MAX_BATCH: usize = 256;
+
+/// The most nodes whose files may wait in the writer's queue: two batches, so the
+/// writer never waits for the scheduler to hand it the next one.
+pub const NODE_WINDOW: usize = 2 * MAX_BATCH;
 
 enum Job {
     Write(PathBuf, Vec<u8>),
@@ -50,29 +63,62 @@ impl<T: Serialize + Send> Document for T {
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
     thread: Option<JoinHandle<()>>,
+    /// Nodes queued whose files are not yet committed.
+    backlog: Arc<AtomicUsize>,
+    /// Notified after each commit: the backlog went down.
+    room: Arc<Notify>,
 }
 
 impl Writer {
     /// Starts the writer thread.
     pub fn start() -> Writer {
         let (jobs, inbox) = mpsc::channel::<Job>();
-        let thread = std::thread::spawn(move || {
-            let mut batch = Batch::default();
-            while let Ok(job) = inbox.recv() {
-                batch.take(job);
-                while batch.staged.len() < MAX_BATCH {
-                    match inbox.try_recv() {
-                        Ok(job) => batch.take(job),
-                        Err(_) => break,
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let room = Arc::new(Notify::new());
+        let thread = {
+            let backlog = backlog.clone();
+            let room = room.clone();
+            std::thread::spawn(move || {
+                let mut batch = Batch::default();
+                while let Ok(job) = inbox.recv() {
+                    let mut nodes = usize::from(matches!(job, Job::Node(..)));
+                    batch.take(job);
+                    while batch.staged.len() < MAX_BATCH {
+                        match inbox.try_recv() {
+                            Ok(job) => {
+                                nodes += usize::from(matches!(job, Job::Node(..)));
+                                batch.take(job);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    batch.commit();
+                    if nodes > 0 {
+                        backlog.fetch_sub(nodes, Ordering::AcqRel);
+                        room.notify_one();
                     }
                 }
-                batch.commit();
-            }
-        });
+            })
+        };
         Writer {
             jobs,
             thread: Some(thread),
+            backlog,
+            room,
         }
+    }
+
+    /// Whether another node's files may be queued now: fewer than [`NODE_WINDOW`] wait,
+    /// or the writer thread has stopped (queuing then fails, and the flush says so).
+    pub fn has_room(&self) -> bool {
+        self.backlog.load(Ordering::Acquire) < NODE_WINDOW
+            || self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Notified each time the writer commits nodes' files, so a scheduler with nodes
+    /// still to write can wait for room without polling.
+    pub fn room(&self) -> Arc<Notify> {
+        self.room.clone()
     }
 
     /// Queues a YAML document for `path`; never blocks, and serializes on the writer
@@ -86,6 +132,7 @@ impl Writer {
     /// manifest never stands for an output that is not on disk: if the output cannot be
     /// written, neither is the manifest, and the next flush reports both.
     pub fn node(&self, run_dir: &Arc<Path>, output: Option<Arc<str>>, manifest: Queued) {
+        self.backlog.fetch_add(1, Ordering::AcqRel);
         let _ = self
             .jobs
             .send(Job::Node(run_dir.clone(), output, Box::new(manifest)));
