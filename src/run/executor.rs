@@ -276,7 +276,6 @@ impl<'o> Executor<'o> {
         tokio::pin!(ctrl_c);
         let room = self.writer.room();
         loop {
-            self.hand_to_writer();
             // Start ready work in batches, letting started calls run between them.
             let mut batch = 0;
             while running.len() < self.options.jobs.max(1)
@@ -295,6 +294,11 @@ impl<'o> Executor<'o> {
             let more_to_start = !self.ready.is_empty()
                 && running.len() < self.options.jobs.max(1)
                 && self.stopped.is_none();
+            // Starting calls comes first: the writer shares the cores, and a manifest can
+            // wait where a call that could start cannot.
+            if !more_to_start {
+                self.hand_to_writer();
+            }
             if running.is_empty() {
                 // Everything ready was started or finished synchronously; anything left
                 // waits on something that can no longer finish.
@@ -321,7 +325,7 @@ impl<'o> Executor<'o> {
                         self.joined(done, &mut in_flight);
                     }
                 }
-                _ = room.notified(), if !self.unwritten.is_empty() => {}
+                _ = room.notified(), if !self.unwritten.is_empty() && !more_to_start => {}
                 _ = tokio::task::yield_now(), if more_to_start => {}
             }
         }
@@ -783,7 +787,7 @@ impl<'o> Executor<'o> {
             summary,
             output: text,
             wrote_output,
-            value: call.value,
+            value: call.value.map(Box::new),
         };
         self.finish_with_output(node, result, output);
     }
@@ -1035,7 +1039,6 @@ impl<'o> Executor<'o> {
             status,
             output,
         });
-        self.hand_to_writer();
     }
 
     /// Builds the manifests of the nodes waiting to be written, in order, while the
@@ -1101,7 +1104,7 @@ impl<'o> Executor<'o> {
             cost_usd: record.map_or(0.0, |r| r.cost_usd),
             rare: manifest::Rare {
                 error: rare.and_then(|r| r.error.clone()),
-                value: result.and_then(|r| r.value.clone()),
+                value: result.and_then(|r| r.value.as_deref().cloned()),
                 partial_reason: rare.and_then(|r| r.partial.clone()),
                 session: rare.and_then(|r| r.session.clone()),
                 subtree: (!children.is_empty()).then(|| self.spend_under(node)),

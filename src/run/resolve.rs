@@ -47,8 +47,9 @@ pub struct NodeResult {
     /// Whether the node wrote `output.md` (a call's answer; not a failure to start, nor
     /// a skipped branch).
     pub wrote_output: bool,
-    /// The structured answer of an agent that returns a record or a list.
-    pub value: Option<Value>,
+    /// The structured answer of an agent that returns a record or a list; boxed, since
+    /// most results have none and a `Value` is 80 bytes with `preserve_order`.
+    pub value: Option<Box<Value>>,
 }
 
 impl NodeResult {
@@ -425,7 +426,7 @@ mod tests {
         results.insert(
             NodeIndex::new(5),
             Arc::new(NodeResult {
-                value: Some(json!({"files": ["a.rs"], "count": 1})),
+                value: Some(Box::new(json!({"files": ["a.rs"], "count": 1}))),
                 ..plain(5, Status::Complete)
             }),
         );
