@@ -207,9 +207,10 @@ fn one_run_reuses_its_connection_across_calls() {
     assert_eq!(server.requests().len(), 12);
     // hyper hands a connection back to its pool from a task of its own once a response
     // is read, so a call that starts the instant the one before it ended can now and
-    // then beat it there and open a second connection (about 1 run in 30).
+    // then beat it there and open a second connection (about 1 run in 30; two such
+    // races in one run, about 1 in 2,000).
     assert!(
-        server.connections() <= 3,
+        server.connections() <= 2,
         "calls in sequence share their connections: {} for 12 calls",
         server.connections()
     );

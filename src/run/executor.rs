@@ -149,6 +149,17 @@ pub(super) struct Executor<'o> {
     progress: Progress,
 }
 
+impl Drop for Executor<'_> {
+    /// Hands the writer whatever was still waiting for room, so that a scheduler that
+    /// stops early (a bug that panics) loses no finished node's manifest: the writer's
+    /// own drop then writes them. A normal run has drained them already.
+    fn drop(&mut self) {
+        while let Some(next) = self.unwritten.pop_front() {
+            self.queue_files(next.node, next.status, next.output);
+        }
+    }
+}
+
 impl<'o> Executor<'o> {
     /// Compiles the templates of every agent of the program.
     fn compile_templates(

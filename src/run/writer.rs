@@ -33,8 +33,9 @@ use super::manifest::Queued;
 /// The most files one batch stages before committing them.
 pub const MAX_BATCH: usize = 256;
 
-/// The most nodes whose files may wait in the writer's queue: two batches, so the
-/// writer never waits for the scheduler to hand it the next one.
+/// The most nodes whose files may wait in the writer's queue: two to four batches (a
+/// node has one or two files), so the writer never waits for the scheduler to hand it
+/// the next one.
 pub const NODE_WINDOW: usize = 2 * MAX_BATCH;
 
 enum Job {
