@@ -425,9 +425,10 @@ fn workflow_markdown(
 }
 
 fn agent_markdown(decl: &ast::Agent, skill: &str) -> String {
-    let text = |key: &str| match decl.setting(key).map(|s| &s.value) {
-        Some(ast::Value::Text(t)) => Some(t.value.clone()),
-        _ => None,
+    let text = |key: &str| {
+        decl.setting(key)
+            .and_then(|s| s.value.as_text())
+            .map(str::to_string)
     };
     let prompt = text("prompt").unwrap_or_default();
     let first_line = prompt
@@ -438,17 +439,9 @@ fn agent_markdown(decl: &ast::Agent, skill: &str) -> String {
         .chars()
         .take(200)
         .collect::<String>();
-    let tools: Vec<String> = match decl.setting("tools").map(|s| &s.value) {
-        Some(ast::Value::List(items, _)) => items
-            .iter()
-            .filter_map(|v| match v {
-                ast::Value::Name(n) => Some(n.name.clone()),
-                ast::Value::Text(t) => Some(t.value.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let tools: Vec<String> = decl
+        .setting("tools")
+        .map_or_else(Vec::new, |s| s.value.words());
     let model = text("model").filter(|m| matches!(m.as_str(), "sonnet" | "opus" | "haiku"));
     let inputs: Vec<String> = decl
         .params

@@ -348,12 +348,13 @@ impl<'o> Executor<'o> {
         self.write_tree();
         // The run's work is done; what follows waits for the disk.
         let wall = self.started.elapsed();
-        while !self.unwritten.is_empty() {
+        loop {
             self.hand_to_writer();
-            if !self.unwritten.is_empty() {
-                // Bounded, in case the writer thread stops without a word.
-                let _ = tokio::time::timeout(Duration::from_millis(100), room.notified()).await;
+            if self.unwritten.is_empty() {
+                break;
             }
+            // Bounded, in case the writer thread stops without a word.
+            let _ = tokio::time::timeout(Duration::from_millis(100), room.notified()).await;
         }
         let report = self.finish_run(run_manifest, interrupted, wall)?;
         Ok(report)
@@ -579,10 +580,6 @@ impl<'o> Executor<'o> {
         }
         let outcome = self.outcome;
         let agent = outcome.agent(item)?;
-        let text = |key: &str| match agent.setting(key).map(|s| &s.value) {
-            Some(SettingValue::Text(t)) => Some(t.value.clone()),
-            _ => None,
-        };
         let duration = |key: &str| match agent.setting(key).map(|s| &s.value) {
             Some(SettingValue::Quantity(q)) => q.as_duration(),
             _ => None,
@@ -594,22 +591,16 @@ impl<'o> Executor<'o> {
                 .unwrap_or(2),
             _ => 2,
         };
-        let tools = match agent.setting("tools").map(|s| &s.value) {
-            Some(SettingValue::List(items, _)) => items
-                .iter()
-                .filter_map(|v| match v {
-                    SettingValue::Name(n) => Some(n.name.clone()),
-                    SettingValue::Text(t) => Some(t.value.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
         let spec = Arc::new(AgentSpec {
             key: format!("{}:{}", item.module.0, item.index),
             name: agent.name.name.clone(),
-            model: text("model"),
-            tools,
+            model: agent
+                .setting("model")
+                .and_then(|s| s.value.as_text())
+                .map(str::to_string),
+            tools: agent
+                .setting("tools")
+                .map_or_else(Vec::new, |s| s.value.words()),
             shape: outcome
                 .agents
                 .get(&item)

@@ -82,18 +82,15 @@ impl Writer {
             std::thread::spawn(move || {
                 let mut batch = Batch::default();
                 while let Ok(job) = inbox.recv() {
-                    let mut nodes = usize::from(matches!(job, Job::Node(..)));
                     batch.take(job);
                     while batch.staged.len() < MAX_BATCH {
                         match inbox.try_recv() {
-                            Ok(job) => {
-                                nodes += usize::from(matches!(job, Job::Node(..)));
-                                batch.take(job);
-                            }
+                            Ok(job) => batch.take(job),
                             Err(_) => break,
                         }
                     }
                     batch.commit();
+                    let nodes = std::mem::take(&mut batch.nodes);
                     if nodes > 0 {
                         backlog.fetch_sub(nodes, Ordering::AcqRel);
                         room.notify_one();
@@ -185,6 +182,8 @@ struct Batch {
     /// Temp files made so far, so two writes of one path in a batch never share one.
     made: u64,
     errors: Vec<String>,
+    /// Node jobs taken since the writer last said how many it committed.
+    nodes: usize,
     /// The directory written to last, known to exist, and its filesystem: a node's
     /// output and manifest come one after the other, and each `mkdir` and `stat`
     /// skipped is a system call fewer per file.
@@ -201,6 +200,7 @@ impl Batch {
                 self.stage_yaml(path, document.as_ref());
             }
             Job::Node(run_dir, output, manifest) => {
+                self.nodes += 1;
                 let dir = super::manifest::node_dir(&run_dir, &manifest.id);
                 let manifest_path = dir.join("manifest.yaml");
                 if let Some(text) = output {

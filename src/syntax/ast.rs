@@ -135,6 +135,30 @@ pub enum Value {
 }
 
 impl Value {
+    /// The text of a `"..."` value.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(text) => Some(&text.value),
+            _ => None,
+        }
+    }
+
+    /// The texts and names of a list (`tools [Read, "Edit"]`), in order; nothing for a
+    /// value that is no list.
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            Value::List(items, _) => items
+                .iter()
+                .filter_map(|item| match item {
+                    Value::Text(text) => Some(text.value.clone()),
+                    Value::Name(name) => Some(name.name.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Where the value was written.
     pub fn span(&self) -> Span {
         match self {

@@ -239,25 +239,12 @@ impl Spec {
                 .find(|s| s.key.name == key)
                 .map(|s| &s.value)
         };
-        let text = |key: &str| match setting(key) {
-            Some(Value::Text(text)) => Some(text.value.clone()),
-            _ => None,
-        };
+        let text = |key: &str| setting(key).and_then(Value::as_text).map(str::to_string);
         let quantity = |key: &str| match setting(key) {
             Some(Value::Quantity(q)) => Some(q.clone()),
             _ => None,
         };
-        let list = |key: &str| match setting(key) {
-            Some(Value::List(items, _)) => items
-                .iter()
-                .filter_map(|item| match item {
-                    Value::Text(t) => Some(t.value.clone()),
-                    Value::Name(n) => Some(n.name.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let list = |key: &str| setting(key).map_or_else(Vec::new, Value::words);
         let name = declaration.name.name.as_str();
         let preset = text("preset").as_deref().and_then(Preset::parse);
         let kind = match (text("kind").as_deref().and_then(Kind::parse), preset) {
