@@ -318,6 +318,8 @@ impl<'o> Executor<'o> {
                 }
                 continue;
             }
+            // The lines of this round's events go out in one write, before the wait.
+            self.progress.flush();
             tokio::select! {
                 biased;
                 _ = &mut ctrl_c => {
