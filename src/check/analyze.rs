@@ -6,10 +6,11 @@
 //! full outputs). Bindings are evaluated in dependency order, workflows callees first,
 //! so the analysis never recurses deeper than the source nests.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
+use super::DiGraphMap;
+use foldhash::{HashMap, HashMapExt};
 use petgraph::algo::tarjan_scc;
-use petgraph::graphmap::DiGraphMap;
 
 use super::budget::{self, Bound, Chain};
 use super::graph::{binding_graph, cycle_path};

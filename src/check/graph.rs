@@ -2,10 +2,11 @@
 //! call each other in a cycle, and each protocol governs the workflow that `follows`
 //! it plus every workflow that one calls directly (not through another skill).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
+use super::DiGraphMap;
+use foldhash::HashMap;
 use petgraph::algo::tarjan_scc;
-use petgraph::graphmap::DiGraphMap;
 
 use super::modules::ModuleId;
 use super::scope::{skill_workflow, ItemKind, ItemRef};

@@ -1,7 +1,7 @@
 //! Item-level checks: settings, signatures, record types, prompt templates, skills,
 //! protocols and providers.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::budget::tokens_of_bytes;
 use super::modules::{ModuleId, Program};

@@ -1,7 +1,7 @@
 //! Lints over whole files: unused agents, types and `use`s, skills without triggers,
 //! triggers shared by two skills.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::modules::ModuleId;
 use super::scope::ItemRef;

@@ -24,14 +24,20 @@ pub(crate) mod scope;
 mod templates;
 pub mod types;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 pub use modules::{LoadError, ModuleId, Program};
 
 use crate::diagnostics::{self, Code, Diagnostic, Severity};
 use crate::source::SourceMap;
 use scope::Scope;
+
+/// A graph keyed by its nodes, hashed like the checker's maps.
+pub(crate) type DiGraphMap<N, E> =
+    petgraph::graphmap::GraphMap<N, E, petgraph::Directed, foldhash::fast::RandomState>;
 
 /// The result of checking some files: their sources, every diagnostic (sorted), and
 /// what later stages need of the checked program.

@@ -1,7 +1,7 @@
 //! The names each file sees: its own items, the items of the files it `use`s, and the
 //! skills it `use`s. All items share one namespace.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::modules::ModuleId;
 use super::types::Type;

@@ -2,8 +2,7 @@
 //! the agent's parameters and their types, every diagnostic mapped back to the exact
 //! variable in the `.pai` source.
 
-use std::collections::HashMap;
-
+use foldhash::{HashMap, HashMapExt};
 use handlebars::template::{BlockParam, HelperTemplate, Parameter, Template, TemplateElement};
 use handlebars::{Path as HbPath, TemplateErrorReason};
 
