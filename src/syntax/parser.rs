@@ -191,17 +191,18 @@ pub(crate) fn prescan(text: &str, piece_len: usize) -> Result<Vec<usize>, Box<Di
             b'>' => list_depth = list_depth.saturating_sub(1),
             // Comments and strings end where pest's do: at `\r` as well as `\n`.
             b'#' => {
-                while bytes.get(i).is_some_and(|&c| c != b'\n' && c != b'\r') {
-                    i += 1;
-                }
+                let rest = bytes.get(i..).unwrap_or_default();
+                i += rest
+                    .iter()
+                    .position(|&c| c == b'\n' || c == b'\r')
+                    .unwrap_or(rest.len());
                 continue;
             }
             b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => {
-                i += 3;
-                while i < bytes.len() && bytes.get(i..i + 3) != Some(b"\"\"\"") {
-                    i += 1;
-                }
-                i += 2;
+                // Searched for, not stepped through: prompts are most of a file's bytes.
+                let body = i + 3;
+                let end = text.get(body..).and_then(|rest| rest.find("\"\"\""));
+                i = end.map_or(bytes.len(), |at| body + at) + 2;
             }
             b'"' => {
                 i += 1;
