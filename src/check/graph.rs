@@ -73,7 +73,7 @@ fn walk_block<'a>(block: &'a ast::Block, visit: &mut dyn FnMut(&'a Expr)) {
 /// The graph of `lets`: an edge `i -> j` when binding `i` references (or waits
 /// `after`) binding `j` of the same block.
 pub fn binding_graph(lets: &[ast::Let]) -> DiGraphMap<usize, ()> {
-    let index_of: std::collections::HashMap<&str, usize> = lets
+    let index_of: HashMap<&str, usize> = lets
         .iter()
         .enumerate()
         .map(|(i, l)| (l.name.name.as_str(), i))

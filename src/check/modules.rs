@@ -5,6 +5,7 @@
 //! looks for `skills/NAME.pai` in the using file's directory and each directory above
 //! it, then in each directory of `PAI_PATH`, then in the embedded standard library
 //! ([`crate::stdlib`]).
+
 use std::path::{Path, PathBuf};
 
 use foldhash::HashMap;

@@ -103,12 +103,18 @@ pub fn inputs_hash(parts: &[&str]) -> String {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(hasher.finalize().get(..12).unwrap_or_default())
+}
+
+/// `bytes` in lowercase hexadecimal, two digits a byte, in one allocation.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        // Writing to a `String` cannot fail.
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
 }
 
 /// How an agent call is made.
@@ -376,6 +382,19 @@ async fn call_exec_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inputs_hash_is_stable_across_versions() {
+        // `--resume` compares it with the one in a manifest written by an earlier pai:
+        // the 24 hex digits of SHA-256 over each part's length (u64, little-endian) and
+        // bytes, as computed independently (Python's hashlib).
+        assert_eq!(
+            inputs_hash(&["sonnet", "", "Handle i7."]),
+            "079069bc9da9a68cbe64803c"
+        );
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+    }
 
     #[test]
     fn summaries_are_the_first_line_cut_at_a_char_boundary() {

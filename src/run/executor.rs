@@ -310,6 +310,8 @@ impl<'o> Executor<'o> {
             if !more_to_start {
                 self.hand_to_writer();
             }
+            // The lines of this round's events go out together, before any wait.
+            self.progress.flush();
             if running.is_empty() {
                 // Everything ready was started or finished synchronously; anything left
                 // waits on something that can no longer finish.
@@ -318,8 +320,6 @@ impl<'o> Executor<'o> {
                 }
                 continue;
             }
-            // The lines of this round's events go out in one write, before the wait.
-            self.progress.flush();
             tokio::select! {
                 biased;
                 _ = &mut ctrl_c => {

@@ -21,7 +21,8 @@ use super::resolve::Status;
 /// Lines shown for calls in flight; more are counted in the bar.
 const SLOTS: usize = 8;
 
-/// Plain lines held past this many bytes are written without waiting for a flush.
+/// Lines held past this many bytes (plain, or finished nodes' in the live view) are
+/// written without waiting for a flush.
 const LINES_HELD: usize = 64 * 1024;
 
 pub(super) enum Progress {
@@ -165,7 +166,7 @@ impl Progress {
                 };
                 let _ = writeln!(live.finished, "{mark} {id}{reused}");
                 if live.finished.len() >= LINES_HELD {
-                    live.flush();
+                    live.print_finished();
                 }
             }
         }
@@ -236,10 +237,14 @@ impl Live {
         }
     }
 
-    /// Prints the finished nodes' lines above the bars, all in one draw, and brings
-    /// the counts up to date.
+    /// Brings the counts up to date and prints the finished nodes' lines.
     fn flush(&mut self) {
         self.refresh();
+        self.print_finished();
+    }
+
+    /// Prints the finished nodes' lines above the bars, all in one draw.
+    fn print_finished(&mut self) {
         if self.finished.is_empty() {
             return;
         }
@@ -255,7 +260,7 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        self.flush();
+        self.print_finished();
     }
 }
 
@@ -324,7 +329,8 @@ mod tests {
             "{}",
             second[1]
         );
-        assert!(second[99].starts_with("    0.0"), "{}", second[99]);
+        // Seconds since the start, right-aligned in eight columns.
+        assert_eq!(second[99].find("s complete"), Some(8), "{}", second[99]);
     }
 
     #[test]
@@ -440,7 +446,7 @@ mod tests {
         assert_eq!(
             counts(&progress),
             (20, 0, 0),
-            "{SLOTS} slots show the first calls"
+            "20 running, every slot taken"
         );
         for i in 0..20 {
             progress.finish(&format!("w/a[{i}]"), Status::Complete, false, true);

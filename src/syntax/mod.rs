@@ -154,6 +154,7 @@ mod tests {
         "(\n",
         "\"unclosed\n",
         "\"\"\"\nagent in a block\n\"\"\"\n",
+        "\"\"\"\nan unclosed block {\n",
         "agent broken(task: text) {\n  context\n}\n",
         "workflow let(t: text) -> text {\n  return t\n}\n",
         "agent a(task: text) {\n  prompt \"{{#if task}}\"\n}\n",

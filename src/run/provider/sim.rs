@@ -27,8 +27,13 @@ impl Default for Sim {
 
 impl Sim {
     fn answer(&self, request: &Request) -> Response {
-        let digest = Sha256::digest(format!("{}\n{}", request.agent, request.prompt).as_bytes());
-        let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        // The agent and the prompt, hashed without copying the prompt (a fold's is large).
+        let digest = Sha256::new()
+            .chain_update(request.agent.as_bytes())
+            .chain_update(b"\n")
+            .chain_update(request.prompt.as_bytes())
+            .finalize();
+        let tag = crate::run::call::hex(digest.get(..4).unwrap_or_default());
         let value = match &request.shape {
             Shape::Result => None,
             shape => Some(self.value(
@@ -107,5 +112,38 @@ impl Provider for Sim {
             }
             Ok(self.answer(request))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_tagged_with_a_hash_of_the_agent_and_its_prompt() {
+        let request = Request {
+            node: "flat/leaf[i7]".to_string(),
+            agent: "leaf".to_string(),
+            model: None,
+            system: None,
+            prompt: "Handle i7.".to_string(),
+            tools: Vec::new(),
+            shape: Shape::Result,
+            max_items: None,
+            attempt: 1,
+        };
+        // The first 4 bytes of SHA-256 over "leaf\nHandle i7." (Python's hashlib):
+        // runs recorded with an earlier pai answer alike.
+        let response = Sim::default().answer(&request);
+        assert!(
+            response.text.starts_with("leaf finished (03275032)."),
+            "{}",
+            response.text
+        );
+        let other = Request {
+            prompt: "Handle i8.".to_string(),
+            ..request
+        };
+        assert!(!Sim::default().answer(&other).text.contains("03275032"));
     }
 }
