@@ -552,6 +552,12 @@ impl<'t> Lowerer<'t> {
             ));
             return None;
         }
+        // Most expressions are one operand: the Pratt parser would only hand it back.
+        if let [only] = pieces.as_slice() {
+            if !is_operator(only.as_rule()) {
+                return self.primary(only.clone());
+            }
+        }
         let mut operands = Vec::new();
         for piece in &pieces {
             if !is_operator(piece.as_rule()) {
