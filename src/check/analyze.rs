@@ -153,9 +153,13 @@ struct Analysis<'c, 'p> {
 impl<'p> Checker<'p> {
     pub(super) fn analyze_workflows(&mut self) {
         // Callees first (Tarjan yields strongly connected components in reverse
-        // topological order), so calls find their callee already analysed.
+        // topological order), so calls find their callee already analysed. Callers in
+        // source order, so that the order does not depend on hashing: it decides which
+        // of several calls of an agent without a `context` is warned about (W010).
+        let mut callers: Vec<_> = self.calls.edges.iter().collect();
+        callers.sort_by_key(|(from, _)| **from);
         let mut graph: DiGraphMap<ItemRef, ()> = DiGraphMap::new();
-        for (from, edges) in &self.calls.edges {
+        for (from, edges) in callers {
             graph.add_node(*from);
             for edge in edges {
                 graph.add_edge(*from, edge.target, ());
