@@ -154,7 +154,9 @@ impl Checker<'_> {
 
     fn check_recursion(&mut self) {
         let mut graph: DiGraphMap<ItemRef, ()> = DiGraphMap::new();
-        for (from, edges) in &self.calls.edges {
+        let mut callers: Vec<_> = self.calls.edges.iter().collect();
+        callers.sort_by_key(|(from, _)| **from);
+        for (from, edges) in callers {
             graph.add_node(*from);
             for edge in edges {
                 graph.add_edge(*from, edge.target, ());

@@ -131,10 +131,14 @@ pub async fn run(
     let providers = providers.into();
     let (mut planner, workflow, args, file) = compile::prepare(outcome, request)?;
     let plan = planner.plan(workflow, args, file.clone())?;
-    let agents = plan.calls.values().filter_map(|call| match call {
-        compile::CallRecipe::Agent { item, .. } => Some(*item),
-        _ => None,
-    });
+    // Each agent once, in order: the first provider that cannot be made is the one
+    // reported, the same on every run.
+    let agents: std::collections::BTreeSet<_> = (plan.calls.values())
+        .filter_map(|call| match call {
+            compile::CallRecipe::Agent { item, .. } => Some(*item),
+            _ => None,
+        })
+        .collect();
     providers.prepare(agents).map_err(|error| RunError {
         message: error.message,
         help: error.help,
