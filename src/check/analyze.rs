@@ -1239,7 +1239,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
         chain.push(Bound::of(info.template_tokens), "template");
         let Some(context) = info.context else {
-            if self.checker.warned_no_context.insert(target) {
+            if self.checker.warned_no_context.insert((target, self.module)) {
                 let mut diagnostic = diagnostics::no_context(span, &info.name, info.span);
                 if let Some(related) = diagnostic.related.first_mut() {
                     related.file = Some(agent_file);

@@ -160,7 +160,9 @@ pub(crate) struct Checker<'p> {
     /// `use` items whose names were referenced: (module, import index).
     used_imports: HashSet<(ModuleId, usize)>,
     workflows: HashMap<scope::ItemRef, analyze::WorkflowState>,
-    warned_no_context: HashSet<scope::ItemRef>,
+    /// Agents without a `context` warned about, by the module of the call: each file
+    /// gets its own warning, since only the files named are reported.
+    warned_no_context: HashSet<(scope::ItemRef, ModuleId)>,
     /// "did you mean" costs a pass over every name in scope; past this many, a file
     /// full of unknown names would make checking quadratic, so suggestions stop.
     suggestions_left: usize,
