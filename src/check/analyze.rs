@@ -8,7 +8,6 @@
 
 use std::collections::BTreeSet;
 
-use super::DiGraphMap;
 use foldhash::{HashMap, HashMapExt};
 use petgraph::algo::tarjan_scc;
 
@@ -153,19 +152,8 @@ struct Analysis<'c, 'p> {
 impl<'p> Checker<'p> {
     pub(super) fn analyze_workflows(&mut self) {
         // Callees first (Tarjan yields strongly connected components in reverse
-        // topological order), so calls find their callee already analysed. Callers in
-        // source order, so that the order does not depend on hashing: it decides which
-        // of several calls of an agent without a `context` is warned about (W010).
-        let mut callers: Vec<_> = self.calls.edges.iter().collect();
-        callers.sort_by_key(|(from, _)| **from);
-        let mut graph: DiGraphMap<ItemRef, ()> = DiGraphMap::new();
-        for (from, edges) in callers {
-            graph.add_node(*from);
-            for edge in edges {
-                graph.add_edge(*from, edge.target, ());
-            }
-        }
-        for component in tarjan_scc(&graph) {
+        // topological order), so calls find their callee already analysed.
+        for component in tarjan_scc(&self.calls.graph()) {
             for workflow in component {
                 self.workflow_value(workflow);
             }

@@ -28,6 +28,25 @@ pub struct CallGraph {
     pub edges: HashMap<ItemRef, Vec<Edge>>,
 }
 
+impl CallGraph {
+    /// The calls as a graph, callers added in source order and each one's calls in the
+    /// order written: walks over it (which workflow is analysed first, and so which of
+    /// several calls of an agent without a `context` gets W010) do not depend on
+    /// hashing.
+    pub fn graph(&self) -> DiGraphMap<ItemRef, ()> {
+        let mut callers: Vec<_> = self.edges.iter().collect();
+        callers.sort_by_key(|(from, _)| **from);
+        let mut graph = DiGraphMap::new();
+        for (from, edges) in callers {
+            graph.add_node(*from);
+            for edge in edges {
+                graph.add_edge(*from, edge.target, ());
+            }
+        }
+        graph
+    }
+}
+
 /// Walks every expression of a workflow body, inner ones included.
 pub fn walk_exprs<'a>(workflow: &'a ast::Workflow, visit: &mut dyn FnMut(&'a Expr)) {
     for binding in &workflow.lets {
@@ -153,16 +172,7 @@ impl Checker<'_> {
     }
 
     fn check_recursion(&mut self) {
-        let mut graph: DiGraphMap<ItemRef, ()> = DiGraphMap::new();
-        let mut callers: Vec<_> = self.calls.edges.iter().collect();
-        callers.sort_by_key(|(from, _)| **from);
-        for (from, edges) in callers {
-            graph.add_node(*from);
-            for edge in edges {
-                graph.add_edge(*from, edge.target, ());
-            }
-        }
-        for (workflow, path) in cycles(&graph) {
+        for (workflow, path) in cycles(&self.calls.graph()) {
             let Item::Workflow(decl) = self.item(workflow) else {
                 continue;
             };
