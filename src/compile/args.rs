@@ -1,7 +1,7 @@
 //! `--arg name=value`: values from the command line, checked against the workflow's
 //! parameter types before anything is planned.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::PathBuf;
 
 use super::value::{PlanValue, Val};

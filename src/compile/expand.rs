@@ -9,7 +9,9 @@
 //! workflow's source (k ≥ 2), and `[label]` for the `for` element that made it.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -49,6 +51,13 @@ struct Ctx {
 
 /// Scopes of names, innermost last.
 type Frames = Vec<HashMap<String, PlanValue>>;
+
+/// A frame binding one name, as a `for` binds its variable.
+fn frame(name: String, value: PlanValue) -> HashMap<String, PlanValue> {
+    let mut frame = HashMap::with_capacity(1);
+    frame.insert(name, value);
+    frame
+}
 
 /// Lowers workflows of one checked program.
 pub struct Planner<'o> {
@@ -143,7 +152,7 @@ impl<'o> Planner<'o> {
                 template: false,
             };
             let mut frames = site.frames.clone();
-            frames.push(HashMap::from([(
+            frames.push(frame(
                 site.for_expr.var.name.clone(),
                 PlanValue {
                     val: Val::Json {
@@ -152,7 +161,7 @@ impl<'o> Planner<'o> {
                     },
                     deps: vec![source],
                 },
-            )]));
+            ));
             let value = self.block(plan, &site.for_expr.body, &mut frames, &ctx);
             match value {
                 Ok(value) => values.push(value),
@@ -419,7 +428,7 @@ impl<'o> Planner<'o> {
                     Some(outer) => format!("{outer},{label}"),
                     None => label,
                 });
-                frames.push(HashMap::from([(f.var.name.clone(), item)]));
+                frames.push(frame(f.var.name.clone(), item));
                 let value = self.block(plan, &f.body, frames, &inner);
                 frames.pop();
                 results.push(value?);
@@ -477,7 +486,7 @@ impl<'o> Planner<'o> {
             },
             deps: vec![expansion],
         };
-        frames.push(HashMap::from([(f.var.name.clone(), element)]));
+        frames.push(frame(f.var.name.clone(), element));
         let body = self.block(plan, &f.body, frames, &inner);
         frames.pop();
         let body = body?;

@@ -2,7 +2,7 @@
 //! workflow activations (the call tree's inner nodes) and expansion points, and whose
 //! edges are data dependencies and `after` orderings.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::path::PathBuf;
 
 use petgraph::graph::{DiGraph, NodeIndex};

@@ -100,7 +100,7 @@ pub fn prepare<'o>(
     (
         Planner<'o>,
         ItemRef,
-        std::collections::HashMap<String, value::PlanValue>,
+        foldhash::HashMap<String, value::PlanValue>,
         String,
     ),
     PlanError,

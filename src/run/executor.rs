@@ -4,7 +4,9 @@
 //! aborts its siblings: its failure flows on as data, and its parents are `partial`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,8 +102,8 @@ impl Record {
 
 /// What every call of one agent shares: worked out at its first call, not at each.
 struct AgentSpec {
-    /// The prefix of its templates' names in the registry: `module:index`.
-    key: String,
+    /// Its templates' names in the registry.
+    templates: call::TemplateNames,
     name: String,
     model: Option<String>,
     tools: Vec<String>,
@@ -173,7 +175,12 @@ impl<'o> Executor<'o> {
             };
             for part in ["prompt", "system"] {
                 if let Some(SettingValue::Text(source)) = agent.setting(part).map(|s| &s.value) {
-                    let name = format!("{}:{}:{part}", item.module.0, item.index);
+                    let names = call::TemplateNames::of(&template_key(*item));
+                    let name = if part == "prompt" {
+                        names.prompt
+                    } else {
+                        names.system
+                    };
                     if let Err(error) = registry.register_template_string(&name, &source.value) {
                         errors.insert(
                             *item,
@@ -483,14 +490,18 @@ impl<'o> Executor<'o> {
         let mut rendered = None;
         if self.options.resume {
             let inputs = arguments_json(std::mem::take(&mut arguments));
-            let prepared =
-                match call::prepare(&self.templates, &spec.key, inputs, spec.model.as_deref()) {
-                    Ok(prepared) => prepared,
-                    Err(error) => {
-                        self.fail(node, &error);
-                        return None;
-                    }
-                };
+            let prepared = match call::prepare(
+                &self.templates,
+                &spec.templates,
+                inputs,
+                spec.model.as_deref(),
+            ) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    self.fail(node, &error);
+                    return None;
+                }
+            };
             self.records.get_or_default(node).inputs_hash = Some(prepared.hash.clone());
             if let Some(previous) = self.previous(&id, &prepared.hash) {
                 self.records.get_or_default(node).reused = true;
@@ -533,7 +544,7 @@ impl<'o> Executor<'o> {
                     Some(prepared) => prepared,
                     None => {
                         let data = arguments_json(arguments);
-                        call::prepare(&templates, &spec.key, data, spec.model.as_deref())?
+                        call::prepare(&templates, &spec.templates, data, spec.model.as_deref())?
                     }
                 };
                 Ok((provider, prepared))
@@ -594,7 +605,7 @@ impl<'o> Executor<'o> {
             _ => 2,
         };
         let spec = Arc::new(AgentSpec {
-            key: format!("{}:{}", item.module.0, item.index),
+            templates: call::TemplateNames::of(&template_key(item)),
             name: agent.name.name.clone(),
             model: agent
                 .setting("model")
@@ -1289,6 +1300,11 @@ impl<'o> Executor<'o> {
         }
         best
     }
+}
+
+/// The prefix of the names of agent `item`'s templates in the run's registry.
+fn template_key(item: ItemRef) -> String {
+    format!("{}:{}", item.module.0, item.index)
 }
 
 fn skipped(id: &str) -> NodeResult {

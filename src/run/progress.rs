@@ -9,7 +9,7 @@
 //! of a 10,000-call run whose stderr was a file. Live view: each line printed above the
 //! bars redraws them all, which tripled the wall time of that run on a terminal.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! finished. Text a model or a file produced is fenced as untrusted wherever it enters
 //! a prompt: a model's answer is data, never instructions and never a template.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
@@ -363,7 +363,7 @@ mod tests {
                 value: None,
             }),
         );
-        let expansions = HashMap::new();
+        let expansions = HashMap::default();
         let ids = |_: NodeIndex| "w/a".to_string();
         let mut summary_only = ResultFields::default();
         summary_only.read("summary");
@@ -432,7 +432,7 @@ mod tests {
         );
         let node = |i: usize| PlanValue::produced(NodeIndex::new(i), 10);
         let list = |items: Vec<PlanValue>| PlanValue::derived(Val::List(items), &[]);
-        let mut expansions = HashMap::new();
+        let mut expansions = HashMap::default();
         expansions.insert(NodeIndex::new(9), vec![node(2), node(3)]);
         let values = [
             node(0),
