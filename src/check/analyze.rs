@@ -5,19 +5,27 @@
 //! size of what it renders to, and what it carries (`read(...)` values, results,
 //! full outputs). Bindings are evaluated in dependency order, workflows callees first,
 //! so the analysis never recurses deeper than the source nests.
+//!
+//! Workflows that do not call one another are analysed on separate threads for a big
+//! program: the call graph's strongly connected components are analysed level by level
+//! (a component after every component it calls), each thread reading the checker and
+//! keeping what it finds apart ([`Findings`]). What was found is applied to the checker
+//! in one fixed order, the order of a single thread, so that the output never depends
+//! on the threads.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use petgraph::algo::tarjan_scc;
 
 use super::budget::{self, Bound, Chain};
 use super::graph::{binding_graph, cycle_path};
 use super::items::{literal_type, AgentInfo};
 use super::modules::ModuleId;
-use super::scope::{ItemKind, ItemRef};
+use super::scope::{Binding, ItemKind, ItemRef};
 use super::types::{Type, RESULT_FIELDS};
-use super::Checker;
+use super::{Checker, SUGGESTION_BUDGET};
 use crate::diagnostics;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
@@ -141,8 +149,32 @@ struct ParamSlot {
     used: bool,
 }
 
+/// What analysing workflows found that the checker keeps, applied to it in one fixed
+/// order ([`Checker::apply`]) whichever thread found it.
+#[derive(Default)]
+struct Findings {
+    /// Diagnostics in the order found, with the module of the workflow they are in.
+    /// W010 (an agent without `context`) carries its agent: it is reported once per
+    /// agent and calling module, at the first such call in the fixed order.
+    diagnostics: Vec<(ModuleId, diagnostics::Diagnostic, Option<ItemRef>)>,
+    /// Names looked up, with the module that looked them up.
+    used: Vec<(ModuleId, Binding)>,
+    /// Workflows called through a skill.
+    used_workflows: Vec<ItemRef>,
+}
+
+/// One strongly connected component's analysis: its workflows' values and what it found.
+#[derive(Default)]
+struct Share {
+    states: HashMap<ItemRef, WorkflowState>,
+    findings: Findings,
+    /// Agents without `context` already warned about in this share, by calling module.
+    warned_no_context: HashSet<(ItemRef, ModuleId)>,
+}
+
 struct Analysis<'c, 'p> {
-    checker: &'c mut Checker<'p>,
+    checker: &'c Checker<'p>,
+    share: &'c mut Share,
     module: ModuleId,
     rules: Vec<Rules>,
     params: Vec<ParamSlot>,
@@ -150,19 +182,129 @@ struct Analysis<'c, 'p> {
 }
 
 impl<'p> Checker<'p> {
-    pub(super) fn analyze_workflows(&mut self) {
+    /// The threads worth analysing the program's workflows on: one per core when
+    /// their text is big, one otherwise.
+    pub(super) fn analysis_threads(&self) -> usize {
+        let workflow_bytes = (self.program.modules.iter())
+            .flat_map(|module| &module.ast.items)
+            .map(|item| match item {
+                Item::Workflow(workflow) => workflow.span.len(),
+                _ => 0,
+            })
+            .sum();
+        crate::parallel::threads_for(workflow_bytes)
+    }
+
+    /// Analyses every workflow, on up to `threads` threads; what is found, and in
+    /// which order, is the same for any number.
+    pub(super) fn analyze_workflows(&mut self, threads: usize) {
         // Callees first (Tarjan yields strongly connected components in reverse
         // topological order), so calls find their callee already analysed.
-        for component in tarjan_scc(&self.calls.graph()) {
-            for workflow in component {
-                self.workflow_value(workflow);
+        let components = tarjan_scc(&self.calls.graph());
+        if threads > 1 && components.len() > 1 {
+            let spent = self.suggestions_spent.load(Ordering::Relaxed);
+            let found = self.analyze_by_level(&components, threads);
+            if self.suggestions_spent.load(Ordering::Relaxed) < SUGGESTION_BUDGET {
+                for findings in found {
+                    self.apply(findings);
+                }
+                return;
             }
+            // A suggestion was refused, and which one depended on the order the threads
+            // asked in: analyse again on this thread, where the order is fixed.
+            self.workflows.clear();
+            self.suggestions_spent.store(spent, Ordering::Relaxed);
+        }
+        for component in &components {
+            let share = self.analyze_component(component);
+            self.workflows.extend(share.states);
+            self.apply(share.findings);
         }
     }
 
-    /// The value a call of `workflow` yields, analysing its body on first use.
-    fn workflow_value(&mut self, item: ItemRef) -> Value {
-        match self.workflows.get(&item) {
+    /// Analyses `components` (in Tarjan's order) level by level: a component's level
+    /// is one more than the highest level of the components it calls, so a level's
+    /// components only call into earlier levels and are shared out between `threads`.
+    /// Returns what each component found, in the order of `components`.
+    fn analyze_by_level(&mut self, components: &[Vec<ItemRef>], threads: usize) -> Vec<Findings> {
+        let mut component_of: HashMap<ItemRef, usize> = HashMap::new();
+        let mut levels: Vec<Vec<usize>> = Vec::new();
+        let mut level_of = Vec::with_capacity(components.len());
+        for (index, component) in components.iter().enumerate() {
+            let level = component
+                .iter()
+                .filter_map(|workflow| self.calls.edges.get(workflow))
+                .flatten()
+                .filter_map(|edge| component_of.get(&edge.target))
+                .filter_map(|&callee| level_of.get(callee).map(|level| level + 1))
+                .max()
+                .unwrap_or(0);
+            level_of.push(level);
+            for &workflow in component {
+                component_of.insert(workflow, index);
+            }
+            if levels.len() <= level {
+                levels.resize_with(level + 1, Vec::new);
+            }
+            if let Some(members) = levels.get_mut(level) {
+                members.push(index);
+            }
+        }
+        let mut found: Vec<Option<Findings>> = components.iter().map(|_| None).collect();
+        for level in &levels {
+            let checker = &*self;
+            let shares = crate::parallel::map_runs(level, threads, |run| {
+                run.iter()
+                    .filter_map(|&index| {
+                        let component = components.get(index)?;
+                        Some((index, checker.analyze_component(component)))
+                    })
+                    .collect::<Vec<_>>()
+            });
+            for (index, share) in shares.into_iter().flatten() {
+                self.workflows.extend(share.states);
+                if let Some(slot) = found.get_mut(index) {
+                    *slot = Some(share.findings);
+                }
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
+    /// Analyses the workflows of one strongly connected component, reading the checker
+    /// (its callees outside the component are analysed already).
+    fn analyze_component(&self, component: &[ItemRef]) -> Share {
+        let mut share = Share::default();
+        for &workflow in component {
+            self.workflow_value(&mut share, workflow);
+        }
+        share
+    }
+
+    /// Applies what analysing some workflows found: diagnostics, and names used.
+    fn apply(&mut self, findings: Findings) {
+        for (module, binding) in findings.used {
+            self.mark_used(module, binding);
+        }
+        self.used_items.extend(findings.used_workflows);
+        for (module, diagnostic, no_context) in findings.diagnostics {
+            if let Some(agent) = no_context {
+                if !self.warned_no_context.insert((agent, module)) {
+                    continue;
+                }
+            }
+            self.emit(module, diagnostic);
+        }
+    }
+
+    /// The value a call of `item` yields: from its analysis if it is done (in an
+    /// earlier component, or in `share`), analysing its body now if not.
+    fn workflow_value(&self, share: &mut Share, item: ItemRef) -> Value {
+        match share
+            .states
+            .get(&item)
+            .or_else(|| self.workflows.get(&item))
+        {
             Some(WorkflowState::Done(value)) => return (**value).clone(),
             Some(WorkflowState::InProgress) => return self.recursive_value(item),
             None => {}
@@ -171,17 +313,15 @@ impl<'p> Checker<'p> {
         let Item::Workflow(workflow) = &program.module(item.module).ast.items[item.index] else {
             return Value::unknown();
         };
-        self.workflows.insert(item, WorkflowState::InProgress);
+        share.states.insert(item, WorkflowState::InProgress);
         let rules = self
             .governed
             .get(&item)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| self.rules(p))
-            .collect();
+            .map(|protocols| protocols.iter().map(|&p| self.rules(p)).collect())
+            .unwrap_or_default();
         let mut analysis = Analysis {
             checker: self,
+            share,
             module: item.module,
             rules,
             params: Vec::new(),
@@ -190,14 +330,15 @@ impl<'p> Checker<'p> {
         let mut value = analysis.workflow(workflow);
         value.reads = 0;
         value.outputs.clear();
-        self.workflows
+        share
+            .states
             .insert(item, WorkflowState::Done(Box::new(value.clone())));
         value
     }
 
     /// The value of a workflow met again while its own body is being analysed: its
     /// declared type, bounded by the summary of the agent its `return` calls.
-    fn recursive_value(&mut self, item: ItemRef) -> Value {
+    fn recursive_value(&self, item: ItemRef) -> Value {
         let program = self.program;
         let Item::Workflow(workflow) = &program.module(item.module).ast.items[item.index] else {
             return Value::unknown();
@@ -269,7 +410,17 @@ impl<'p> Checker<'p> {
 
 impl<'c, 'p> Analysis<'c, 'p> {
     fn emit(&mut self, diagnostic: diagnostics::Diagnostic) {
-        self.checker.emit(self.module, diagnostic);
+        self.share
+            .findings
+            .diagnostics
+            .push((self.module, diagnostic, None));
+    }
+
+    /// What `name` means in this workflow's module, marking it used.
+    fn lookup(&mut self, name: &str) -> Option<Binding> {
+        let binding = self.checker.binding(self.module, name)?;
+        self.share.findings.used.push((self.module, binding));
+        Some(binding)
     }
 
     fn workflow(&mut self, workflow: &'p ast::Workflow) -> Value {
@@ -959,7 +1110,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
     }
 
     fn call(&mut self, call: &'p Call, span: Span) -> Value {
-        let binding = self.checker.lookup(self.module, &call.callee.name);
+        let binding = self.lookup(&call.callee.name);
         let Some(binding) = binding else {
             if call.method.is_none() {
                 if let Some(value) = self.builtin(call, span) {
@@ -992,8 +1143,13 @@ impl<'c, 'p> Analysis<'c, 'p> {
         match binding.kind {
             ItemKind::Agent if call.method.is_none() => self.agent_call(binding.item, call, span),
             ItemKind::Workflow | ItemKind::Skill => {
-                match self.checker.call_target(self.module, call) {
-                    Some(edge) => self.workflow_call(edge.target, call),
+                match self.checker.call_edge(self.module, call) {
+                    Some(edge) => {
+                        if edge.via_skill.is_some() {
+                            self.share.findings.used_workflows.push(edge.target);
+                        }
+                        self.workflow_call(edge.target, call)
+                    }
                     None => {
                         let (message, help) = match (&call.method, binding.kind) {
                             (Some(method), ItemKind::Skill) => {
@@ -1178,7 +1334,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
         self.arguments(call, target.module, &workflow.params);
         // What the callee reads and hands on stays inside it: its own calls are checked
         // in its own body.
-        let mut value = self.checker.workflow_value(target);
+        let checker = self.checker;
+        let mut value = checker.workflow_value(self.share, target);
         value.reads = 0;
         value.outputs.clear();
         value
@@ -1190,11 +1347,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
             return Value::unknown();
         };
         let args = self.arguments(call, target.module, &agent.params);
-        let Some(info) = self.checker.agents.get(&target).cloned() else {
+        let Some(info) = self.checker.agents.get(&target) else {
             return Value::unknown();
         };
-        self.prove_budget(&info, target, &args, span);
-        self.protocol_rules_at_call(&info, &args, span);
+        self.prove_budget(info, target, &args, span);
+        self.protocol_rules_at_call(info, &args, span);
         Value::answer(
             info.returns.clone(),
             info.summary.unwrap_or(budget::DEFAULT_SUMMARY),
@@ -1227,12 +1384,15 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
         chain.push(Bound::of(info.template_tokens), "template");
         let Some(context) = info.context else {
-            if self.checker.warned_no_context.insert((target, self.module)) {
+            if self.share.warned_no_context.insert((target, self.module)) {
                 let mut diagnostic = diagnostics::no_context(span, &info.name, info.span);
                 if let Some(related) = diagnostic.related.first_mut() {
                     related.file = Some(agent_file);
                 }
-                self.emit(diagnostic);
+                self.share
+                    .findings
+                    .diagnostics
+                    .push((self.module, diagnostic, Some(target)));
             }
             return;
         };
@@ -1425,3 +1585,82 @@ impl<'c, 'p> Analysis<'c, 'p> {
 
 /// The builtin functions, for suggestions.
 pub const BUILTINS: &[&str] = &["files", "dirs", "read", "len", "exec"];
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::path::Path;
+
+    use super::*;
+    use crate::check::modules::Program;
+
+    /// Every diagnostic the checker emits on `text`, in the order emitted (not sorted),
+    /// with the workflows analysed on `threads` threads.
+    fn emitted(text: &str, threads: usize) -> Vec<String> {
+        let mut program = Program::default();
+        program.load_text("many.pai", text, Path::new("."));
+        let mut checker = Checker::new(&program);
+        checker.build_scopes();
+        checker.check_items();
+        checker.build_call_graph();
+        checker.analyze_workflows(threads);
+        checker.lint();
+        checker
+            .diagnostics
+            .iter()
+            .map(|d| format!("{d:?}"))
+            .collect()
+    }
+
+    /// `chains` chains of `length` workflows, each calling the one before it (so the
+    /// call graph has `length` levels of `chains` components), and in each workflow
+    /// `unknown` misspelt names and a call of an agent without `context`.
+    fn chained_program(chains: usize, length: usize, unknown: usize) -> String {
+        let mut text = String::from(
+            "agent bare(x: text) -> result {\n  prompt \"{{x}}\"\n}\n\n\
+             agent coder1(task: text) -> result {\n  context 8k\n  prompt \"Do {{task}}\"\n}\n\n",
+        );
+        for chain in 0..chains {
+            for step in 0..length {
+                let _ = writeln!(text, "workflow w{chain}-{step}(task: text) -> result {{");
+                if step > 0 {
+                    let _ = writeln!(text, "  let before = w{chain}-{}(task: task)", step - 1);
+                }
+                let _ = writeln!(text, "  let warned = bare(x: task)");
+                for n in 0..unknown {
+                    let _ = writeln!(text, "  let typo{n} = coder(task: tsak)");
+                }
+                let _ = writeln!(text, "  return coder1(task: task)\n}}\n");
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn threads_find_the_same_in_the_same_order() {
+        let text = chained_program(5, 4, 2);
+        let alone = emitted(&text, 1);
+        // 20 W010 candidates reported once, 80 unknown names each with a suggestion.
+        assert!(
+            alone.iter().filter(|d| d.contains("W010")).count() == 1,
+            "{alone:#?}"
+        );
+        assert!(alone.iter().filter(|d| d.contains("did you mean")).count() >= 80);
+        for threads in [2, 3, 7] {
+            assert_eq!(emitted(&text, threads), alone, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn threads_that_spend_every_suggestion_are_analysed_again_in_order() {
+        // 4 × 10 × 6 misspelt callees and as many misspelt arguments: the suggestion
+        // budget runs out, and where depends on the order names are met.
+        let text = chained_program(4, 10, 6);
+        let alone = emitted(&text, 1);
+        let suggested = alone.iter().filter(|d| d.contains("did you mean")).count();
+        assert_eq!(suggested, SUGGESTION_BUDGET - 1, "{alone:#?}");
+        for threads in [2, 3, 7] {
+            assert_eq!(emitted(&text, threads), alone, "{threads} threads");
+        }
+    }
+}

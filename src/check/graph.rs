@@ -119,25 +119,32 @@ pub fn binding_graph(lets: &[ast::Let]) -> DiGraphMap<usize, ()> {
 impl Checker<'_> {
     /// The workflow a call resolves to from `module`, with the skill it went through.
     pub(super) fn call_target(&mut self, module: ModuleId, call: &ast::Call) -> Option<Edge> {
-        let binding = self.lookup(module, &call.callee.name)?;
+        self.lookup(module, &call.callee.name)?;
+        let edge = self.call_edge(module, call)?;
+        if edge.via_skill.is_some() {
+            self.used_items.insert(edge.target);
+        }
+        Some(edge)
+    }
+
+    /// [`Checker::call_target`] without marking anything used: the callee is marked
+    /// through its name, and a skill's workflow as the edge's target.
+    pub(super) fn call_edge(&self, module: ModuleId, call: &ast::Call) -> Option<Edge> {
+        let binding = self.binding(module, &call.callee.name)?;
         match binding.kind {
             ItemKind::Workflow if call.method.is_none() => Some(Edge {
                 target: binding.item,
                 via_skill: None,
             }),
-            ItemKind::Skill => {
-                let target = skill_workflow(
+            ItemKind::Skill => Some(Edge {
+                target: skill_workflow(
                     self.program,
                     &self.scopes,
                     binding.item,
                     call.method.as_ref(),
-                )?;
-                self.used_items.insert(target);
-                Some(Edge {
-                    target,
-                    via_skill: Some(binding.item),
-                })
-            }
+                )?,
+                via_skill: Some(binding.item),
+            }),
             _ => None,
         }
     }

@@ -26,6 +26,7 @@ pub mod types;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
@@ -146,6 +147,10 @@ pub fn check_program(mut program: Program, roots: &[ModuleId]) -> Outcome {
     }
 }
 
+/// "did you mean" costs a pass over every name in scope; past this many, a file full
+/// of unknown names would make checking quadratic, so suggestions stop.
+const SUGGESTION_BUDGET: usize = 200;
+
 /// Shared state of the passes over one program.
 pub(crate) struct Checker<'p> {
     program: &'p Program,
@@ -163,9 +168,9 @@ pub(crate) struct Checker<'p> {
     /// Agents without a `context` warned about, by the module of the call: each file
     /// gets its own warning, since only the files named are reported.
     warned_no_context: HashSet<(scope::ItemRef, ModuleId)>,
-    /// "did you mean" costs a pass over every name in scope; past this many, a file
-    /// full of unknown names would make checking quadratic, so suggestions stop.
-    suggestions_left: usize,
+    /// How many "did you mean" suggestions were asked for (an atomic, since workflows
+    /// are analysed on several threads); see [`SUGGESTION_BUDGET`].
+    suggestions_spent: AtomicUsize,
 }
 
 impl<'p> Checker<'p> {
@@ -181,7 +186,7 @@ impl<'p> Checker<'p> {
             used_imports: HashSet::new(),
             workflows: HashMap::new(),
             warned_no_context: HashSet::new(),
-            suggestions_left: 200,
+            suggestions_spent: AtomicUsize::new(0),
         }
     }
 
@@ -189,14 +194,13 @@ impl<'p> Checker<'p> {
         self.build_scopes();
         self.check_items();
         self.build_call_graph();
-        self.analyze_workflows();
+        self.analyze_workflows(self.analysis_threads());
         self.lint();
     }
 
     /// Whether one more "did you mean" may be computed.
-    fn spend_suggestion(&mut self) -> bool {
-        self.suggestions_left = self.suggestions_left.saturating_sub(1);
-        self.suggestions_left > 0
+    fn spend_suggestion(&self) -> bool {
+        self.suggestions_spent.fetch_add(1, Ordering::Relaxed) + 1 < SUGGESTION_BUDGET
     }
 
     fn emit(&mut self, module: ModuleId, diagnostic: Diagnostic) {

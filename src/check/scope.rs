@@ -231,12 +231,22 @@ impl Checker<'_> {
 
     /// Looks `name` up in the scope of `module`, marking it (and its `use`) used.
     pub(super) fn lookup(&mut self, module: ModuleId, name: &str) -> Option<Binding> {
-        let binding = *self.scopes.get(module.0)?.names.get(name)?;
+        let binding = self.binding(module, name)?;
+        self.mark_used(module, binding);
+        Some(binding)
+    }
+
+    /// What `name` means in the scope of `module`, without marking it used.
+    pub(super) fn binding(&self, module: ModuleId, name: &str) -> Option<Binding> {
+        self.scopes.get(module.0)?.names.get(name).copied()
+    }
+
+    /// Marks a name that `module` looked up used, and the `use` it came through.
+    pub(super) fn mark_used(&mut self, module: ModuleId, binding: Binding) {
         if let Some(import) = binding.import {
             self.used_imports.insert((module, import));
         }
         self.used_items.insert(binding.item);
-        Some(binding)
     }
 
     /// Every name visible in `module`, for "did you mean" suggestions.
