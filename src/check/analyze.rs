@@ -25,7 +25,7 @@ use super::items::{literal_type, AgentInfo};
 use super::modules::ModuleId;
 use super::scope::{Binding, ItemKind, ItemRef};
 use super::types::{Type, RESULT_FIELDS};
-use super::{Checker, SUGGESTION_BUDGET};
+use super::{Checker, Findings, SUGGESTION_BUDGET};
 use crate::diagnostics;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
@@ -149,20 +149,6 @@ struct ParamSlot {
     used: bool,
 }
 
-/// What analysing workflows found that the checker keeps, applied to it in one fixed
-/// order ([`Checker::apply`]) whichever thread found it.
-#[derive(Default)]
-struct Findings {
-    /// Diagnostics in the order found, with the module of the workflow they are in.
-    /// W010 (an agent without `context`) carries its agent: it is reported once per
-    /// agent and calling module, at the first such call in the fixed order.
-    diagnostics: Vec<(ModuleId, diagnostics::Diagnostic, Option<ItemRef>)>,
-    /// Names looked up, with the module that looked them up.
-    used: Vec<(ModuleId, Binding)>,
-    /// Workflows called through a skill.
-    used_workflows: Vec<ItemRef>,
-}
-
 /// One strongly connected component's analysis: its workflows' values and what it found.
 #[derive(Default)]
 struct Share {
@@ -281,22 +267,6 @@ impl<'p> Checker<'p> {
         share
     }
 
-    /// Applies what analysing some workflows found: diagnostics, and names used.
-    fn apply(&mut self, findings: Findings) {
-        for (module, binding) in findings.used {
-            self.mark_used(module, binding);
-        }
-        self.used_items.extend(findings.used_workflows);
-        for (module, diagnostic, no_context) in findings.diagnostics {
-            if let Some(agent) = no_context {
-                if !self.warned_no_context.insert((agent, module)) {
-                    continue;
-                }
-            }
-            self.emit(module, diagnostic);
-        }
-    }
-
     /// The value a call of `item` yields: from its analysis if it is done (in an
     /// earlier component, or in `share`), analysing its body now if not.
     fn workflow_value(&self, share: &mut Share, item: ItemRef) -> Value {
@@ -410,16 +380,13 @@ impl<'p> Checker<'p> {
 
 impl<'c, 'p> Analysis<'c, 'p> {
     fn emit(&mut self, diagnostic: diagnostics::Diagnostic) {
-        self.share
-            .findings
-            .diagnostics
-            .push((self.module, diagnostic, None));
+        self.share.findings.emit(self.module, diagnostic);
     }
 
     /// What `name` means in this workflow's module, marking it used.
     fn lookup(&mut self, name: &str) -> Option<Binding> {
         let binding = self.checker.binding(self.module, name)?;
-        self.share.findings.used.push((self.module, binding));
+        self.share.findings.used(self.module, binding);
         Some(binding)
     }
 
@@ -1146,7 +1113,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 match self.checker.call_edge(self.module, call) {
                     Some(edge) => {
                         if edge.via_skill.is_some() {
-                            self.share.findings.used_workflows.push(edge.target);
+                            self.share.findings.used_items.push(edge.target);
                         }
                         self.workflow_call(edge.target, call)
                     }
@@ -1585,82 +1552,3 @@ impl<'c, 'p> Analysis<'c, 'p> {
 
 /// The builtin functions, for suggestions.
 pub const BUILTINS: &[&str] = &["files", "dirs", "read", "len", "exec"];
-
-#[cfg(test)]
-mod tests {
-    use std::fmt::Write as _;
-    use std::path::Path;
-
-    use super::*;
-    use crate::check::modules::Program;
-
-    /// Every diagnostic the checker emits on `text`, in the order emitted (not sorted),
-    /// with the workflows analysed on `threads` threads.
-    fn emitted(text: &str, threads: usize) -> Vec<String> {
-        let mut program = Program::default();
-        program.load_text("many.pai", text, Path::new("."));
-        let mut checker = Checker::new(&program);
-        checker.build_scopes();
-        checker.check_items();
-        checker.build_call_graph();
-        checker.analyze_workflows(threads);
-        checker.lint();
-        checker
-            .diagnostics
-            .iter()
-            .map(|d| format!("{d:?}"))
-            .collect()
-    }
-
-    /// `chains` chains of `length` workflows, each calling the one before it (so the
-    /// call graph has `length` levels of `chains` components), and in each workflow
-    /// `unknown` misspelt names and a call of an agent without `context`.
-    fn chained_program(chains: usize, length: usize, unknown: usize) -> String {
-        let mut text = String::from(
-            "agent bare(x: text) -> result {\n  prompt \"{{x}}\"\n}\n\n\
-             agent coder1(task: text) -> result {\n  context 8k\n  prompt \"Do {{task}}\"\n}\n\n",
-        );
-        for chain in 0..chains {
-            for step in 0..length {
-                let _ = writeln!(text, "workflow w{chain}-{step}(task: text) -> result {{");
-                if step > 0 {
-                    let _ = writeln!(text, "  let before = w{chain}-{}(task: task)", step - 1);
-                }
-                let _ = writeln!(text, "  let warned = bare(x: task)");
-                for n in 0..unknown {
-                    let _ = writeln!(text, "  let typo{n} = coder(task: tsak)");
-                }
-                let _ = writeln!(text, "  return coder1(task: task)\n}}\n");
-            }
-        }
-        text
-    }
-
-    #[test]
-    fn threads_find_the_same_in_the_same_order() {
-        let text = chained_program(5, 4, 2);
-        let alone = emitted(&text, 1);
-        // 20 W010 candidates reported once, 80 unknown names each with a suggestion.
-        assert!(
-            alone.iter().filter(|d| d.contains("W010")).count() == 1,
-            "{alone:#?}"
-        );
-        assert!(alone.iter().filter(|d| d.contains("did you mean")).count() >= 80);
-        for threads in [2, 3, 7] {
-            assert_eq!(emitted(&text, threads), alone, "{threads} threads");
-        }
-    }
-
-    #[test]
-    fn threads_that_spend_every_suggestion_are_analysed_again_in_order() {
-        // 4 × 10 × 6 misspelt callees and as many misspelt arguments: the suggestion
-        // budget runs out, and where depends on the order names are met.
-        let text = chained_program(4, 10, 6);
-        let alone = emitted(&text, 1);
-        let suggested = alone.iter().filter(|d| d.contains("did you mean")).count();
-        assert_eq!(suggested, SUGGESTION_BUDGET - 1, "{alone:#?}");
-        for threads in [2, 3, 7] {
-            assert_eq!(emitted(&text, threads), alone, "{threads} threads");
-        }
-    }
-}

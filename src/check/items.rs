@@ -4,14 +4,15 @@
 use foldhash::{HashMap, HashMapExt};
 
 use super::budget::tokens_of_bytes;
-use super::modules::{ModuleId, Program};
+use super::modules::ModuleId;
+use super::scope::Binding;
 use super::scope::{ItemKind, ItemRef};
 use super::templates;
 use super::types::{ResultFields, Type};
-use super::Checker;
+use super::{Checker, Findings};
 use crate::diagnostics;
 use crate::source::Span;
-use crate::syntax::ast::{self, Item, Param, ProtocolRule, Setting, Value};
+use crate::syntax::ast::{self, Item, Param, ProtocolRule, Setting, TypeExpr, Value};
 
 /// What a setting's value must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,51 +109,143 @@ pub struct AgentInfo {
     pub result_fields: ResultFields,
 }
 
-/// Every agent's templates as handlebars parsed them, by module and where they start.
-type ParsedTemplates = HashMap<(ModuleId, usize), templates::Parsed>;
-
-/// Parses the templates (`prompt` and `system`) of every agent in `program` up front:
-/// parsing needs only their text, so it runs on every core for a big program.
-fn parse_templates(program: &Program) -> ParsedTemplates {
-    let mut keys = Vec::new();
-    let mut texts = Vec::new();
-    for (id, module) in program.modules.iter().enumerate() {
-        for item in &module.ast.items {
-            let Item::Agent(agent) = item else { continue };
-            for setting in &agent.settings {
-                if let ("prompt" | "system", Value::Text(text)) =
-                    (setting.key.name.as_str(), &setting.value)
-                {
-                    keys.push((ModuleId(id), text.span.start));
-                    texts.push(text);
-                }
-            }
-        }
-    }
-    let bytes = texts.iter().map(|text| text.value.len()).sum();
-    let parsed = templates::parse_all(&texts, crate::parallel::threads_for(bytes));
-    keys.into_iter().zip(parsed).collect()
-}
-
 impl Checker<'_> {
-    pub(super) fn check_items(&mut self) {
+    /// The threads worth checking the program's agents on: one per core when their
+    /// templates are big, one otherwise.
+    pub(super) fn item_threads(&self) -> usize {
+        let template_bytes = (self.program.modules.iter())
+            .flat_map(|module| &module.ast.items)
+            .filter_map(|item| match item {
+                Item::Agent(agent) => Some(&agent.settings),
+                _ => None,
+            })
+            .flatten()
+            .map(
+                |setting| match (setting.key.name.as_str(), &setting.value) {
+                    ("prompt" | "system", Value::Text(text)) => text.value.len(),
+                    _ => 0,
+                },
+            )
+            .sum();
+        crate::parallel::threads_for(template_bytes)
+    }
+
+    /// Checks every item. Agents are checked first, shared out between `threads`
+    /// threads (parsing and walking their templates is most of the work); what each
+    /// item found is applied in the order of the items, so the output is the same for
+    /// any number of threads.
+    pub(super) fn check_items(&mut self, threads: usize) {
         let program = self.program;
-        let mut templates = parse_templates(program);
+        let jobs: Vec<(ModuleId, &ast::Agent)> = (program.modules.iter().enumerate())
+            .flat_map(|(id, module)| {
+                module.ast.items.iter().filter_map(move |item| match item {
+                    Item::Agent(agent) => Some((ModuleId(id), agent)),
+                    _ => None,
+                })
+            })
+            .collect();
+        let checker = &*self;
+        let checked = crate::parallel::map_runs(&jobs, threads, |run| {
+            run.iter()
+                .map(|&(module, agent)| {
+                    let mut check = ItemCheck::new(checker);
+                    let info = check.agent(module, agent);
+                    (info, check.findings)
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut checked = checked.into_iter().flatten();
         for (id, module_data) in program.modules.iter().enumerate() {
             let module = ModuleId(id);
             for (index, ast_item) in module_data.ast.items.iter().enumerate() {
                 let item = ItemRef { module, index };
+                let mut check = ItemCheck::new(self);
                 match ast_item {
                     Item::Use(_) => {}
-                    Item::Type(decl) => self.type_decl(module, decl),
-                    Item::Agent(agent) => {
-                        let info = self.agent(module, agent, &mut templates);
-                        self.agents.insert(item, info);
+                    Item::Type(decl) => check.type_decl(module, decl),
+                    Item::Agent(_) => {
+                        if let Some((info, findings)) = checked.next() {
+                            self.apply(findings);
+                            self.agents.insert(item, info);
+                        }
+                        continue;
                     }
-                    Item::Workflow(workflow) => self.workflow_signature(module, workflow),
-                    Item::Skill(skill) => self.skill(module, skill),
-                    Item::Protocol(protocol) => self.protocol(module, protocol),
-                    Item::Provider(provider) => self.provider(module, provider),
+                    Item::Workflow(workflow) => check.workflow_signature(module, workflow),
+                    Item::Skill(skill) => check.skill(module, skill),
+                    Item::Protocol(protocol) => check.protocol(module, protocol),
+                    Item::Provider(provider) => check.provider(module, provider),
+                }
+                let findings = check.findings;
+                self.apply(findings);
+            }
+        }
+    }
+}
+
+/// Checks items against a checker it only reads, keeping what it finds apart, so that
+/// items can be checked on several threads ([`Checker::check_items`]).
+struct ItemCheck<'c, 'p> {
+    checker: &'c Checker<'p>,
+    findings: Findings,
+}
+
+impl<'c, 'p> ItemCheck<'c, 'p> {
+    fn new(checker: &'c Checker<'p>) -> Self {
+        ItemCheck {
+            checker,
+            findings: Findings::default(),
+        }
+    }
+
+    fn emit(&mut self, module: ModuleId, diagnostic: diagnostics::Diagnostic) {
+        self.findings.emit(module, diagnostic);
+    }
+
+    /// Looks `name` up in the scope of `module`, marking it (and its `use`) used.
+    fn lookup(&mut self, module: ModuleId, name: &str) -> Option<Binding> {
+        let binding = self.checker.binding(module, name)?;
+        self.findings.used(module, binding);
+        Some(binding)
+    }
+
+    fn visible_names(&self, module: ModuleId) -> Vec<String> {
+        self.checker.visible_names(module)
+    }
+
+    /// Resolves a written type in `module`, reporting unknown names when `report`.
+    fn resolve_type(&mut self, module: ModuleId, ty: &TypeExpr, report: bool) -> Type {
+        match ty {
+            TypeExpr::List(element, _, _) => {
+                Type::List(Box::new(self.resolve_type(module, element, report)))
+            }
+            TypeExpr::Named(ident) => {
+                if let Some(builtin) = Type::builtin(&ident.name) {
+                    return builtin;
+                }
+                match self.lookup(module, &ident.name) {
+                    Some(binding) if binding.kind == ItemKind::Type => {
+                        Type::Record(ident.name.clone())
+                    }
+                    _ => {
+                        if report {
+                            let mut candidates: Vec<String> = [
+                                "text", "path", "number", "bool", "duration", "result", "list",
+                            ]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect();
+                            candidates.extend(self.checker.type_names(module));
+                            let suggestion = diagnostics::suggest(
+                                &ident.name,
+                                candidates.iter().map(String::as_str),
+                            );
+                            self.emit(
+                                module,
+                                diagnostics::unknown_type(ident.span, &ident.name, suggestion),
+                            );
+                        }
+                        Type::Unknown
+                    }
                 }
             }
         }
@@ -239,12 +332,7 @@ impl Checker<'_> {
         out
     }
 
-    fn agent(
-        &mut self,
-        module: ModuleId,
-        agent: &ast::Agent,
-        templates: &mut ParsedTemplates,
-    ) -> AgentInfo {
+    fn agent(&mut self, module: ModuleId, agent: &ast::Agent) -> AgentInfo {
         let params = self.params(module, &agent.params);
         let returns = agent
             .returns
@@ -282,11 +370,9 @@ impl Checker<'_> {
         let mut found = Vec::new();
         for key in ["system", "prompt"] {
             if let Some(Value::Text(text)) = values.get(key).map(|s| &s.value) {
-                let program = &*self;
-                let fields = |name: &str| program.record_fields(module, name);
-                let template = templates
-                    .remove(&(module, text.span.start))
-                    .unwrap_or_else(|| templates::parse(text));
+                let checker = self.checker;
+                let fields = |name: &str| checker.record_fields(module, name);
+                let template = templates::parse(text);
                 let used = templates::check_parsed(
                     &agent.name.name,
                     text,

@@ -147,6 +147,31 @@ pub fn check_program(mut program: Program, roots: &[ModuleId]) -> Outcome {
     }
 }
 
+/// What a pass run on a shared, read-only checker found, applied to the checker in one
+/// fixed order ([`Checker::apply`]) whichever thread found it: the passes that run on
+/// several threads (agents' items, workflow bodies) keep their findings apart.
+#[derive(Default)]
+pub(crate) struct Findings {
+    /// Diagnostics in the order found, with the module they are in. W010 (an agent
+    /// without `context`) carries its agent: it is reported once per agent and calling
+    /// module, at the first such call in the fixed order.
+    diagnostics: Vec<(ModuleId, Diagnostic, Option<scope::ItemRef>)>,
+    /// Names looked up, with the module that looked them up.
+    used: Vec<(ModuleId, scope::Binding)>,
+    /// Items used without being named (a workflow called through its skill).
+    used_items: Vec<scope::ItemRef>,
+}
+
+impl Findings {
+    fn emit(&mut self, module: ModuleId, diagnostic: Diagnostic) {
+        self.diagnostics.push((module, diagnostic, None));
+    }
+
+    fn used(&mut self, module: ModuleId, binding: scope::Binding) {
+        self.used.push((module, binding));
+    }
+}
+
 /// "did you mean" costs a pass over every name in scope; past this many, a file full
 /// of unknown names would make checking quadratic, so suggestions stop.
 const SUGGESTION_BUDGET: usize = 200;
@@ -192,7 +217,7 @@ impl<'p> Checker<'p> {
 
     fn run(&mut self) {
         self.build_scopes();
-        self.check_items();
+        self.check_items(self.item_threads());
         self.build_call_graph();
         self.analyze_workflows(self.analysis_threads());
         self.lint();
@@ -203,6 +228,22 @@ impl<'p> Checker<'p> {
         self.suggestions_spent.fetch_add(1, Ordering::Relaxed) + 1 < SUGGESTION_BUDGET
     }
 
+    /// Applies what a pass found: diagnostics, and names used.
+    fn apply(&mut self, findings: Findings) {
+        for (module, binding) in findings.used {
+            self.mark_used(module, binding);
+        }
+        self.used_items.extend(findings.used_items);
+        for (module, diagnostic, no_context) in findings.diagnostics {
+            if let Some(agent) = no_context {
+                if !self.warned_no_context.insert((agent, module)) {
+                    continue;
+                }
+            }
+            self.emit(module, diagnostic);
+        }
+    }
+
     fn emit(&mut self, module: ModuleId, diagnostic: Diagnostic) {
         let file = self.program.module(module).file;
         let mut diagnostic = diagnostic.in_file(file);
@@ -210,5 +251,94 @@ impl<'p> Checker<'p> {
             related.file.get_or_insert(file);
         }
         self.diagnostics.push(diagnostic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::path::Path;
+
+    use super::*;
+
+    /// Every diagnostic the checker emits on `text`, in the order emitted (not sorted),
+    /// with the workflows analysed on `threads` threads.
+    fn emitted(text: &str, threads: usize) -> Vec<String> {
+        let mut program = Program::default();
+        program.load_text("many.pai", text, Path::new("."));
+        let mut checker = Checker::new(&program);
+        checker.build_scopes();
+        checker.check_items(threads);
+        checker.build_call_graph();
+        checker.analyze_workflows(threads);
+        checker.lint();
+        checker
+            .diagnostics
+            .iter()
+            .map(|d| format!("{d:?}"))
+            .collect()
+    }
+
+    /// `chains` chains of `length` workflows, each calling the one before it (so the
+    /// call graph has `length` levels of `chains` components), and in each workflow
+    /// `unknown` misspelt names and a call of an agent without `context`; beside each
+    /// workflow an agent with a misspelt type and setting, a template reading an
+    /// unknown name, and an unused parameter; each workflow has a misspelt type too.
+    fn chained_program(chains: usize, length: usize, unknown: usize) -> String {
+        let mut text = String::from(
+            "agent bare(x: text) -> result {\n  prompt \"{{x}}\"\n}\n\n\
+             agent coder1(task: text) -> result {\n  context 8k\n  prompt \"Do {{task}}\"\n}\n\n",
+        );
+        for chain in 0..chains {
+            for step in 0..length {
+                let _ = writeln!(
+                    text,
+                    "agent a{chain}-{step}(x: txt) -> result {{\n  contxt 8k\n  prompt \"{{{{y}}}}\"\n}}\n"
+                );
+                let _ = writeln!(
+                    text,
+                    "workflow w{chain}-{step}(task: text, extra: txt) -> result {{"
+                );
+                if step > 0 {
+                    let _ = writeln!(text, "  let before = w{chain}-{}(task: task)", step - 1);
+                }
+                let _ = writeln!(text, "  let warned = bare(x: task)");
+                for n in 0..unknown {
+                    let _ = writeln!(text, "  let typo{n} = coder(task: tsak)");
+                }
+                let _ = writeln!(text, "  return coder1(task: task)\n}}\n");
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn items_and_workflows_checked_on_threads_find_the_same_in_the_same_order() {
+        let text = chained_program(5, 4, 2);
+        let alone = emitted(&text, 1);
+        // 20 W010 candidates reported once, 80 unknown names each with a suggestion.
+        assert!(
+            alone.iter().filter(|d| d.contains("W010")).count() == 1,
+            "{alone:#?}"
+        );
+        assert!(alone.iter().filter(|d| d.contains("did you mean")).count() >= 80);
+        for threads in [2, 3, 7] {
+            assert_eq!(emitted(&text, threads), alone, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn threads_that_spend_every_suggestion_are_checked_again_in_order() {
+        // 4 × 10 × 6 misspelt callees and as many misspelt arguments: the suggestion
+        // budget runs out, and where depends on the order names are met.
+        let text = chained_program(4, 10, 6);
+        let alone = emitted(&text, 1);
+        let suggested = (alone.iter())
+            .filter(|d| d.contains("E004") && d.contains("did you mean"))
+            .count();
+        assert_eq!(suggested, SUGGESTION_BUDGET - 1, "{alone:#?}");
+        for threads in [2, 3, 7] {
+            assert_eq!(emitted(&text, threads), alone, "{threads} threads");
+        }
     }
 }

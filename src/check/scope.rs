@@ -257,46 +257,8 @@ impl Checker<'_> {
             .unwrap_or_default()
     }
 
-    /// Resolves a written type in `module`, reporting unknown names when `report`.
-    pub(super) fn resolve_type(&mut self, module: ModuleId, ty: &TypeExpr, report: bool) -> Type {
-        match ty {
-            TypeExpr::List(element, _, _) => {
-                Type::List(Box::new(self.resolve_type(module, element, report)))
-            }
-            TypeExpr::Named(ident) => {
-                if let Some(builtin) = Type::builtin(&ident.name) {
-                    return builtin;
-                }
-                match self.lookup(module, &ident.name) {
-                    Some(binding) if binding.kind == ItemKind::Type => {
-                        Type::Record(ident.name.clone())
-                    }
-                    _ => {
-                        if report {
-                            let mut candidates: Vec<String> = [
-                                "text", "path", "number", "bool", "duration", "result", "list",
-                            ]
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect();
-                            candidates.extend(self.type_names(module));
-                            let suggestion = diagnostics::suggest(
-                                &ident.name,
-                                candidates.iter().map(String::as_str),
-                            );
-                            self.emit(
-                                module,
-                                diagnostics::unknown_type(ident.span, &ident.name, suggestion),
-                            );
-                        }
-                        Type::Unknown
-                    }
-                }
-            }
-        }
-    }
-
-    fn type_names(&self, module: ModuleId) -> Vec<String> {
+    /// The record types visible in `module`.
+    pub(super) fn type_names(&self, module: ModuleId) -> Vec<String> {
         self.scopes
             .get(module.0)
             .map(|scope| {

@@ -43,8 +43,7 @@ pub struct TemplateUse {
 pub type FieldsOf<'a> = dyn Fn(&str) -> Option<Vec<(String, Type)>> + 'a;
 
 /// A template as handlebars parsed it, before it is checked against an agent's
-/// parameters. Parsing needs nothing but the text, so the checker parses every
-/// template of a program up front, on every core ([`parse_all`]).
+/// parameters (parsing needs nothing but the text).
 pub struct Parsed {
     /// What handlebars read, and how its positions map back to the template.
     read: Condensed,
@@ -56,16 +55,6 @@ enum Outcome {
     /// Refused before handlebars ran: where in the template, and why.
     Refused(usize, usize, String),
     Invalid(handlebars::TemplateError),
-}
-
-/// Parses every template in `texts`, sharing them out between `threads` threads.
-pub fn parse_all(texts: &[&Text], threads: usize) -> Vec<Parsed> {
-    crate::parallel::map_runs(texts, threads, |run| {
-        run.iter().map(|text| parse(text)).collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// Parses one template: a condensed copy of it when handlebars reads that alike
@@ -886,34 +875,6 @@ mod tests {
 
     /// Templates parsed together on several threads come back in order, each as it
     /// parses alone.
-    #[test]
-    fn templates_parsed_on_several_threads_come_back_in_order() {
-        let texts: Vec<Text> = PIECES
-            .iter()
-            .map(|piece| Text {
-                value: format!("Do {piece} now"),
-                span: Span::new(0, piece.len() + 7),
-                map: vec![(0, 0)],
-            })
-            .collect();
-        let refs: Vec<&Text> = texts.iter().collect();
-        let check = |text: &Text, parsed: &Parsed| {
-            let mut out = Vec::new();
-            let used = check_parsed("a", text, parsed, &[], &|_| None, &mut out);
-            (format!("{out:?}"), used.literal_bytes, used.parsed)
-        };
-        let alone: Vec<_> = texts.iter().map(|text| check(text, &parse(text))).collect();
-        for threads in [1, 2, 3, PIECES.len() + 1] {
-            let together = parse_all(&refs, threads);
-            let checked: Vec<_> = texts
-                .iter()
-                .zip(&together)
-                .map(|(t, p)| check(t, p))
-                .collect();
-            assert_eq!(checked, alone, "{threads} threads");
-        }
-    }
-
     #[test]
     fn bracketed_keys_holding_braces_check_alike() {
         for template in [
