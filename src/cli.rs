@@ -579,6 +579,9 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
         Format::Json => print!("{}", report::json(&outcome.sources, &outcome.diagnostics)),
         Format::Sarif => print!("{}", report::sarif(&outcome.sources, &outcome.diagnostics)),
     }
+    // The process ends here: freeing the checked program one allocation at a time cost
+    // about 6% of `pai check` on a big file, and the OS takes the memory back at once.
+    std::mem::forget(outcome);
     if errors > 0 || (deny_warnings && warnings > 0) {
         Exit::Failed
     } else {
