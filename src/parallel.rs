@@ -1,4 +1,7 @@
-//! How many threads a stage of `pai check` uses for a job of a given size.
+//! How many threads a stage of `pai check` uses for a job of a given size, and how
+//! the job is shared out between them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Jobs smaller than this many bytes run on the calling thread. Starting a thread
 /// costs about what parsing 1 KB does; below this size the shared job would gain
@@ -14,29 +17,47 @@ pub(crate) fn threads_for(bytes: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }
 
-/// Applies `work` to `items` cut into at most `threads` runs of consecutive items, one
-/// thread a run (the first on the calling thread), and returns each run's result in
-/// order. A panic in a run is raised again here.
-pub(crate) fn map_runs<I: Sync, R: Send>(
+/// Applies `work` to each of `items` on up to `threads` threads (one of them the
+/// calling thread) and returns the results in the order of `items`. Each thread takes
+/// the next item no thread has taken yet, so items of uneven cost, or a thread that
+/// starts late, still leave the threads finishing together. A panic in `work` is
+/// raised again here.
+pub(crate) fn map_each<I: Sync, R: Send>(
     items: &[I],
     threads: usize,
-    work: impl Fn(&[I]) -> R + Sync,
+    work: impl Fn(&I) -> R + Sync,
 ) -> Vec<R> {
-    let per_thread = items.len().div_ceil(threads.max(1)).max(1);
-    let mut runs = items.chunks(per_thread);
-    let first = runs.next().unwrap_or_default();
-    std::thread::scope(|scope| {
-        let others: Vec<_> = runs.map(|run| scope.spawn(|| work(run))).collect();
-        let mut results = vec![work(first)];
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    // Each thread's results, with the index of each item it took.
+    let take = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(index) else {
+                break;
+            };
+            done.push((index, work(item)));
+        }
+        done
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(take)).collect();
+        let mut all = take();
         for other in others {
-            results.push(
+            all.extend(
                 other
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             );
         }
-        results
-    })
+        all
+    });
+    results.sort_unstable_by_key(|&(index, _)| index);
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 #[cfg(test)]
@@ -44,13 +65,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_come_back_in_order_whatever_the_threads() {
-        let items: Vec<u32> = (0..10).collect();
-        for threads in [0, 1, 2, 3, 20] {
-            let runs = map_runs(&items, threads, |run: &[u32]| run.to_vec());
-            assert!(runs.len() <= threads.max(1), "{threads}: {runs:?}");
-            assert_eq!(runs.concat(), items, "{threads} threads");
+    fn results_come_back_in_order_whatever_the_threads() {
+        let items: Vec<u32> = (0..100).collect();
+        for threads in [0, 1, 2, 3, 200] {
+            // Uneven work, so threads take items out of order.
+            let doubled = map_each(&items, threads, |&n| {
+                if n % 7 == 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+                n * 2
+            });
+            let expected: Vec<u32> = items.iter().map(|n| n * 2).collect();
+            assert_eq!(doubled, expected, "{threads} threads");
         }
-        assert_eq!(map_runs(&[] as &[u32], 2, |run: &[u32]| run.len()), vec![0]);
+        assert!(map_each(&[] as &[u32], 2, |&n| n).is_empty());
+    }
+
+    #[test]
+    fn every_thread_takes_work() {
+        let items: Vec<u32> = (0..64).collect();
+        let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        map_each(&items, 2, |_| {
+            seen.lock()
+                .map(|mut s| s.insert(std::thread::current().id()))
+                .ok();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        });
+        assert_eq!(seen.lock().map(|s| s.len()).unwrap_or(0), 2);
     }
 }

@@ -239,13 +239,9 @@ impl<'p> Checker<'p> {
         let mut found: Vec<Option<Findings>> = components.iter().map(|_| None).collect();
         for level in &levels {
             let checker = &*self;
-            let shares = crate::parallel::map_runs(level, threads, |run| {
-                run.iter()
-                    .filter_map(|&index| {
-                        let component = components.get(index)?;
-                        Some((index, checker.analyze_component(component)))
-                    })
-                    .collect::<Vec<_>>()
+            let shares = crate::parallel::map_each(level, threads, |&index| {
+                let component = components.get(index)?;
+                Some((index, checker.analyze_component(component)))
             });
             for (index, share) in shares.into_iter().flatten() {
                 self.workflows.extend(share.states);

@@ -145,16 +145,12 @@ impl Checker<'_> {
             })
             .collect();
         let checker = &*self;
-        let checked = crate::parallel::map_runs(&jobs, threads, |run| {
-            run.iter()
-                .map(|&(module, agent)| {
-                    let mut check = ItemCheck::new(checker);
-                    let info = check.agent(module, agent);
-                    (info, check.findings)
-                })
-                .collect::<Vec<_>>()
+        let checked = crate::parallel::map_each(&jobs, threads, |&(module, agent)| {
+            let mut check = ItemCheck::new(checker);
+            let info = check.agent(module, agent);
+            (info, check.findings)
         });
-        let mut checked = checked.into_iter().flatten();
+        let mut checked = checked.into_iter();
         for (id, module_data) in program.modules.iter().enumerate() {
             let module = ModuleId(id);
             for (index, ast_item) in module_data.ast.items.iter().enumerate() {

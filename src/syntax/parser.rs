@@ -56,10 +56,10 @@ fn parse_with(
 }
 
 /// Parses the pieces of `text` that start at `starts` (from [`prescan`]) with the `file`
-/// rule and hands each piece's start and pairs to `lower`. Consecutive pieces are
-/// shared out between `threads` threads; each parses and lowers its pieces in order,
-/// so pest's token queue never holds more than one piece. `None` when a piece does not
-/// parse.
+/// rule and hands each piece's start and pairs to `lower`. The pieces are shared out
+/// between `threads` threads, each taking the next piece not yet taken, and each
+/// piece is lowered as soon as it is parsed, so pest's token queue never holds more
+/// than one piece a thread. `None` when a piece does not parse.
 pub(crate) fn parse_pieces<T: Send>(
     text: &str,
     starts: &[usize],
@@ -72,18 +72,21 @@ pub(crate) fn parse_pieces<T: Send>(
     let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
     let longest = pieces.iter().map(|(a, b)| b - a).max().unwrap_or(0);
     let _turn = Settings::take(longest, false);
-    let lowered = crate::parallel::map_runs(&pieces, threads, |run| {
-        run.iter()
-            .map(|&(start, end)| {
-                let pairs = PaiParser::parse(Rule::file, text.get(start..end)?).ok()?;
-                Some(lower(start, pairs))
-            })
-            .collect::<Option<Vec<T>>>()
-    })
-    .into_iter()
-    .collect::<Option<Vec<_>>>()
-    .map(|runs| runs.into_iter().flatten().collect());
-    lowered
+    // Once a piece fails the others are not worth parsing: the whole parse reports.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let lowered = crate::parallel::map_each(&pieces, threads, |&(start, end)| {
+        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let parsed = text
+            .get(start..end)
+            .and_then(|piece| PaiParser::parse(Rule::file, piece).ok());
+        if parsed.is_none() {
+            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(lower(start, parsed?))
+    });
+    lowered.into_iter().collect()
 }
 
 /// pest's process-wide settings, held for one parse of ours: set on taking, put back
