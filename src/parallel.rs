@@ -17,6 +17,10 @@ pub(crate) fn threads_for(bytes: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }
 
+/// The stack of each thread started: a main thread's, since the passes shared out
+/// recurse as deep as the source nests (pest on 256 brackets, the workflow analysis).
+const STACK: usize = 8 * 1024 * 1024;
+
 /// Applies `work` to each of `items` on up to `threads` threads (one of them the
 /// calling thread) and returns the results in the order of `items`. Each thread takes
 /// the next item no thread has taken yet, so items of uneven cost, or a thread that
@@ -45,7 +49,15 @@ pub(crate) fn map_each<I: Sync, R: Send>(
         done
     };
     let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(take)).collect();
+        // A thread that cannot be started leaves its share to the others.
+        let others: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .stack_size(STACK)
+                    .spawn_scoped(scope, take)
+                    .ok()
+            })
+            .collect();
         let mut all = take();
         for other in others {
             all.extend(

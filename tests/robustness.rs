@@ -780,6 +780,42 @@ fn binary_deep_brackets() {
     );
 }
 
+/// Workflows calling one another in a ring of 3,000 (one strongly connected component,
+/// whose analysis nested a workflow inside the one calling it until the stack ran out),
+/// and a big file (checked on every core) whose workflows each nest brackets as deep
+/// as allowed.
+#[test]
+fn binary_long_call_cycles_and_deep_bodies_on_threads() {
+    let scratch = Scratch::new("cycles");
+    let agent =
+        "agent leaf(x: text) -> result {\n  context 8k\n  summary 50 tokens\n  prompt \"{{x}}\"\n}\n";
+    let n = 3_000;
+    let mut ring = String::from(agent);
+    for i in 0..n {
+        ring.push_str(&format!(
+            "workflow r{i}(x: text) -> result depth 3 {{\n  let a = r{}(x: x)\n  return leaf(x: a.summary)\n}}\n",
+            (i + 1) % n
+        ));
+    }
+    let (run, _) = check_json(&scratch.file("ring.pai", &ring));
+    assert!(run.code <= 1, "{}", tail(&run.stderr));
+
+    let mut deep = String::from(agent);
+    let nested = format!("{}x{}", "(".repeat(250), ")".repeat(250));
+    for i in 0..300 {
+        deep.push_str(&format!(
+            "workflow d{i}(x: text) -> result {{\n  let y = {nested}\n  return leaf(x: y)\n}}\n"
+        ));
+    }
+    assert!(deep.len() > 64 * 1024);
+    let (run, report) = check_json(&scratch.file("deep.pai", &deep));
+    assert_eq!(run.code, 0, "{}", tail(&run.stderr));
+    // Only W008 (nothing calls the workflows), once each.
+    let codes = json_codes(&report);
+    assert_eq!(codes.len(), 300, "{codes:?}");
+    assert!(codes.iter().all(|code| code == "pai::W008"), "{codes:?}");
+}
+
 /// Long chains that nest the syntax tree without brackets: operators, `not`,
 /// `else if`, `if` and `for` in the condition or iterable of another, and `list<...>`
 /// types; and brackets after a comment ended by `\r`.

@@ -156,7 +156,15 @@ struct Share {
     findings: Findings,
     /// Agents without `context` already warned about in this share, by calling module.
     warned_no_context: HashSet<(ItemRef, ModuleId)>,
+    /// Workflows whose analysis is under way, one inside the other.
+    nested: usize,
 }
+
+/// How many workflows of one cycle may be analysed one inside the other (each call of
+/// a workflow not yet analysed analyses it there and then). Past this, a call sees the
+/// callee as a call of a recursive workflow does, and the callee is analysed after:
+/// a cycle of thousands of workflows ran the stack out.
+const MAX_NESTED_ANALYSES: usize = 16;
 
 struct Analysis<'c, 'p> {
     checker: &'c Checker<'p>,
@@ -273,6 +281,7 @@ impl<'p> Checker<'p> {
         {
             Some(WorkflowState::Done(value)) => return (**value).clone(),
             Some(WorkflowState::InProgress) => return self.recursive_value(item),
+            None if share.nested >= MAX_NESTED_ANALYSES => return self.recursive_value(item),
             None => {}
         }
         let program = self.program;
@@ -293,7 +302,9 @@ impl<'p> Checker<'p> {
             params: Vec::new(),
             frames: Vec::new(),
         };
+        analysis.share.nested += 1;
         let mut value = analysis.workflow(workflow);
+        analysis.share.nested -= 1;
         value.reads = 0;
         value.outputs.clear();
         share
