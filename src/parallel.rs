@@ -97,12 +97,25 @@ mod tests {
     fn every_thread_takes_work() {
         let items: Vec<u32> = (0..64).collect();
         let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        let both = || seen.lock().map(|s| s.len()).unwrap_or(0) >= 2;
         map_each(&items, 2, |_| {
             seen.lock()
                 .map(|mut s| s.insert(std::thread::current().id()))
                 .ok();
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            // Each item waits (at most 10 s) until the other thread has taken one, so
+            // the first thread cannot take them all however late the second starts.
+            let start = std::time::Instant::now();
+            while !both() && start.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         });
-        assert_eq!(seen.lock().map(|s| s.len()).unwrap_or(0), 2);
+        assert!(both());
+    }
+
+    #[test]
+    #[should_panic(expected = "item 7")]
+    fn a_panic_in_work_is_raised_again() {
+        let items: Vec<u32> = (0..16).collect();
+        map_each(&items, 2, |&n| if n == 7 { panic!("item 7") } else { n });
     }
 }

@@ -3,18 +3,12 @@
 //!
 //! Each expression is evaluated abstractly to a [`Value`]: its type, the worst-case
 //! size of what it renders to, and what it carries (`read(...)` values, results,
-//! full outputs). Bindings are evaluated in dependency order, workflows callees first,
-//! so the analysis never recurses deeper than the source nests.
-//!
-//! Workflows that do not call one another are analysed on separate threads for a big
-//! program: the call graph's strongly connected components are analysed level by level
-//! (a component after every component it calls), each thread reading the checker and
-//! keeping what it finds apart ([`Findings`]). What was found is applied to the checker
-//! in one fixed order, the order of a single thread, so that the output never depends
-//! on the threads.
+//! full outputs). Bindings are evaluated in dependency order, workflows callees first
+//! (in the order `levels.rs` gives), so the analysis never recurses deeper than the
+//! source nests, but for the workflows of one cycle (at most [`MAX_NESTED_ANALYSES`]).
+//! The analysis only reads the checker; what it finds is kept apart ([`Findings`]).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
 use petgraph::algo::tarjan_scc;
@@ -25,7 +19,7 @@ use super::items::{literal_type, AgentInfo};
 use super::modules::ModuleId;
 use super::scope::{Binding, ItemKind, ItemRef};
 use super::types::{Type, RESULT_FIELDS};
-use super::{Checker, Findings, SUGGESTION_BUDGET};
+use super::{Checker, Findings};
 use crate::diagnostics;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{
@@ -151,9 +145,9 @@ struct ParamSlot {
 
 /// One strongly connected component's analysis: its workflows' values and what it found.
 #[derive(Default)]
-struct Share {
-    states: HashMap<ItemRef, WorkflowState>,
-    findings: Findings,
+pub(super) struct Share {
+    pub(super) states: HashMap<ItemRef, WorkflowState>,
+    pub(super) findings: Findings,
     /// Agents without `context` already warned about in this share, by calling module.
     warned_no_context: HashSet<(ItemRef, ModuleId)>,
     /// Workflows whose analysis is under way, one inside the other.
@@ -176,104 +170,9 @@ struct Analysis<'c, 'p> {
 }
 
 impl<'p> Checker<'p> {
-    /// The threads worth analysing the program's workflows on: one per core when
-    /// their text is big, one otherwise.
-    pub(super) fn analysis_threads(&self) -> usize {
-        let workflow_bytes = (self.program.modules.iter())
-            .flat_map(|module| &module.ast.items)
-            .map(|item| match item {
-                Item::Workflow(workflow) => workflow.span.len(),
-                _ => 0,
-            })
-            .sum();
-        crate::parallel::threads_for(workflow_bytes)
-    }
-
-    /// Analyses every workflow, on up to `threads` threads; what is found, and in
-    /// which order, is the same for any number.
-    pub(super) fn analyze_workflows(&mut self, threads: usize) {
-        // Callees first (Tarjan yields strongly connected components in reverse
-        // topological order), so calls find their callee already analysed.
-        let components = tarjan_scc(&self.calls.graph());
-        if threads > 1 && components.len() > 1 {
-            let spent = self.suggestions_spent.load(Ordering::Relaxed);
-            let found = self.analyze_by_level(&components, threads);
-            if self.suggestions_spent.load(Ordering::Relaxed) < SUGGESTION_BUDGET {
-                for findings in found {
-                    self.apply(findings);
-                }
-                return;
-            }
-            // A suggestion was refused, and which one depended on the order the threads
-            // asked in: analyse again on this thread, where the order is fixed.
-            self.workflows.clear();
-            self.suggestions_spent.store(spent, Ordering::Relaxed);
-        }
-        for component in &components {
-            let share = self.analyze_component(component);
-            self.workflows.extend(share.states);
-            self.apply(share.findings);
-        }
-    }
-
-    /// Analyses `components` (in Tarjan's order) level by level: a component's level
-    /// is one more than the highest level of the components it calls, so a level's
-    /// components only call into earlier levels and are shared out between `threads`.
-    /// Returns what each component found, in the order of `components`.
-    fn analyze_by_level(&mut self, components: &[Vec<ItemRef>], threads: usize) -> Vec<Findings> {
-        let mut component_of: HashMap<ItemRef, usize> = HashMap::new();
-        let mut levels: Vec<Vec<usize>> = Vec::new();
-        let mut level_of = Vec::with_capacity(components.len());
-        for (index, component) in components.iter().enumerate() {
-            let level = component
-                .iter()
-                .filter_map(|workflow| self.calls.edges.get(workflow))
-                .flatten()
-                .filter_map(|edge| component_of.get(&edge.target))
-                .filter_map(|&callee| level_of.get(callee).map(|level| level + 1))
-                .max()
-                .unwrap_or(0);
-            level_of.push(level);
-            for &workflow in component {
-                component_of.insert(workflow, index);
-            }
-            if levels.len() <= level {
-                levels.resize_with(level + 1, Vec::new);
-            }
-            if let Some(members) = levels.get_mut(level) {
-                members.push(index);
-            }
-        }
-        let mut found: Vec<Option<Findings>> = components.iter().map(|_| None).collect();
-        for level in &levels {
-            let checker = &*self;
-            let shares = crate::parallel::map_each(level, threads, |&index| {
-                let component = components.get(index)?;
-                Some((index, checker.analyze_component(component)))
-            });
-            for (index, share) in shares.into_iter().flatten() {
-                self.workflows.extend(share.states);
-                if let Some(slot) = found.get_mut(index) {
-                    *slot = Some(share.findings);
-                }
-            }
-        }
-        found.into_iter().flatten().collect()
-    }
-
-    /// Analyses the workflows of one strongly connected component, reading the checker
-    /// (its callees outside the component are analysed already).
-    fn analyze_component(&self, component: &[ItemRef]) -> Share {
-        let mut share = Share::default();
-        for &workflow in component {
-            self.workflow_value(&mut share, workflow);
-        }
-        share
-    }
-
     /// The value a call of `item` yields: from its analysis if it is done (in an
     /// earlier component, or in `share`), analysing its body now if not.
-    fn workflow_value(&self, share: &mut Share, item: ItemRef) -> Value {
+    pub(super) fn workflow_value(&self, share: &mut Share, item: ItemRef) -> Value {
         match share
             .states
             .get(&item)
@@ -392,9 +291,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
 
     /// What `name` means in this workflow's module, marking it used.
     fn lookup(&mut self, name: &str) -> Option<Binding> {
-        let binding = self.checker.binding(self.module, name)?;
-        self.share.findings.used(self.module, binding);
-        Some(binding)
+        (self.share.findings).lookup(self.checker, self.module, name)
     }
 
     fn workflow(&mut self, workflow: &'p ast::Workflow) -> Value {
@@ -1363,10 +1260,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 if let Some(related) = diagnostic.related.first_mut() {
                     related.file = Some(agent_file);
                 }
-                self.share
-                    .findings
-                    .diagnostics
-                    .push((self.module, diagnostic, Some(target)));
+                (self.share.findings).emit_no_context(self.module, target, diagnostic);
             }
             return;
         };

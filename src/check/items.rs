@@ -155,17 +155,17 @@ impl Checker<'_> {
             let module = ModuleId(id);
             for (index, ast_item) in module_data.ast.items.iter().enumerate() {
                 let item = ItemRef { module, index };
+                if let Item::Agent(_) = ast_item {
+                    if let Some((info, findings)) = checked.next() {
+                        self.apply(findings);
+                        self.agents.insert(item, info);
+                    }
+                    continue;
+                }
                 let mut check = ItemCheck::new(self);
                 match ast_item {
-                    Item::Use(_) => {}
+                    Item::Use(_) | Item::Agent(_) => {}
                     Item::Type(decl) => check.type_decl(module, decl),
-                    Item::Agent(_) => {
-                        if let Some((info, findings)) = checked.next() {
-                            self.apply(findings);
-                            self.agents.insert(item, info);
-                        }
-                        continue;
-                    }
                     Item::Workflow(workflow) => check.workflow_signature(module, workflow),
                     Item::Skill(skill) => check.skill(module, skill),
                     Item::Protocol(protocol) => check.protocol(module, protocol),
@@ -199,13 +199,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
 
     /// Looks `name` up in the scope of `module`, marking it (and its `use`) used.
     fn lookup(&mut self, module: ModuleId, name: &str) -> Option<Binding> {
-        let binding = self.checker.binding(module, name)?;
-        self.findings.used(module, binding);
-        Some(binding)
-    }
-
-    fn visible_names(&self, module: ModuleId) -> Vec<String> {
-        self.checker.visible_names(module)
+        self.findings.lookup(self.checker, module, name)
     }
 
     /// Resolves a written type in `module`, reporting unknown names when `report`.
@@ -342,7 +336,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
                 Some(b) if b.kind == ItemKind::Provider
             );
             if !declared && !BUILTIN_PROVIDERS.contains(&provider.name.as_str()) {
-                let mut names = self.visible_names(module);
+                let mut names = self.checker.visible_names(module);
                 names.extend(BUILTIN_PROVIDERS.iter().map(|s| s.to_string()));
                 let suggestion =
                     diagnostics::suggest(&provider.name, names.iter().map(String::as_str));
@@ -453,7 +447,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             match self.lookup(module, &first.name) {
                 Some(binding) if binding.kind == ItemKind::Protocol => {}
                 _ => {
-                    let names = self.visible_names(module);
+                    let names = self.checker.visible_names(module);
                     let suggestion =
                         diagnostics::suggest(&first.name, names.iter().map(String::as_str));
                     self.emit(
@@ -496,7 +490,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             match self.lookup(module, &workflow.name) {
                 Some(binding) if binding.kind == ItemKind::Workflow => {}
                 _ => {
-                    let names = self.visible_names(module);
+                    let names = self.checker.visible_names(module);
                     let suggestion =
                         diagnostics::suggest(&workflow.name, names.iter().map(String::as_str));
                     self.emit(

@@ -8,7 +8,8 @@
 //! - [`graph`]: the call graph: recursion bounds, skill cycles, which workflows each
 //!   protocol governs;
 //! - [`analyze`]: workflow bodies: names, arguments, types, binding cycles, context
-//!   budgets ([`budget`]) and protocol rules at each call;
+//!   budgets ([`budget`]) and protocol rules at each call, in the order, and on the
+//!   threads, that [`levels`] gives;
 //! - [`lints`]: unused things and overlapping triggers.
 //!
 //! Every pass collects all it finds; nothing stops at the first error.
@@ -18,6 +19,7 @@ pub mod budget;
 mod condense;
 pub(crate) mod graph;
 pub(crate) mod items;
+mod levels;
 mod lints;
 pub mod modules;
 pub(crate) mod scope;
@@ -167,8 +169,22 @@ impl Findings {
         self.diagnostics.push((module, diagnostic, None));
     }
 
-    fn used(&mut self, module: ModuleId, binding: scope::Binding) {
+    /// W010 for a call in `module` of `agent`, which has no `context`: kept only if no
+    /// earlier call in the fixed order was warned about.
+    fn emit_no_context(&mut self, module: ModuleId, agent: scope::ItemRef, diagnostic: Diagnostic) {
+        self.diagnostics.push((module, diagnostic, Some(agent)));
+    }
+
+    /// Looks `name` up in the scope of `module`, marking it (and its `use`) used.
+    fn lookup(
+        &mut self,
+        checker: &Checker,
+        module: ModuleId,
+        name: &str,
+    ) -> Option<scope::Binding> {
+        let binding = checker.binding(module, name)?;
         self.used.push((module, binding));
+        Some(binding)
     }
 }
 
@@ -283,13 +299,18 @@ mod tests {
     /// call graph has `length` levels of `chains` components), and in each workflow
     /// `unknown` misspelt names and a call of an agent without `context`; beside each
     /// workflow an agent with a misspelt type and setting, a template reading an
-    /// unknown name, and an unused parameter; each workflow has a misspelt type too.
+    /// unknown name, and an unused parameter; each workflow has a misspelt type too, and
+    /// calls its chain's first workflow through a skill.
     fn chained_program(chains: usize, length: usize, unknown: usize) -> String {
         let mut text = String::from(
             "agent bare(x: text) -> result {\n  prompt \"{{x}}\"\n}\n\n\
              agent coder1(task: text) -> result {\n  context 8k\n  prompt \"Do {{task}}\"\n}\n\n",
         );
         for chain in 0..chains {
+            let _ = writeln!(
+                text,
+                "skill sk{chain} {{\n  use when \"chain {chain}\"\n  workflow w{chain}-0\n}}\n"
+            );
             for step in 0..length {
                 let _ = writeln!(
                     text,
@@ -301,6 +322,7 @@ mod tests {
                 );
                 if step > 0 {
                     let _ = writeln!(text, "  let before = w{chain}-{}(task: task)", step - 1);
+                    let _ = writeln!(text, "  let first = sk{chain}(task: task)");
                 }
                 let _ = writeln!(text, "  let warned = bare(x: task)");
                 for n in 0..unknown {
@@ -324,6 +346,23 @@ mod tests {
         assert!(alone.iter().filter(|d| d.contains("did you mean")).count() >= 80);
         for threads in [2, 3, 7] {
             assert_eq!(emitted(&text, threads), alone, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn threads_agree_on_either_side_of_the_suggestion_budget() {
+        // Two suggestions are asked for a misspelt line, in 20 workflows: 5 lines each
+        // make exactly the budget's 200 requests, the last of them refused.
+        for lines in [4, 5, 6] {
+            let text = chained_program(4, 5, lines);
+            let alone = emitted(&text, 1);
+            for threads in [2, 3] {
+                assert_eq!(
+                    emitted(&text, threads),
+                    alone,
+                    "{lines} lines, {threads} threads"
+                );
+            }
         }
     }
 

@@ -873,8 +873,6 @@ mod tests {
         }
     }
 
-    /// Templates parsed together on several threads come back in order, each as it
-    /// parses alone.
     #[test]
     fn bracketed_keys_holding_braces_check_alike() {
         for template in [
