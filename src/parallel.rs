@@ -98,13 +98,13 @@ mod tests {
         let items: Vec<u32> = (0..64).collect();
         let seen = std::sync::Mutex::new(std::collections::HashSet::new());
         let both = || seen.lock().map(|s| s.len()).unwrap_or(0) >= 2;
+        // Each item waits until the other thread has taken one (10 s at most in all),
+        // so the first thread cannot take them all however late the second starts.
+        let start = std::time::Instant::now();
         map_each(&items, 2, |_| {
             seen.lock()
                 .map(|mut s| s.insert(std::thread::current().id()))
                 .ok();
-            // Each item waits (at most 10 s) until the other thread has taken one, so
-            // the first thread cannot take them all however late the second starts.
-            let start = std::time::Instant::now();
             while !both() && start.elapsed() < std::time::Duration::from_secs(10) {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
