@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::provider::{Provider, ProviderError, Request, Response, Shape};
+use crate::check::scope::ItemRef;
 
 /// What a call produced, before it becomes a manifest.
 #[derive(Clone, Debug, Default)]
@@ -48,8 +49,9 @@ pub struct TemplateNames {
 }
 
 impl TemplateNames {
-    /// The names for the agent whose templates are keyed `key` (`module:index`).
-    pub fn of(key: &str) -> TemplateNames {
+    /// The names of agent `item`'s templates: `module:index:prompt` and `...:system`.
+    pub fn of(item: ItemRef) -> TemplateNames {
+        let key = format!("{}:{}", item.module.0, item.index);
         TemplateNames {
             prompt: format!("{key}:prompt"),
             system: format!("{key}:system"),

@@ -173,15 +173,10 @@ impl<'o> Executor<'o> {
             let Some(agent) = outcome.agent(*item) else {
                 continue;
             };
-            for part in ["prompt", "system"] {
+            let names = call::TemplateNames::of(*item);
+            for (part, name) in [("prompt", &names.prompt), ("system", &names.system)] {
                 if let Some(SettingValue::Text(source)) = agent.setting(part).map(|s| &s.value) {
-                    let names = call::TemplateNames::of(&template_key(*item));
-                    let name = if part == "prompt" {
-                        names.prompt
-                    } else {
-                        names.system
-                    };
-                    if let Err(error) = registry.register_template_string(&name, &source.value) {
+                    if let Err(error) = registry.register_template_string(name, &source.value) {
                         errors.insert(
                             *item,
                             format!(
@@ -605,7 +600,7 @@ impl<'o> Executor<'o> {
             _ => 2,
         };
         let spec = Arc::new(AgentSpec {
-            templates: call::TemplateNames::of(&template_key(item)),
+            templates: call::TemplateNames::of(item),
             name: agent.name.name.clone(),
             model: agent
                 .setting("model")
@@ -1300,11 +1295,6 @@ impl<'o> Executor<'o> {
         }
         best
     }
-}
-
-/// The prefix of the names of agent `item`'s templates in the run's registry.
-fn template_key(item: ItemRef) -> String {
-    format!("{}:{}", item.module.0, item.index)
 }
 
 fn skipped(id: &str) -> NodeResult {
