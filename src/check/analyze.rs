@@ -1013,61 +1013,58 @@ impl<'c, 'p> Analysis<'c, 'p> {
         };
         match binding.kind {
             ItemKind::Agent if call.method.is_none() => self.agent_call(binding.item, call, span),
-            ItemKind::Workflow | ItemKind::Skill => {
-                match self.checker.call_edge(self.module, call) {
-                    Some(edge) => {
-                        if edge.via_skill.is_some() {
-                            self.share.findings.used_items.push(edge.target);
-                        }
-                        self.workflow_call(edge.target, call)
+            ItemKind::Workflow | ItemKind::Skill => match self.checker.call_edge(binding, call) {
+                Some(edge) => {
+                    if edge.via_skill.is_some() {
+                        self.share.findings.used_items.push(edge.target);
                     }
-                    None => {
-                        let (message, help) = match (&call.method, binding.kind) {
-                            (Some(method), ItemKind::Skill) => {
-                                let workflows = self.skill_workflows(binding.item);
-                                (
-                                    format!(
-                                        "skill `{}` has no workflow `{}`",
-                                        call.callee.name, method.name
-                                    ),
-                                    diagnostics::suggest(
-                                        &method.name,
-                                        workflows.iter().map(String::as_str),
-                                    )
-                                    .unwrap_or_else(|| {
-                                        format!(
-                                            "its workflows are {}",
-                                            workflows
-                                                .iter()
-                                                .map(|w| format!("`{w}`"))
-                                                .collect::<Vec<_>>()
-                                                .join(", ")
-                                        )
-                                    }),
-                                )
-                            }
-                            (Some(_), _) => (
-                                format!("`{}` is a workflow, not a skill", call.callee.name),
-                                format!("call it directly: `{}(...)`", call.callee.name),
-                            ),
-                            (None, _) => (
-                                format!("skill `{}` has no default workflow", call.callee.name),
-                                "list a workflow in the skill; the first is its default"
-                                    .to_string(),
-                            ),
-                        };
-                        self.emit(diagnostics::invalid_call(
-                            call.callee
-                                .span
-                                .to(call.method.as_ref().map_or(call.callee.span, |m| m.span)),
-                            message,
-                            help,
-                        ));
-                        self.discard_args(call);
-                        Value::unknown()
-                    }
+                    self.workflow_call(edge.target, call)
                 }
-            }
+                None => {
+                    let (message, help) = match (&call.method, binding.kind) {
+                        (Some(method), ItemKind::Skill) => {
+                            let workflows = self.skill_workflows(binding.item);
+                            (
+                                format!(
+                                    "skill `{}` has no workflow `{}`",
+                                    call.callee.name, method.name
+                                ),
+                                diagnostics::suggest(
+                                    &method.name,
+                                    workflows.iter().map(String::as_str),
+                                )
+                                .unwrap_or_else(|| {
+                                    format!(
+                                        "its workflows are {}",
+                                        workflows
+                                            .iter()
+                                            .map(|w| format!("`{w}`"))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    )
+                                }),
+                            )
+                        }
+                        (Some(_), _) => (
+                            format!("`{}` is a workflow, not a skill", call.callee.name),
+                            format!("call it directly: `{}(...)`", call.callee.name),
+                        ),
+                        (None, _) => (
+                            format!("skill `{}` has no default workflow", call.callee.name),
+                            "list a workflow in the skill; the first is its default".to_string(),
+                        ),
+                    };
+                    self.emit(diagnostics::invalid_call(
+                        call.callee
+                            .span
+                            .to(call.method.as_ref().map_or(call.callee.span, |m| m.span)),
+                        message,
+                        help,
+                    ));
+                    self.discard_args(call);
+                    Value::unknown()
+                }
+            },
             kind => {
                 self.emit(diagnostics::invalid_call(
                     call.callee.span,

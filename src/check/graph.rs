@@ -9,7 +9,7 @@ use foldhash::HashMap;
 use petgraph::algo::tarjan_scc;
 
 use super::modules::ModuleId;
-use super::scope::{skill_workflow, ItemKind, ItemRef};
+use super::scope::{skill_workflow, Binding, ItemKind, ItemRef};
 use super::Checker;
 use crate::diagnostics;
 use crate::syntax::ast::{self, Expr, ExprKind, Item};
@@ -119,18 +119,18 @@ pub fn binding_graph(lets: &[ast::Let]) -> DiGraphMap<usize, ()> {
 impl Checker<'_> {
     /// The workflow a call resolves to from `module`, with the skill it went through.
     pub(super) fn call_target(&mut self, module: ModuleId, call: &ast::Call) -> Option<Edge> {
-        self.lookup(module, &call.callee.name)?;
-        let edge = self.call_edge(module, call)?;
+        let binding = self.lookup(module, &call.callee.name)?;
+        let edge = self.call_edge(binding, call)?;
         if edge.via_skill.is_some() {
             self.used_items.insert(edge.target);
         }
         Some(edge)
     }
 
-    /// [`Checker::call_target`] without marking anything used: the callee is marked
-    /// through its name, and a skill's workflow as the edge's target.
-    pub(super) fn call_edge(&self, module: ModuleId, call: &ast::Call) -> Option<Edge> {
-        let binding = self.binding(module, &call.callee.name)?;
+    /// The workflow a call of `binding` (its callee, already looked up) resolves to,
+    /// without marking anything used: [`Checker::call_target`] marks a skill's workflow
+    /// as the edge's target.
+    pub(super) fn call_edge(&self, binding: Binding, call: &ast::Call) -> Option<Edge> {
         match binding.kind {
             ItemKind::Workflow if call.method.is_none() => Some(Edge {
                 target: binding.item,
