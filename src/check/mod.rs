@@ -96,7 +96,7 @@ pub fn check_text(name: &str, text: &str, dir: &Path) -> Outcome {
 /// Runs every pass over a loaded program and keeps the diagnostics of `roots`.
 pub fn check_program(mut program: Program, roots: &[ModuleId]) -> Outcome {
     let mut checker = Checker::new(&program);
-    checker.run();
+    checker.run(None);
     let mut found = std::mem::take(&mut checker.diagnostics);
     let scopes = std::mem::take(&mut checker.scopes);
     let agents = std::mem::take(&mut checker.agents);
@@ -231,11 +231,13 @@ impl<'p> Checker<'p> {
         }
     }
 
-    fn run(&mut self) {
+    /// Runs every pass; the parallel ones on `threads` threads, or on as many as the
+    /// program's size is worth when `None`.
+    fn run(&mut self, threads: Option<usize>) {
         self.build_scopes();
-        self.check_items(self.item_threads());
+        self.check_items(threads.unwrap_or_else(|| self.item_threads()));
         self.build_call_graph();
-        self.analyze_workflows(self.analysis_threads());
+        self.analyze_workflows(threads.unwrap_or_else(|| self.analysis_threads()));
         self.lint();
     }
 
@@ -283,11 +285,7 @@ mod tests {
         let mut program = Program::default();
         program.load_text("many.pai", text, Path::new("."));
         let mut checker = Checker::new(&program);
-        checker.build_scopes();
-        checker.check_items(threads);
-        checker.build_call_graph();
-        checker.analyze_workflows(threads);
-        checker.lint();
+        checker.run(Some(threads));
         checker
             .diagnostics
             .iter()
