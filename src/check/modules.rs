@@ -7,6 +7,7 @@
 //! ([`crate::stdlib`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use foldhash::HashMap;
 
@@ -76,18 +77,18 @@ impl Program {
         if let Some(&id) = self.by_path.get(&key) {
             return Ok(id);
         }
-        let bytes = std::fs::read(path).map_err(|error| LoadError {
+        let text = read(path).map_err(|error| LoadError {
             path: path.to_path_buf(),
             error,
         })?;
-        Ok(self.add(key, &path.display().to_string(), &bytes, parent_dir(path)))
+        Ok(self.add(key, &path.display().to_string(), text, parent_dir(path)))
     }
 
     /// Loads text that is not on disk (tests, benchmarks, fuzzing); `use` resolves
     /// relative to `dir`.
     pub fn load_text(&mut self, name: &str, text: &str, dir: &Path) -> ModuleId {
         let key = PathBuf::from(format!("<memory>/{}/{name}", self.modules.len()));
-        self.add(key, name, text.as_bytes(), dir.to_path_buf())
+        self.add(key, name, decode(text.as_bytes()), dir.to_path_buf())
     }
 
     /// The module with id `id`.
@@ -95,18 +96,12 @@ impl Program {
         &self.modules[id.0]
     }
 
-    fn add(&mut self, key: PathBuf, name: &str, bytes: &[u8], dir: PathBuf) -> ModuleId {
+    fn add(&mut self, key: PathBuf, name: &str, decoded: Decoded, dir: PathBuf) -> ModuleId {
         let id = ModuleId(self.modules.len());
         self.by_path.insert(key, id);
-        let (text, decode_error) = match syntax::decode(bytes) {
-            Ok(text) => (text.to_string(), None),
-            Err(diagnostic) => (
-                String::from_utf8_lossy(bytes).into_owned(),
-                Some(diagnostic),
-            ),
-        };
-        let file = self.sources.add(SourceFile::new(name, text.as_str()));
-        let (ast, errors) = match decode_error {
+        let Decoded { text, error } = decoded;
+        let file = self.sources.add(SourceFile::new(name, text.clone()));
+        let (ast, errors) = match error {
             Some(diagnostic) => (ast::File::default(), vec![*diagnostic]),
             None => {
                 let parsed = syntax::parse(&text);
@@ -216,8 +211,8 @@ impl Program {
         if let Some(&id) = self.by_path.get(&key) {
             return Some(id);
         }
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
+        let text = match read(path) {
+            Ok(text) => text,
             Err(error) => {
                 self.diagnostics.push(
                     diagnostics::unresolved_use(
@@ -231,7 +226,7 @@ impl Program {
                 return None;
             }
         };
-        let id = self.add(key, &path.display().to_string(), &bytes, parent_dir(path));
+        let id = self.add(key, &path.display().to_string(), text, parent_dir(path));
         if self.modules[id.0].broken {
             self.diagnostics.push(
                 diagnostics::unresolved_use(
@@ -286,7 +281,33 @@ impl Program {
         }
         let dir = parent_dir(&key);
         let name = key.display().to_string();
-        self.add(key, &name, text.as_bytes(), dir)
+        self.add(key, &name, decode(text.as_bytes()), dir)
+    }
+}
+
+/// A file's text as the checker keeps it, and why it is not text if it is not.
+struct Decoded {
+    text: Arc<str>,
+    /// Invalid UTF-8 or a NUL byte: the text is then a lossy copy, reported, not parsed.
+    error: Option<Box<Diagnostic>>,
+}
+
+/// Reads and decodes a file. Only the decoded copy outlives the call, so a file is held
+/// once while it is parsed.
+fn read(path: &Path) -> std::io::Result<Decoded> {
+    std::fs::read(path).map(|bytes| decode(&bytes))
+}
+
+fn decode(bytes: &[u8]) -> Decoded {
+    match syntax::decode(bytes) {
+        Ok(text) => Decoded {
+            text: Arc::from(text),
+            error: None,
+        },
+        Err(error) => Decoded {
+            text: Arc::from(String::from_utf8_lossy(bytes)),
+            error: Some(error),
+        },
     }
 }
 
