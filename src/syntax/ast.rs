@@ -94,7 +94,8 @@ pub struct Param {
     pub ty: TypeExpr,
     /// The declared size bound of a text parameter, in tokens.
     pub max: Option<Quantity>,
-    pub default: Option<Expr>,
+    /// Boxed: most parameters have none, and an expression takes 144 bytes inline.
+    pub default: Option<Box<Expr>>,
     pub span: Span,
 }
 
@@ -365,11 +366,11 @@ pub enum ExprKind {
     Ref(Ident),
     /// `value.field`
     Field(Box<Expr>, Ident),
-    Call(Call),
+    Call(Box<Call>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
-    For(For),
-    If(If),
+    For(Box<For>),
+    If(Box<If>),
 }
 
 /// `callee(args)` or `skill.workflow(args)`.

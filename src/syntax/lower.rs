@@ -425,7 +425,7 @@ impl<'t> Lowerer<'t> {
                 for rest in inner {
                     match rest.as_rule() {
                         Rule::param_max => max = parts(rest).next().map(|q| self.quantity(q)),
-                        _ => default = self.expr(rest),
+                        _ => default = self.expr(rest).map(Box::new),
                     }
                 }
                 Some(Param {
@@ -619,12 +619,12 @@ impl<'t> Lowerer<'t> {
                         _ => body = self.block(rest),
                     }
                 }
-                ExprKind::For(For {
+                ExprKind::For(Box::new(For {
                     var,
                     iter,
                     max,
                     body: body?,
-                })
+                }))
             }
             Rule::if_expr => return self.if_chain(pair),
             Rule::access => return self.access(pair),
@@ -675,11 +675,11 @@ impl<'t> Lowerer<'t> {
         loop {
             let (start, cond, then) = arms.next()?;
             let chain = Expr {
-                kind: ExprKind::If(If {
+                kind: ExprKind::If(Box::new(If {
                     cond: Box::new(cond?),
                     then: then?,
                     otherwise,
-                }),
+                })),
                 span: Span::new(start, end),
             };
             if arms.peek().is_none() {
@@ -750,12 +750,12 @@ impl<'t> Lowerer<'t> {
             ));
         }
         Some(Expr {
-            kind: ExprKind::Call(Call {
+            kind: ExprKind::Call(Box::new(Call {
                 callee: first,
                 method,
                 args,
                 args_span,
-            }),
+            })),
             span,
         })
     }
