@@ -101,6 +101,14 @@ fn parse_pieces(
         (file, lowerer.diagnostics, lowerer.skipped_item)
     })?;
     let mut joined = ast::File::default();
+    // Sized once: grown by doubling, the items of a big file held up to twice their
+    // room.
+    let items = lowered
+        .iter()
+        .filter_map(|(file, _, _)| file.as_ref())
+        .map(|file| file.items.len())
+        .sum();
+    joined.items.reserve_exact(items);
     let mut diagnostics = Vec::new();
     for (file, found, skipped_item) in lowered {
         if skipped_item {
