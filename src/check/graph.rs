@@ -179,13 +179,13 @@ impl Checker<'_> {
     }
 
     fn check_recursion(&mut self) {
-        for (workflow, path) in cycles(&self.calls.graph()) {
+        // A workflow that declares `depth` may recurse: its cycle is not worth a path.
+        let without_depth =
+            |workflow| matches!(self.item(workflow), Item::Workflow(decl) if decl.depth.is_empty());
+        for (workflow, path) in cycles(&self.calls.graph(), without_depth) {
             let Item::Workflow(decl) = self.item(workflow) else {
                 continue;
             };
-            if !decl.depth.is_empty() {
-                continue;
-            }
             let names = self.render_path(&path);
             let (name, span) = (decl.name.name.clone(), decl.name.span);
             self.emit(
@@ -219,7 +219,7 @@ impl Checker<'_> {
                 }
             }
         }
-        for (skill, path) in cycles(&graph) {
+        for (skill, path) in cycles(&graph, |_| true) {
             let names = self.render_path(&path);
             let span = self.item_ident(skill).span;
             self.emit(skill.module, diagnostics::skill_cycle(span, &names));
@@ -299,8 +299,12 @@ impl Checker<'_> {
     }
 }
 
-/// Every node that lies on a cycle of `graph`, with a path from it back to itself.
-pub fn cycles(graph: &DiGraphMap<ItemRef, ()>) -> Vec<(ItemRef, Vec<ItemRef>)> {
+/// Every node that lies on a cycle of `graph` and that `wanted` accepts, with a path
+/// from it back to itself.
+pub fn cycles(
+    graph: &DiGraphMap<ItemRef, ()>,
+    wanted: impl Fn(ItemRef) -> bool,
+) -> Vec<(ItemRef, Vec<ItemRef>)> {
     let mut found = Vec::new();
     for component in tarjan_scc(graph) {
         let Some(&first) = component.first() else {
@@ -310,7 +314,7 @@ pub fn cycles(graph: &DiGraphMap<ItemRef, ()>) -> Vec<(ItemRef, Vec<ItemRef>)> {
             continue;
         }
         let members: BTreeSet<ItemRef> = component.iter().copied().collect();
-        for &member in &members {
+        for &member in members.iter().filter(|&&member| wanted(member)) {
             let path = cycle_path(member, |node| {
                 graph
                     .neighbors(node)
