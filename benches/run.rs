@@ -7,6 +7,9 @@
 //! - With `sim` answering at once, the bookkeeping per node (wall time / nodes): the
 //!   target is at most 10 µs.
 //! - Peak memory per node (VmHWM growth / nodes): the target is at most 2 KB.
+//! - The floor: the flat shape as bare tokio tasks that only sleep, measured the same
+//!   way (`tokio_floor`), so the flat ratio can be read against what the runtime alone
+//!   achieves on the machine.
 //!
 //! Run with `cargo bench --bench run`; it prints one line per measurement.
 
@@ -54,7 +57,7 @@ fn main() {
     };
     // Each shape runs in a process of its own, so its peak memory is its own.
     let Ok(only) = std::env::var("PAI_BENCH_SHAPE") else {
-        for shape in ["tree4", "flat"] {
+        for shape in ["tree4", "flat", "floor"] {
             let exe = std::env::current_exe().expect("the bench binary");
             let status = std::process::Command::new(exe)
                 .env("PAI_BENCH_SHAPE", shape)
@@ -64,6 +67,10 @@ fn main() {
         }
         return;
     };
+    if only == "floor" {
+        tokio_floor(&runtime);
+        return;
+    }
     // (workflow, items, agent calls, calls on the longest chain)
     let shapes = [
         ("tree4", items(10), 11_111u64, 5u32),
@@ -129,4 +136,52 @@ fn main() {
             let _ = std::fs::remove_dir_all(&runs);
         }
     }
+}
+
+/// The flat shape with nothing of pai's: 10,000 tokio tasks that each sleep 50 ms,
+/// spawned from the thread that blocks on the runtime as pai's scheduler does, then
+/// one more (the fold). Its ratio, measured as pai's is (the longest leaf as its task
+/// timed it, plus the fold), is what tokio on this machine allows a process that starts
+/// cold: no scheduler can do better with a task per call.
+fn tokio_floor(runtime: &tokio::runtime::Runtime) {
+    const LEAVES: usize = 10_000;
+    let latency = Duration::from_millis(50);
+    let (spawned, leaves_done, longest_leaf, fold, makespan) = runtime.block_on(async {
+        let began = std::time::Instant::now();
+        let mut leaves = tokio::task::JoinSet::new();
+        for i in 0..LEAVES {
+            let id = format!("flat/leaf-{i}");
+            leaves.spawn(async move {
+                let start = std::time::Instant::now();
+                tokio::time::sleep(latency).await;
+                (id, start.elapsed())
+            });
+        }
+        let spawned = began.elapsed();
+        let mut longest_leaf = Duration::ZERO;
+        while let Some(done) = leaves.join_next().await {
+            longest_leaf = longest_leaf.max(done.expect("a leaf").1);
+        }
+        let leaves_done = began.elapsed();
+        let fold = tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            tokio::time::sleep(latency).await;
+            start.elapsed()
+        })
+        .await
+        .expect("the fold");
+        (spawned, leaves_done, longest_leaf, fold, began.elapsed())
+    });
+    let critical = (longest_leaf + fold).as_secs_f64();
+    println!(
+        "floor: {LEAVES} tokio tasks sleeping {} ms, then one: spawned in {:.1} ms, all done at {:.1} ms, makespan {:.1} ms; critical path as measured {:.1} ms (ratio {:.3}), as latencies alone {:.1} ms (ratio {:.3})",
+        latency.as_millis(),
+        spawned.as_secs_f64() * 1e3,
+        leaves_done.as_secs_f64() * 1e3,
+        makespan.as_secs_f64() * 1e3,
+        critical * 1e3,
+        makespan.as_secs_f64() / critical,
+        2.0 * latency.as_secs_f64() * 1e3,
+        makespan.as_secs_f64() / (2.0 * latency.as_secs_f64()),
+    );
 }
