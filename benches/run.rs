@@ -150,6 +150,7 @@ fn tokio_floor(runtime: &tokio::runtime::Runtime) {
         let began = std::time::Instant::now();
         let mut leaves = tokio::task::JoinSet::new();
         for i in 0..LEAVES {
+            // A node id per call, as each of pai's calls carries one.
             let id = format!("flat/leaf-{i}");
             leaves.spawn(async move {
                 let start = std::time::Instant::now();

@@ -94,7 +94,7 @@ pub struct Param {
     pub ty: TypeExpr,
     /// The declared size bound of a text parameter, in tokens.
     pub max: Option<Quantity>,
-    /// Boxed: most parameters have none, and an expression takes 144 bytes inline.
+    /// Boxed: most parameters have none.
     pub default: Option<Box<Expr>>,
     pub span: Span,
 }
@@ -366,6 +366,9 @@ pub enum ExprKind {
     Ref(Ident),
     /// `value.field`
     Field(Box<Expr>, Ident),
+    // Calls, `for` and `if` are boxed: most expressions are names, fields and texts,
+    // and the largest variant inline would set every expression's size (144 bytes
+    // instead of 88).
     Call(Box<Call>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Not(Box<Expr>),

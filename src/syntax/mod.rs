@@ -22,8 +22,8 @@ pub struct Parsed {
 /// in memory that is already mapped, where a whole file's take fresh pages. At 16 KB
 /// a piece's token queue grew to 320 KB, and the allocator gave that back to the
 /// system between pieces (`pai` has it purge freed memory after 10 ms, for `pai run`),
-/// so every piece touched it fresh again: 8 KB pieces take 15% fewer page faults and
-/// about 8% less time on a 3 MB file (docs/performance.md).
+/// so every piece touched it fresh again: 8 KB pieces take about 17% fewer page faults
+/// and 6% less time on a 3 MB file (docs/performance.md).
 const PIECE_BYTES: usize = 8 * 1024;
 
 /// Parses one file's text. Never panics and never stops at the first error: a broken
@@ -100,6 +100,12 @@ fn parse_pieces(
         let file = pairs.next().map(|pair| lowerer.file(pair));
         (file, lowerer.diagnostics, lowerer.skipped_item)
     })?;
+    if lowered
+        .iter()
+        .any(|(file, _, skipped_item)| *skipped_item || file.is_none())
+    {
+        return None;
+    }
     let mut joined = ast::File::default();
     // Sized once: grown by doubling, the items of a big file held up to twice their
     // room.
@@ -110,10 +116,7 @@ fn parse_pieces(
         .sum();
     joined.items.reserve_exact(items);
     let mut diagnostics = Vec::new();
-    for (file, found, skipped_item) in lowered {
-        if skipped_item {
-            return None;
-        }
+    for (file, found, _) in lowered {
         let file = file?;
         joined.items.extend(file.items);
         joined.allows.extend(file.allows);
