@@ -871,9 +871,10 @@ pub fn unknown_allow(span: Span, code: &str) -> Diagnostic {
     .help("run `pai explain CODE` to see the codes; errors cannot be silenced")
 }
 
-fn backticked(items: &[&str]) -> String {
+/// The names of a help line, each in backticks: `` `a`, `b`, `c` ``.
+pub(crate) fn backticked<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     items
-        .iter()
+        .into_iter()
         .map(|item| format!("`{item}`"))
         .collect::<Vec<_>>()
         .join(", ")

@@ -1036,11 +1036,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                                 .unwrap_or_else(|| {
                                     format!(
                                         "its workflows are {}",
-                                        workflows
-                                            .iter()
-                                            .map(|w| format!("`{w}`"))
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
+                                        diagnostics::backticked(&workflows)
                                     )
                                 }),
                             )
@@ -1124,11 +1120,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 let list = if names.is_empty() {
                     "none".to_string()
                 } else {
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    diagnostics::backticked(&names)
                 };
                 self.emit(diagnostics::unknown_argument(
                     name.span,

@@ -5,8 +5,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use super::budget::tokens_of_bytes;
 use super::modules::ModuleId;
-use super::scope::Binding;
-use super::scope::{ItemKind, ItemRef};
+use super::scope::{Binding, ItemKind, ItemRef};
 use super::templates;
 use super::types::{ResultFields, Type};
 use super::{Checker, Findings};

@@ -659,11 +659,7 @@ impl Checker<'_> {
                             } else {
                                 format!(
                                     "only the agent's parameters are in scope: {}",
-                                    names
-                                        .iter()
-                                        .map(|n| format!("`{n}`"))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
+                                    diagnostics::backticked(&names)
                                 )
                             }
                         });
@@ -722,11 +718,7 @@ impl Checker<'_> {
                         .unwrap_or_else(|| {
                             format!(
                                 "the fields of `{ty}` are {}",
-                                available
-                                    .iter()
-                                    .map(|n| format!("`{n}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                diagnostics::backticked(&available)
                             )
                         })
                 };

@@ -47,11 +47,7 @@ pub fn bind(
                 } else {
                     format!(
                         "the parameters of `{workflow}` are {}",
-                        names
-                            .iter()
-                            .map(|n| format!("`{n}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::diagnostics::backticked(&names)
                     )
                 }
             });

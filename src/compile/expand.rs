@@ -10,10 +10,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::{Path, PathBuf};
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::fs::{self, ListError, Listing};

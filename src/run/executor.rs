@@ -5,12 +5,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-
-use foldhash::{HashMap, HashMapExt, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 use serde_json::Value;

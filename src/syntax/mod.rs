@@ -100,24 +100,21 @@ fn parse_pieces(
         let file = pairs.next().map(|pair| lowerer.file(pair));
         (file, lowerer.diagnostics, lowerer.skipped_item)
     })?;
-    if lowered
-        .iter()
-        .any(|(file, _, skipped_item)| *skipped_item || file.is_none())
-    {
-        return None;
+    let mut pieces = Vec::with_capacity(lowered.len());
+    for (file, found, skipped_item) in lowered {
+        if skipped_item {
+            return None;
+        }
+        pieces.push((file?, found));
     }
     let mut joined = ast::File::default();
     // Sized once: grown by doubling, the items of a big file held up to twice their
     // room.
-    let items = lowered
-        .iter()
-        .filter_map(|(file, _, _)| file.as_ref())
-        .map(|file| file.items.len())
-        .sum();
-    joined.items.reserve_exact(items);
+    joined
+        .items
+        .reserve_exact(pieces.iter().map(|(file, _)| file.items.len()).sum());
     let mut diagnostics = Vec::new();
-    for (file, found, _) in lowered {
-        let file = file?;
+    for (file, found) in pieces {
         joined.items.extend(file.items);
         joined.allows.extend(file.allows);
         diagnostics.extend(found);
