@@ -17,6 +17,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::fs::{self, ListError, Listing};
 use super::ir::{safe_segment, CallRecipe, EdgeKind, ExpansionSite, Node, NodeKind, Plan};
+use super::node_map::NodeMap;
 use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
 use crate::check::budget::{tokens_of_bytes, ASSUMED_TEXT, DEFAULT_SUMMARY, SCALAR_TOKENS};
@@ -94,7 +95,7 @@ impl<'o> Planner<'o> {
             file,
             graph: DiGraph::new(),
             root: NodeIndex::new(0),
-            calls: HashMap::new(),
+            calls: NodeMap::default(),
             guards: HashMap::new(),
             returns: HashMap::new(),
             sites: HashMap::new(),
@@ -685,7 +686,8 @@ impl<'o> Planner<'o> {
             PlanValue::merge_deps(args.iter().map(|(_, v)| v)),
             ctx,
         );
-        plan.calls.insert(node, CallRecipe::Agent { item, args });
+        plan.calls
+            .insert(node, Box::new(CallRecipe::Agent { item, args }));
         Ok(PlanValue::produced(node, summary))
     }
 
@@ -810,7 +812,8 @@ impl<'o> Planner<'o> {
                 plan.graph[node].output_tokens = DEFAULT_SUMMARY;
                 link(plan, node, deps, ctx);
                 let dir = self.outcome.program.module(ctx.module).dir.clone();
-                plan.calls.insert(node, CallRecipe::Exec { argv, dir });
+                plan.calls
+                    .insert(node, Box::new(CallRecipe::Exec { argv, dir }));
                 Ok(PlanValue::produced(node, DEFAULT_SUMMARY))
             }
             _ => Err(PlanError::internal("a call of an unknown builtin")),

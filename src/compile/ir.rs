@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use super::node_map::NodeMap;
 use super::value::PlanValue;
 use crate::check::scope::ItemRef;
 use crate::syntax::ast;
@@ -113,8 +114,9 @@ pub struct Plan<'o> {
     pub file: String,
     pub graph: DiGraph<Node, EdgeKind>,
     pub root: NodeIndex,
-    /// What each agent and exec node is handed.
-    pub calls: HashMap<NodeIndex, CallRecipe>,
+    /// What each agent and exec node is handed; boxed, so that a node without a call
+    /// or whose call has started holds a pointer's width.
+    pub calls: NodeMap<Box<CallRecipe>>,
     /// Conditions (`if` on values only known at run time) a node runs under.
     pub guards: HashMap<NodeIndex, Vec<(PlanValue, bool)>>,
     /// What each workflow activation returns.

@@ -6,6 +6,7 @@ mod args;
 pub mod expand;
 pub mod fs;
 pub mod ir;
+pub mod node_map;
 pub mod prices;
 pub mod render;
 pub mod value;
@@ -14,6 +15,7 @@ use petgraph::algo::toposort;
 
 pub use expand::Planner;
 pub use ir::{CallRecipe, EdgeKind, Node, NodeKind, Plan};
+pub use node_map::NodeMap;
 
 use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::Outcome;

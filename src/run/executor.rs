@@ -3,13 +3,14 @@
 //! flight. Expansion points grow the graph when their list arrives. A failed node never
 //! aborts its siblings: its failure flows on as data, and its parents are `partial`.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use foldhash::{HashMap, HashMapExt, HashSet};
+use futures_util::FutureExt;
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 use serde_json::Value;
@@ -17,10 +18,10 @@ use tokio::task::JoinSet;
 
 use super::call::{self, CallResult, Policy};
 use super::manifest::{self, Manifest, RunManifest, RunTotals, Spend, Timestamp, Tokens};
-use super::node_map::NodeMap;
 use super::progress::Progress;
 use super::provider::registry::Providers;
 use super::provider::{Request, Shape};
+use super::ready::ReadyQueue;
 use super::resolve::{self, Argument, NodeResult, Scope, Status};
 use super::trace::Trace;
 use super::writer::Writer;
@@ -29,6 +30,7 @@ use crate::check::scope::ItemRef;
 use crate::check::types::{ResultFields, Type};
 use crate::check::Outcome;
 use crate::compile::value::PlanValue;
+use crate::compile::NodeMap;
 use crate::compile::{CallRecipe, NodeKind, Plan, Planner};
 use crate::syntax::ast::{Item, Value as SettingValue};
 
@@ -131,7 +133,7 @@ pub(super) struct Executor<'o> {
     records: NodeMap<Record>,
     /// Unfinished inputs each waiting node still needs.
     waiting: HashMap<NodeIndex, usize>,
-    ready: BinaryHeap<Reverse<(usize, usize)>>,
+    ready: ReadyQueue,
     /// Copies an expansion point is still waiting for.
     pending: HashMap<NodeIndex, usize>,
     /// Why the run stopped starting work, if it did.
@@ -214,7 +216,7 @@ impl<'o> Executor<'o> {
             expansions: HashMap::new(),
             records: NodeMap::default(),
             waiting: HashMap::new(),
-            ready: BinaryHeap::new(),
+            ready: ReadyQueue::default(),
             pending: HashMap::new(),
             stopped: None,
             agents_started: 0,
@@ -260,7 +262,7 @@ impl<'o> Executor<'o> {
 
     fn queue(&mut self, node: NodeIndex) {
         let depth = self.plan.graph[node].depth;
-        self.ready.push(Reverse((depth, node.index())));
+        self.ready.push(depth, node.index());
     }
 
     pub(super) async fn run(mut self, meta: RunManifest) -> Result<RunReport, RunError> {
@@ -280,9 +282,11 @@ impl<'o> Executor<'o> {
         self.progress = Progress::new(!self.options.progress, calls as u64);
         self.admit(all);
 
-        let mut running: JoinSet<(NodeIndex, Box<CallResult>)> = JoinSet::new();
-        // The node of each task in flight, so a task that panics fails its own node.
-        let mut in_flight: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
+        let mut running: JoinSet<(NodeIndex, std::thread::Result<Box<CallResult>>)> =
+            JoinSet::new();
+        // The nodes of the calls in flight, recorded `waiting` if the run is cut off.
+        let mut in_flight: NodeMap<()> = NodeMap::default();
+        in_flight.reserve_for(self.plan.graph.node_count());
         let mut interrupted = false;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -294,13 +298,17 @@ impl<'o> Executor<'o> {
                 && self.stopped.is_none()
                 && batch < START_BATCH
             {
-                let Some(Reverse((_, index))) = self.ready.pop() else {
+                let Some(index) = self.ready.pop() else {
                     break;
                 };
                 let node = NodeIndex::new(index);
                 batch += 1;
                 if let Some(started) = self.start(node) {
-                    in_flight.insert(running.spawn(started).id(), node);
+                    // A call that panics fails its own node, not the scheduler: the
+                    // panic is caught in its task, which knows the node.
+                    let call = AssertUnwindSafe(started).catch_unwind();
+                    running.spawn(async move { (node, call.await.map(|(_, result)| result)) });
+                    in_flight.insert(node, ());
                 }
             }
             let more_to_start = !self.ready.is_empty()
@@ -329,13 +337,13 @@ impl<'o> Executor<'o> {
                     running.abort_all();
                     break;
                 }
-                done = running.join_next_with_id() => {
+                done = running.join_next() => {
                     if let Some(done) = done {
                         self.joined(done, &mut in_flight);
                     }
                     // Take every other call that has finished too: a finished task keeps
                     // its call's whole future until it is joined, and its dependants wait.
-                    while let Some(done) = running.try_join_next_with_id() {
+                    while let Some(done) = running.try_join_next() {
                         self.joined(done, &mut in_flight);
                     }
                 }
@@ -344,7 +352,7 @@ impl<'o> Executor<'o> {
             }
         }
         // Nodes cut off mid-flight are recorded as waiting: a resume starts them again.
-        for node in in_flight.into_values() {
+        for node in in_flight.iter().map(|(node, ())| node).collect::<Vec<_>>() {
             self.write_node(node, Status::Waiting);
         }
         self.progress.end();
@@ -363,26 +371,21 @@ impl<'o> Executor<'o> {
         Ok(report)
     }
 
-    /// Takes a finished task: its call's result, or a failure if the task panicked.
+    /// Takes a finished task: its call's result, or a failure if the call panicked.
     fn joined(
         &mut self,
-        done: Result<(tokio::task::Id, (NodeIndex, Box<CallResult>)), tokio::task::JoinError>,
-        in_flight: &mut HashMap<tokio::task::Id, NodeIndex>,
+        done: Result<(NodeIndex, std::thread::Result<Box<CallResult>>), tokio::task::JoinError>,
+        in_flight: &mut NodeMap<()>,
     ) {
-        match done {
-            Ok((id, (node, result))) => {
-                in_flight.remove(&id);
-                self.complete_call(node, *result);
-            }
-            Err(error) => {
-                // Cancelled tasks (Ctrl-C) stay in flight and are recorded as waiting.
-                if !error.is_panic() {
-                    return;
-                }
-                let Some(node) = in_flight.remove(&error.id()) else {
-                    return;
-                };
-                let payload = error.into_panic();
+        // Cancelled tasks (Ctrl-C) stay in flight and are recorded as waiting; a task
+        // cannot panic outside its caught call.
+        let Ok((node, outcome)) = done else {
+            return;
+        };
+        in_flight.take(node);
+        match outcome {
+            Ok(result) => self.complete_call(node, *result),
+            Err(payload) => {
                 let message = payload
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
@@ -619,16 +622,10 @@ impl<'o> Executor<'o> {
         Some(spec)
     }
 
-    /// Takes the recipe of a call that starts (a call starts once). The table gives back
-    /// its memory as it empties: a quarter full, it shrinks to fit, so a run of 10,000
-    /// calls does not end holding a table sized for all of them.
+    /// Takes the recipe of a call that starts (a call starts once): its arguments'
+    /// memory serves the nodes that come after it.
     fn take_recipe(&mut self, node: NodeIndex) -> Option<CallRecipe> {
-        let recipe = self.plan.calls.remove(&node);
-        let calls = &mut self.plan.calls;
-        if calls.capacity() > 64 && calls.len() < calls.capacity() / 4 {
-            calls.shrink_to_fit();
-        }
-        recipe
+        self.plan.calls.take(node).map(|recipe| *recipe)
     }
 
     /// The agent a call runs and the data its templates render, from the call's recipe.

@@ -5,9 +5,9 @@ mod call;
 mod executor;
 pub mod expect;
 pub mod manifest;
-pub mod node_map;
 mod progress;
 pub mod provider;
+mod ready;
 pub mod resolve;
 pub mod status;
 mod trace;
@@ -134,7 +134,7 @@ pub async fn run(
     // Each agent once, in order: the first provider that cannot be made is the one
     // reported, the same on every run.
     let agents: std::collections::BTreeSet<_> = (plan.calls.values())
-        .filter_map(|call| match call {
+        .filter_map(|call| match &**call {
             compile::CallRecipe::Agent { item, .. } => Some(*item),
             _ => None,
         })

@@ -66,7 +66,7 @@ impl NodeResult {
 /// What resolution can see of the run so far.
 #[derive(Clone, Copy)]
 pub struct Scope<'r> {
-    pub results: &'r super::node_map::NodeMap<Arc<NodeResult>>,
+    pub results: &'r crate::compile::NodeMap<Arc<NodeResult>>,
     pub expansions: &'r HashMap<NodeIndex, Vec<PlanValue>>,
     pub ids: &'r dyn Fn(NodeIndex) -> String,
     /// Whether text a model or a file wrote is fenced (for prompts) or kept as written.
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn results_in_prompts_carry_only_the_fields_templates_read() {
         let node = NodeIndex::new(0);
-        let mut results = super::super::node_map::NodeMap::default();
+        let mut results = crate::compile::NodeMap::default();
         results.insert(
             node,
             Arc::new(NodeResult {
@@ -418,7 +418,7 @@ mod tests {
             wrote_output: true,
             value: None,
         };
-        let mut results = super::super::node_map::NodeMap::default();
+        let mut results = crate::compile::NodeMap::default();
         for i in 0..4 {
             results.insert(NodeIndex::new(i), Arc::new(plain(i, Status::Complete)));
         }

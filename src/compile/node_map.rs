@@ -1,4 +1,5 @@
-//! Per-node state of a run, stored by node index.
+//! Per-node state stored by node index: a plan's call recipes, a run's records and
+//! results.
 
 use petgraph::graph::NodeIndex;
 
@@ -25,6 +26,21 @@ impl<T> NodeMap<T> {
     /// Whether `node` has a value.
     pub fn contains(&self, node: NodeIndex) -> bool {
         self.get(node).is_some()
+    }
+
+    /// Takes the value of `node` out, leaving it without one.
+    pub fn take(&mut self, node: NodeIndex) -> Option<T> {
+        self.slots.get_mut(node.index()).and_then(Option::take)
+    }
+
+    /// Every value, in index order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten()
+    }
+
+    /// Gives back the room made beyond the last node with a slot.
+    pub fn shrink_to_fit(&mut self) {
+        self.slots.shrink_to_fit();
     }
 
     /// Sets the value of `node`.
@@ -86,6 +102,11 @@ mod tests {
             .map(|(node, value)| (node.index(), *value))
             .collect();
         assert_eq!(listed, vec![(2, 7), (5, 51)]);
+        assert_eq!(map.values().copied().collect::<Vec<_>>(), [7, 51]);
+        assert_eq!(map.take(NodeIndex::new(5)), Some(51));
+        assert_eq!(map.take(NodeIndex::new(5)), None);
+        assert_eq!(map.take(NodeIndex::new(900)), None);
+        assert!(!map.contains(NodeIndex::new(5)));
     }
 
     #[test]
