@@ -6,7 +6,7 @@ mod args;
 pub mod expand;
 pub mod fs;
 pub mod ir;
-pub mod node_map;
+mod node_map;
 pub mod prices;
 pub mod render;
 pub mod value;

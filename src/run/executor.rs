@@ -39,8 +39,7 @@ const START_BATCH: usize = 256;
 
 /// A call in flight. Its result is boxed: a task's memory is the larger of its future and
 /// its output for its whole life, and thousands of tasks can wait to run at once.
-type Pending =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (NodeIndex, Box<CallResult>)> + Send>>;
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Box<CallResult>> + Send>>;
 
 /// An agent's arguments by parameter name, resolved; made into the JSON object its
 /// templates render only when its call runs (a `serde_json` object costs 632 bytes at
@@ -307,7 +306,7 @@ impl<'o> Executor<'o> {
                     // A call that panics fails its own node, not the scheduler: the
                     // panic is caught in its task, which knows the node.
                     let call = AssertUnwindSafe(started).catch_unwind();
-                    running.spawn(async move { (node, call.await.map(|(_, result)| result)) });
+                    running.spawn(async move { (node, call.await) });
                     in_flight.insert(node, ());
                 }
             }
@@ -352,7 +351,7 @@ impl<'o> Executor<'o> {
             }
         }
         // Nodes cut off mid-flight are recorded as waiting: a resume starts them again.
-        for node in in_flight.iter().map(|(node, ())| node).collect::<Vec<_>>() {
+        for (node, ()) in in_flight.iter() {
             self.write_node(node, Status::Waiting);
         }
         self.progress.end();
@@ -377,8 +376,8 @@ impl<'o> Executor<'o> {
         done: Result<(NodeIndex, std::thread::Result<Box<CallResult>>), tokio::task::JoinError>,
         in_flight: &mut NodeMap<()>,
     ) {
-        // Cancelled tasks (Ctrl-C) stay in flight and are recorded as waiting; a task
-        // cannot panic outside its caught call.
+        // A task fails to join only when aborted (Ctrl-C), since its call's panic is
+        // caught inside it: its node stays in flight and is recorded as waiting.
         let Ok((node, outcome)) = done else {
             return;
         };
@@ -455,7 +454,7 @@ impl<'o> Executor<'o> {
                 };
                 let timeout = Duration::from_secs(600);
                 Some(Box::pin(async move {
-                    (node, Box::new(call::call_exec(argv, dir, timeout).await))
+                    Box::new(call::call_exec(argv, dir, timeout).await)
                 }))
             }
             NodeKind::Agent => self.start_agent(node, id),
@@ -554,7 +553,7 @@ impl<'o> Executor<'o> {
                         duration: began.elapsed(),
                         ..CallResult::default()
                     };
-                    return (node, Box::new(result));
+                    return Box::new(result);
                 }
             };
             let request = Request {
@@ -579,7 +578,7 @@ impl<'o> Executor<'o> {
             let mut result = Box::pin(call::call_agent(provider, request, policy)).await;
             result.inputs_hash = Some(prepared.hash);
             result.duration = began.elapsed();
-            (node, Box::new(result))
+            Box::new(result)
         }))
     }
 

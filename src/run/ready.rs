@@ -18,8 +18,10 @@ pub(super) struct ReadyQueue {
 #[derive(Debug, Default)]
 struct Level {
     words: Vec<u64>,
+    /// Nodes queued at this depth: an emptied level is skipped without a scan.
+    queued: usize,
     /// The lowest word that may still have a bit set.
-    first: usize,
+    scan_from: usize,
 }
 
 impl ReadyQueue {
@@ -39,7 +41,8 @@ impl ReadyQueue {
             if *slot & bit == 0 {
                 *slot |= bit;
                 self.len += 1;
-                level.first = level.first.min(word);
+                level.queued += 1;
+                level.scan_from = level.scan_from.min(word);
                 self.shallowest = self.shallowest.min(depth);
             }
         }
@@ -47,18 +50,25 @@ impl ReadyQueue {
 
     /// Takes the shallowest ready node with the lowest index.
     pub fn pop(&mut self) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
         while let Some(level) = self.depths.get_mut(self.shallowest) {
-            let words = level.words.get(level.first..).unwrap_or_default();
-            if let Some(offset) = words.iter().position(|w| *w != 0) {
-                let word = level.first + offset;
-                level.first = word;
-                let slot = level.words.get_mut(word)?;
-                let bit = slot.trailing_zeros() as usize;
-                *slot &= *slot - 1;
-                self.len -= 1;
-                return Some(word * 64 + bit);
+            if level.queued > 0 {
+                let words = level.words.get(level.scan_from..).unwrap_or_default();
+                if let Some(offset) = words.iter().position(|w| *w != 0) {
+                    let word = level.scan_from + offset;
+                    level.scan_from = word;
+                    let slot = level.words.get_mut(word)?;
+                    let bit = slot.trailing_zeros() as usize;
+                    *slot &= *slot - 1;
+                    level.queued -= 1;
+                    self.len -= 1;
+                    return Some(word * 64 + bit);
+                }
             }
-            level.first = level.words.len();
+            // Empty: nothing below its end until a push moves the cursor back.
+            level.scan_from = level.words.len();
             self.shallowest += 1;
         }
         None
