@@ -30,8 +30,7 @@ use crate::check::scope::ItemRef;
 use crate::check::types::{ResultFields, Type};
 use crate::check::Outcome;
 use crate::compile::value::PlanValue;
-use crate::compile::NodeMap;
-use crate::compile::{CallRecipe, NodeKind, Plan, Planner};
+use crate::compile::{CallRecipe, NodeKind, NodeMap, Plan, Planner};
 use crate::syntax::ast::{Item, Value as SettingValue};
 
 /// Ready nodes started before the scheduler lets the started calls run.
