@@ -124,13 +124,11 @@ impl miette::Diagnostic for Report {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let primary = LabeledSpan::new_primary_with_span(
             Some(self.diagnostic.label.clone()),
-            self.diagnostic.span,
+            self.source.reportable(self.diagnostic.span),
         );
-        let related = self
-            .diagnostic
-            .related
-            .iter()
-            .map(|r| LabeledSpan::new_with_span(Some(r.label.clone()), r.span));
+        let related = self.diagnostic.related.iter().map(|r| {
+            LabeledSpan::new_with_span(Some(r.label.clone()), self.source.reportable(r.span))
+        });
         Some(Box::new(std::iter::once(primary).chain(related)))
     }
 
@@ -170,7 +168,7 @@ impl miette::Diagnostic for Related {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
             Some(self.label.clone()),
-            self.span,
+            self.source.reportable(self.span),
         ))))
     }
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use pai::check::{check_text, Outcome};
 use pai::diagnostics::{Code, Diagnostic};
+use pai::report::{human as render_report, HumanStyle};
 use pai::syntax::{decode, parse};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -158,6 +159,15 @@ fn check_any_text(text: &str) -> Outcome {
         .diagnostics
         .windows(2)
         .all(|w| w[0].span.start <= w[1].span.start));
+    // The report renders whatever the spans (a panic in it is a crash of `pai check`).
+    let style = HumanStyle {
+        color: false,
+        width: 100,
+    };
+    let report = render_report(&outcome.sources, &outcome.diagnostics, style);
+    for diagnostic in &outcome.diagnostics {
+        assert!(report.contains(diagnostic.code.as_str()), "{report}");
+    }
     outcome
 }
 
@@ -714,6 +724,33 @@ fn binary_one_megabyte_prompt() {
     for bad in ["pai::E001", "pai::E002", "pai::E003", "pai::E032"] {
         assert!(!codes.iter().any(|c| c == bad), "{codes:?}");
     }
+}
+
+/// A 1 MB line with an error at its far end. miette printed the whole line and padded
+/// the label out to its column, and a column past 65,535 panicked in its formatter;
+/// the report now shows a window of the line around the label.
+#[test]
+fn binary_an_error_at_the_end_of_a_one_megabyte_line() {
+    let scratch = Scratch::new("far-error");
+    let filler = "lorem ipsum dolor sit amet ".repeat(MB / 27 + 1);
+    let head = format!(
+        "agent big(task: text) -> result {{ context 2000k summary 80 tokens prompt \"Do {{{{task}}}}. {filler}\" }} workflow run(task: text max 1k) -> result {{ return big(task: task, "
+    );
+    let text = format!("{head}bogus: 1) }}\n");
+    let path = scratch.file("far.pai", &text);
+    let run = human(&path);
+    assert_eq!(run.code, 1, "{}", tail(&run.stderr));
+    assert!(!run.stderr.contains("panicked"), "{}", tail(&run.stderr));
+    assert!(run.stderr.contains("`bogus`"), "{}", tail(&run.stderr));
+    // The location is the label's own: line 1, the column of `bogus` (ASCII: bytes).
+    assert!(
+        run.stderr
+            .contains(&format!("far.pai:1:{}]", head.len() + 1)),
+        "{}",
+        tail(&run.stderr)
+    );
+    // A window of the line, not the megabyte.
+    assert!(run.stderr.len() < 4_000, "{} bytes", run.stderr.len());
 }
 
 /// Deterministic printable garbage (no opening brackets, so the nesting check lets it

@@ -1,5 +1,5 @@
-//! Bytes in, diagnostics out: decoding, parsing and checking must never panic, and
-//! every diagnostic must point inside the text, on character boundaries.
+//! Bytes in, diagnostics out: decoding, parsing, checking and rendering the report must
+//! never panic, and every diagnostic must point inside the text, on character boundaries.
 //!
 //! `cargo fuzz run parse_check fuzz/corpus/parse_check fuzz/seeds`
 
@@ -58,4 +58,10 @@ fuzz_target!(|data: &[u8]| {
             "a syntax error was lost by the checker"
         );
     }
+    // The report renders whatever the spans.
+    let style = pai::report::HumanStyle {
+        color: false,
+        width: 100,
+    };
+    pai::report::human(&outcome.sources, &outcome.diagnostics, style);
 });
