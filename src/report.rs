@@ -301,3 +301,74 @@ fn sarif_level(code: Code) -> &'static str {
         Severity::Warning => "warning",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Related;
+    use crate::source::Span;
+
+    fn render(text: &str, span: Span, label: &str, related: Vec<Related>) -> String {
+        let mut sources = SourceMap::default();
+        let file = sources.add(SourceFile::new("long.pai", text));
+        let diagnostic = Diagnostic {
+            code: Code::E001,
+            file,
+            span,
+            message: "something is wrong".to_string(),
+            label: label.to_string(),
+            related,
+            help: None,
+        };
+        let style = HumanStyle {
+            color: false,
+            width: 100,
+        };
+        human(&sources, &[diagnostic], style)
+    }
+
+    #[test]
+    fn labels_far_apart_on_a_long_line_are_both_drawn() {
+        let text = format!(
+            "{}FIRST{}SECOND{}\nnext\n",
+            "a".repeat(5_000),
+            "b".repeat(5_000),
+            "c".repeat(5_000)
+        );
+        let first = text.find("FIRST").unwrap();
+        let second = text.find("SECOND").unwrap();
+        let related = vec![Related {
+            file: None,
+            span: Span::new(second, second + 6),
+            label: "the second one".to_string(),
+        }];
+        let report = render(&text, Span::new(first, first + 5), "the first one", related);
+        assert!(
+            report.contains("the first one") && report.contains("FIRST"),
+            "{report}"
+        );
+        assert!(
+            report.contains("the second one") && report.contains("SECOND"),
+            "{report}"
+        );
+        assert!(report.len() < 3_000, "{report}");
+    }
+
+    #[test]
+    fn a_label_at_the_end_of_a_long_line_is_drawn() {
+        let text = format!("{}\nnext\n", "a".repeat(5_000));
+        let report = render(&text, Span::new(5_000, 5_000), "ends here", Vec::new());
+        assert!(report.contains("ends here"), "{report}");
+        assert!(report.contains("long.pai:1:5001"), "{report}");
+    }
+
+    #[test]
+    fn a_label_next_to_a_long_line_shows_its_own_line_whole() {
+        let own = format!("let x = {}", "y".repeat(390));
+        let text = format!("{own}\n{}\n", "z".repeat(5_000));
+        let report = render(&text, Span::new(0, own.len()), "the whole line", Vec::new());
+        assert!(report.contains(&own), "{report}");
+        assert!(report.contains("the whole line"), "{report}");
+        assert!(!report.contains("zzz"), "{report}");
+    }
+}

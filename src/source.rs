@@ -132,7 +132,8 @@ impl SourceFile {
 
     /// Whether the line holding byte `offset` is too long to show whole in a report.
     fn is_long_line(&self, offset: usize) -> bool {
-        self.line_end(offset) - self.line_of(offset).1 > LONG_LINE
+        let start = self.line_of(offset).1;
+        self.has_long_line(start..self.line_end(offset))
     }
 
     /// `span` cut so that a report can show it: a span over several lines, one of them
@@ -140,13 +141,9 @@ impl SourceFile {
     /// Other spans are unchanged.
     pub fn reportable(&self, span: Span) -> Span {
         let first_line_end = self.line_end(span.start);
-        let lines = self.line_of(span.start).1..self.line_end(span.end.max(1) - 1);
-        let touches_long_line = self
-            .text
-            .as_bytes()
-            .get(lines)
-            .is_some_and(|lines| lines.split(|&b| b == b'\n').any(|l| l.len() > LONG_LINE));
-        if !touches_long_line {
+        // The span's lines: up to its last byte's (an empty span, its own line).
+        let last = span.end.saturating_sub(1).max(span.start);
+        if !self.has_long_line(self.line_of(span.start).1..self.line_end(last)) {
             return span;
         }
         let mut end = span.end.min(first_line_end);
@@ -174,7 +171,8 @@ impl SourceFile {
     /// `after` lines of context (the same data, line, byte column and count of lines
     /// up to its end), found with the line index instead of a scan from the start of
     /// the file for every snippet: rendering 200 diagnostics near the end of a 3 MB file
-    /// took 4 s that way.
+    /// took 4 s that way. One difference: a lone `\r` is not a line break here, as it
+    /// is not in miette's drawing of the lines (`get_lines`) nor in [`Self::line_col`].
     fn context(&self, span: &SourceSpan, before: usize, after: usize) -> Option<Snippet> {
         let text = self.text.as_bytes();
         let start = span.offset();
@@ -217,6 +215,58 @@ impl SourceFile {
             end: data_end,
             line: if before == 0 { line } else { first },
             column,
+        })
+    }
+
+    /// Whether any line of `range` is longer than [`LONG_LINE`].
+    fn has_long_line(&self, range: std::ops::Range<usize>) -> bool {
+        self.text.as_bytes().get(range).is_some_and(|text| {
+            text.split(|&b| b == b'\n')
+                .any(|line| line.len() > LONG_LINE)
+        })
+    }
+
+    /// A snippet of `span`'s own lines and no context, for a snippet that would hold a
+    /// long line: on a long line, a window around the span; on short lines, those lines
+    /// whole. It runs through the newline that ends its last line, so that a label on
+    /// that newline (`found end of line`) is drawn. `None` when that cannot show all of
+    /// `span`: miette asks for the span of two labels it would show together, and on
+    /// `None` shows them one at a time.
+    fn without_context(&self, span: &SourceSpan, before: usize) -> Option<Snippet> {
+        let start = span.offset();
+        let end = start + span.len();
+        if end > self.text.len() {
+            return None;
+        }
+        let (line, line_start) = self.line_of(start);
+        let (from, to) = if self.is_long_line(start) {
+            if span.len() > LABEL_WINDOW {
+                return None;
+            }
+            let from = if before == 0 {
+                start
+            } else {
+                self.floor_char_boundary(start.saturating_sub(WINDOW_BEFORE).max(line_start))
+            };
+            let to = (end + WINDOW_AFTER).min(self.line_end(start));
+            (from, self.ceil_char_boundary(to))
+        } else {
+            let to = self.line_end(end.saturating_sub(1).max(start));
+            if self.has_long_line(line_start..to) {
+                return None;
+            }
+            (if before == 0 { start } else { line_start }, to)
+        };
+        let to = if self.text.as_bytes().get(to) == Some(&b'\n') {
+            to + 1
+        } else {
+            to
+        };
+        Some(Snippet {
+            start: from,
+            end: to.max(from),
+            line,
+            column: from - line_start,
         })
     }
 
@@ -266,37 +316,17 @@ impl SourceCode for SourceFile {
         let mut snippet = self
             .context(span, before, after)
             .ok_or(MietteError::OutOfBounds)?;
-        let long = self
-            .text
-            .as_bytes()
-            .get(snippet.start..snippet.end)
-            .is_some_and(|data| {
-                data.split(|&b| b == b'\n')
-                    .any(|line| line.len() > LONG_LINE)
-            });
-        if long {
-            // Only the span's own line, around the span.
-            let start = span.offset().min(self.text.len());
-            let (line, line_start) = self.line_of(start);
-            let from = if before == 0 {
-                start
-            } else {
-                self.floor_char_boundary(start.saturating_sub(WINDOW_BEFORE).max(line_start))
-            };
-            let end =
-                (start + span.len().min(LABEL_WINDOW) + WINDOW_AFTER).min(self.line_end(start));
-            snippet = Snippet {
-                start: from,
-                end: self.ceil_char_boundary(end).max(from),
-                line,
-                column: from - line_start,
-            };
+        if self.has_long_line(snippet.start..snippet.end) {
+            snippet = self
+                .without_context(span, before)
+                .ok_or(MietteError::OutOfBounds)?;
         }
         let data = self
             .text
             .as_bytes()
             .get(snippet.start..snippet.end)
             .unwrap_or_default();
+        // miette's "line count" is the number of line breaks before the snippet's end.
         let lines_to_end = self
             .line_starts()
             .partition_point(|&s| s <= snippet.end)
@@ -408,6 +438,27 @@ mod tests {
         assert_eq!(file.reportable(Span::new(2, after_long)), Span::new(2, 5));
         // Short lines keep their spans.
         assert_eq!(file.reportable(Span::new(0, 3)), Span::new(0, 3));
+        // miette asks for two labels far apart on the long line as one span: refused,
+        // so that it shows them one at a time.
+        let far = SourceSpan::from((at - 50_000, 50_006));
+        assert!(file.read_span(&far, 1, 1).is_err());
+        // A label on the newline that ends the long line: the window runs through it.
+        let end_of_line = 6 + long.len();
+        let (data, _, _, _, _) = snippet(&file, (end_of_line, 0), 1, 1).unwrap();
+        assert!(data.ends_with("b\n"), "{data}");
+    }
+
+    #[test]
+    fn a_lone_carriage_return_is_not_a_line_break() {
+        // As in `line_col` and in miette's drawing of lines; miette's own `read_span`
+        // would put `b` on a line of its own.
+        let file = SourceFile::new("f.pai", "a\rb\r\nc");
+        assert_eq!(
+            snippet(&file, (2, 1), 0, 0).unwrap(),
+            ("b".to_string(), (2, 1), 0, 2, 0)
+        );
+        assert_eq!(snippet(&file, (6, 1), 1, 0).unwrap().2, 0);
+        assert_eq!(file.line_col(2), (1, 3));
     }
 
     #[test]
