@@ -489,7 +489,14 @@ fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
         }
         found
     });
-    let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    let width = specs
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    // Padded by hand: `{:width$}` panics past a width of 65,535, and names come from files.
+    let pad = |text: &str| " ".repeat(width.saturating_sub(text.chars().count()));
     let default = std::env::var("PAI_PROVIDER").unwrap_or_else(|_| "sim".to_string());
     let mut stdout = std::io::stdout().lock();
     for (spec, readiness) in specs.iter().zip(found) {
@@ -505,10 +512,11 @@ fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
         };
         let _ = writeln!(
             stdout,
-            "{:width$}  {mark}  {}{default_mark}\n{:width$}           {}",
+            "{}{}  {mark}  {}{default_mark}\n{}           {}",
             spec.name,
+            pad(&spec.name),
             spec.describe(),
-            "",
+            pad(""),
             readiness.detail,
         );
     }

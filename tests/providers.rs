@@ -939,3 +939,33 @@ workflow main(x: text max 10) {{
     );
     assert_eq!(server.requests()[0].path, "/v1/models");
 }
+
+/// A provider named with 70,000 characters: the listing padded names with `{:width$}`,
+/// which panics past a width of 65,535.
+#[test]
+fn providers_lists_a_provider_with_a_very_long_name() {
+    let scratch = Scratch::new("long-name");
+    let name = format!("p{}", "x".repeat(70_000));
+    let file = scratch.write(
+        "long.pai",
+        &format!("provider {name} {{\n  kind \"sim\"\n}}\n"),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(["providers", file.to_str().expect("utf-8"), "--offline"])
+        .env_remove("PAI_PROVIDER")
+        .output()
+        .expect("pai providers runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let listed = String::from_utf8_lossy(&output.stdout);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("no long name listed"));
+    assert!(line.contains("ready"), "{}", &line[name.len()..]);
+    // The built-ins are padded to the longest name.
+    let sim = listed
+        .lines()
+        .find(|l| l.starts_with("sim "))
+        .expect("sim listed");
+    assert_eq!(sim.find("ready"), Some(name.len() + 2), "{sim:.80}");
+}
