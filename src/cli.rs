@@ -148,8 +148,8 @@ struct RunArgs {
     /// A workflow argument, `name=value` (repeatable)
     #[arg(long = "arg", value_name = "NAME=VALUE")]
     args: Vec<String>,
-    /// Calls in flight at most
-    #[arg(short = 'j', long, default_value_t = 8)]
+    /// Calls in flight at most (1 or more)
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = at_least_one)]
     jobs: usize,
     /// The provider of agents that name none: a built-in (`sim`, the default; `replay`;
     /// `claude`, `codex`, `ollama`, `llm`, `gemini`, `openai`, `anthropic`) or one the
@@ -181,7 +181,7 @@ struct RunArgs {
     #[arg(long)]
     max_tokens: Option<u64>,
     /// Stop starting agents once this many dollars are spent
-    #[arg(long)]
+    #[arg(long, value_parser = dollars)]
     max_cost: Option<f64>,
     /// Start even if the plan's worst case passes a limit
     #[arg(long)]
@@ -459,6 +459,24 @@ fn route_request(request: &str, format: RouteFormat) -> Exit {
         }
     }
     Exit::Clean
+}
+
+/// A count of 1 or more (`-j`: zero calls in flight would never finish).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(count) => Ok(count),
+        Err(_) => Err("must be a whole number, at least 1".to_string()),
+    }
+}
+
+/// An amount of dollars, 0 or more (`inf` is no limit; `NaN` is refused, since no cost
+/// would ever reach it).
+fn dollars(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(amount) if amount >= 0.0 => Ok(amount),
+        _ => Err("must be a number of dollars, 0 or more (such as `2.50`)".to_string()),
+    }
 }
 
 /// `text` quoted for a POSIX shell.

@@ -107,6 +107,47 @@ fn unreadable_paths_and_bad_usage_exit_two() {
     );
 }
 
+/// Limits that cannot mean anything are refused before anything runs, rather than read
+/// as something else (`-j 0` was one call at a time; a `NaN` cost was no limit at all).
+#[test]
+fn run_refuses_meaningless_limits() {
+    let workflow = "benches/run_workflow.pai";
+    for (flag, value, says) in [
+        ("-j", "0", "at least 1"),
+        ("--max-cost", "NaN", "a number of dollars"),
+        ("--max-cost", "-1", ""),
+        ("--max-agents", "-3", ""),
+    ] {
+        let output = pai(&[
+            "run",
+            workflow,
+            "--workflow",
+            "flat",
+            "--arg",
+            "items=a",
+            "--yes",
+            "-q",
+            flag,
+            value,
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{flag} {value}: {}",
+            stderr(&output)
+        );
+        assert!(
+            !stderr(&output).contains("provider: sim"),
+            "{flag} {value} started a run"
+        );
+    }
+}
+
 #[test]
 fn explain_prints_the_long_form() {
     let output = pai(&["explain", "E017"]);
