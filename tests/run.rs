@@ -662,3 +662,37 @@ fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
     let seen: Vec<_> = outputs.iter().filter_map(|o| thp_line(o)).collect();
     assert_eq!(seen, vec![expected]);
 }
+
+/// An `exec` step that writes without end (`yes`) fails its node once it has written
+/// more than `pai` keeps, rather than filling memory until its ten-minute timeout.
+#[test]
+fn an_exec_step_that_writes_without_end_fails_its_node() {
+    let runs = Runs::new("exec-flood");
+    let scratch = Scratch::new("exec-flood-workflow");
+    let workflow = scratch.join("flood.pai");
+    std::fs::write(
+        &workflow,
+        "workflow flood() -> result {\n  return exec([\"yes\", \"flood\"])\n}\n",
+    )
+    .expect("workflow written");
+    let output = pai(&[
+        "run",
+        workflow.to_str().expect("utf-8"),
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let mut manifests = Vec::new();
+    every_manifest(&runs.run_dir(), &mut manifests);
+    let exec = manifests
+        .iter()
+        .find(|m| m["kind"] == "exec")
+        .expect("the exec node's manifest");
+    assert_eq!(exec["status"], "failed");
+    let error = exec["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("`yes` wrote more than 16 MiB to its standard output"),
+        "{error}"
+    );
+}

@@ -364,20 +364,27 @@ async fn call_exec_inner(
         .args(args)
         .current_dir(&dir)
         .kill_on_drop(true)
-        .stdin(std::process::Stdio::null());
-    match tokio::time::timeout(timeout, command.output()).await {
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            result.error = Some(format!(
+                "cannot run `{program}`: {}",
+                error.to_string().to_lowercase()
+            ));
+            return result;
+        }
+    };
+    match tokio::time::timeout(timeout, super::child::wait_capped(child)).await {
         Err(_) => {
             result.error = Some(format!(
                 "`{program}` timed out after {}",
                 humantime::format_duration(timeout)
             ))
         }
-        Ok(Err(error)) => {
-            result.error = Some(format!(
-                "cannot run `{program}`: {}",
-                error.to_string().to_lowercase()
-            ))
-        }
+        Ok(Err(error)) => result.error = Some(error.describe(program)),
         Ok(Ok(output)) => {
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

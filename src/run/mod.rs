@@ -2,6 +2,7 @@
 //! per node, and `pai status`, which reads them back.
 
 mod call;
+pub(crate) mod child;
 mod executor;
 pub mod expect;
 pub mod manifest;

@@ -25,6 +25,7 @@ use super::spec::{Input, Preset, Spec};
 use super::{schema, Answer, Provider, ProviderError, Request, Response};
 use crate::check::budget::tokens_of_bytes;
 use crate::compile::prices::Prices;
+use crate::run::child::{wait_capped, CaptureError};
 
 /// Variables every command sees, when set: what a program needs to find its files,
 /// its locale and a proxy. Nothing here holds a key.
@@ -231,9 +232,12 @@ impl Command {
             }
             drop(pipe);
         };
-        let (_, output) = tokio::join!(write, child.wait_with_output());
-        let output = output
-            .map_err(|e| ProviderError::transient(format!("`{}` failed: {e}", self.program)))?;
+        let (_, output) = tokio::join!(write, wait_capped(child));
+        let output = output.map_err(|error| match error {
+            // An answer that large would come back as large.
+            CaptureError::TooMuch(_) => ProviderError::fatal(error.describe(&self.program)),
+            CaptureError::Io(_) => ProviderError::transient(error.describe(&self.program)),
+        })?;
         Ok(Output {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
