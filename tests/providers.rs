@@ -969,3 +969,23 @@ fn providers_lists_a_provider_with_a_very_long_name() {
         .expect("sim listed");
     assert_eq!(sim.find("ready"), Some(name.len() + 2), "{sim:.80}");
 }
+
+/// An endpoint that answers with more than `pai` reads (17 MiB here) fails the call
+/// without a retry, rather than being read whole into memory however large it is.
+#[test]
+fn an_answer_larger_than_sixteen_mebibytes_fails_the_call() {
+    let scratch = Scratch::new("openai-huge");
+    let huge = "x".repeat(17 << 20);
+    let server = FakeServer::start(vec![Reply::json(openai_answer(&huge, 1, 1))]);
+    let file = scratch.write(
+        "judge.pai",
+        &judge_workflow(&openai_provider(&server), "retries 2"),
+    );
+    let output = scratch.run(&file, &["--arg", "claim=water is wet"], &[KEY]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let judge = scratch.manifest("main/judge");
+    assert_eq!(judge["status"], "failed");
+    let error = judge["error"].as_str().unwrap_or_default();
+    assert!(error.contains("answered with more than 16 MiB"), "{error}");
+    assert_eq!(server.requests().len(), 1, "retried");
+}

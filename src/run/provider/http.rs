@@ -63,10 +63,7 @@ pub async fn post_json(
         .map_err(|e| transport_error(&e, endpoint))?;
     let status = response.status();
     let retry_after = retry_after(response.headers(), SystemTime::now());
-    let text = response
-        .text()
-        .await
-        .map_err(|e| transport_error(&e, endpoint))?;
+    let text = read_body(response, endpoint).await?;
     if !status.is_success() {
         let mut error = status_error(status.as_u16(), &text, endpoint);
         error.retry_after = retry_after;
@@ -79,6 +76,35 @@ pub async fn post_json(
             endpoint.redact(&excerpt(&text))
         ))
     })
+}
+
+/// The most of an answer's body that is read: far more than any model writes, far
+/// less than memory. An endpoint that sends more fails the call without a retry.
+const MAX_BODY: usize = 16 << 20;
+
+/// The body of `response` as text (UTF-8, invalid bytes replaced), read a chunk at a
+/// time up to [`MAX_BODY`].
+async fn read_body(
+    mut response: reqwest::Response,
+    endpoint: &Endpoint<'_>,
+) -> Result<String, ProviderError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, endpoint))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ProviderError::fatal(format!(
+                "{} at `{}` answered with more than {} MiB",
+                endpoint.provider,
+                endpoint.url,
+                MAX_BODY >> 20
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn transport_error(error: &reqwest::Error, endpoint: &Endpoint<'_>) -> ProviderError {
