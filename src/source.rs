@@ -4,20 +4,51 @@
 //! ignored by equality (as cedar's locations are), so tests can compare trees built
 //! from different texts.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 
+/// The largest file `pai` reads: far more than any program, fixture or manifest, and
+/// it keeps `pai check /dev/zero` from reading until memory runs out.
+pub const MAX_FILE: u64 = 64 << 20;
+
+/// Reads a whole file of at most [`MAX_FILE`] bytes.
+pub fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    // Sized from the metadata, as `std::fs::read` does, so the file is read once.
+    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_FILE);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE {
+        // Lowercase whole: callers lowercase I/O errors.
+        return Err(std::io::Error::other(format!(
+            "it is larger than the {} mebibytes `pai` reads",
+            MAX_FILE >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Reads a whole file as text; the error names the file: ``cannot read `x`: reason``.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read `{}`: {}",
-            path.display(),
-            e.to_string().to_lowercase()
-        )
-    })
+    read_bytes(path)
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "stream did not contain valid utf-8",
+                )
+            })
+        })
+        .map_err(|e| {
+            format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                e.to_string().to_lowercase()
+            )
+        })
 }
 
 /// A half-open byte range `start..end` in one source file.

@@ -726,6 +726,35 @@ fn binary_one_megabyte_prompt() {
     }
 }
 
+/// A file larger than `pai` reads (a sparse 65 MiB file; `/dev/zero`, which never ends)
+/// is an I/O error, not a read until memory runs out.
+#[test]
+fn binary_a_file_too_large_to_read() {
+    let scratch = Scratch::new("too-large");
+    let path = scratch.file("huge.pai", "");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.set_len(65 << 20))
+        .expect("a sparse file");
+    let mut paths = vec![path];
+    if Path::new("/dev/zero").exists() {
+        paths.push(PathBuf::from("/dev/zero"));
+    }
+    for path in paths {
+        let run = human(&path);
+        assert_eq!(run.code, 2, "{}: {}", path.display(), tail(&run.stderr));
+        assert!(
+            run.stderr.contains(&format!(
+                "cannot read `{}`: it is larger than the 64 mebibytes `pai` reads",
+                path.display()
+            )),
+            "{}",
+            tail(&run.stderr)
+        );
+    }
+}
+
 /// A 1 MB line with an error at its far end. miette printed the whole line and padded
 /// the label out to its column, and a column past 65,535 panicked in its formatter;
 /// the report now shows a window of the line around the label.

@@ -295,7 +295,7 @@ struct Decoded {
 /// Reads and decodes a file. Only the decoded copy outlives the call, so a file is held
 /// once while it is parsed.
 fn read(path: &Path) -> std::io::Result<Decoded> {
-    std::fs::read(path).map(|bytes| decode(&bytes))
+    crate::source::read_bytes(path).map(|bytes| decode(&bytes))
 }
 
 fn decode(bytes: &[u8]) -> Decoded {
