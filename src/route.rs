@@ -75,7 +75,7 @@ pub fn candidates(dirs: &[PathBuf]) -> Vec<Candidate> {
             .collect();
         files.sort();
         for file in files {
-            if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Ok(text) = crate::source::read_text(&file) {
                 add(file, &text);
             }
         }

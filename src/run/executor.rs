@@ -500,8 +500,8 @@ impl<'o> Executor<'o> {
             self.records.get_or_default(node).inputs_hash = Some(prepared.hash.clone());
             if let Some(previous) = self.previous(&id, &prepared.hash) {
                 self.records.get_or_default(node).reused = true;
-                let output = std::fs::read_to_string(
-                    manifest::node_dir(&self.run_dir, &id).join("output.md"),
+                let output = crate::source::read_text(
+                    &manifest::node_dir(&self.run_dir, &id).join("output.md"),
                 )
                 .unwrap_or_default();
                 let result = CallResult {
