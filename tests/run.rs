@@ -619,6 +619,23 @@ fn a_model_list_longer_than_its_max_is_retried_with_the_reason() {
 /// `pai` runs without transparent huge pages (src/process.rs), but the processes it
 /// starts keep the setting `pai` was started with.
 #[cfg(target_os = "linux")]
+/// Runs the only workflow of `text` (written to a scratch file) quietly, into runs of
+/// its own named after `name`.
+fn run_one_workflow(name: &str, text: &str) -> (Runs, Output) {
+    let runs = Runs::new(name);
+    let scratch = Scratch::new(&format!("{name}-workflow"));
+    let workflow = scratch.join("one.pai");
+    std::fs::write(&workflow, text).expect("workflow written");
+    let output = pai(&[
+        "run",
+        workflow.to_str().expect("utf-8"),
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    (runs, output)
+}
+
 #[test]
 fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
     let thp_line = |status: &str| {
@@ -631,21 +648,10 @@ fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
     let Some(expected) = thp_line(&ours) else {
         return; // a kernel that does not report it
     };
-    let runs = Runs::new("thp");
-    let scratch = Scratch::new("thp-workflow");
-    let workflow = scratch.join("probe.pai");
-    std::fs::write(
-        &workflow,
+    let (runs, output) = run_one_workflow(
+        "thp",
         "workflow probe() -> result {\n  return exec([\"cat\", \"/proc/self/status\"])\n}\n",
-    )
-    .expect("workflow written");
-    let output = pai(&[
-        "run",
-        workflow.to_str().expect("utf-8"),
-        "--runs-dir",
-        runs.path(),
-        "-q",
-    ]);
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let mut outputs = Vec::new();
     let mut dirs = vec![runs.run_dir()];
@@ -667,21 +673,10 @@ fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
 /// more than `pai` keeps, rather than filling memory until its ten-minute timeout.
 #[test]
 fn an_exec_step_that_writes_without_end_fails_its_node() {
-    let runs = Runs::new("exec-flood");
-    let scratch = Scratch::new("exec-flood-workflow");
-    let workflow = scratch.join("flood.pai");
-    std::fs::write(
-        &workflow,
+    let (runs, output) = run_one_workflow(
+        "exec-flood",
         "workflow flood() -> result {\n  return exec([\"yes\", \"flood\"])\n}\n",
-    )
-    .expect("workflow written");
-    let output = pai(&[
-        "run",
-        workflow.to_str().expect("utf-8"),
-        "--runs-dir",
-        runs.path(),
-        "-q",
-    ]);
+    );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let mut manifests = Vec::new();
     every_manifest(&runs.run_dir(), &mut manifests);
