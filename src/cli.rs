@@ -278,6 +278,14 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run_workflow(*args),
         Command::Test { file } => test_workflow(&file),
         Command::Status { run_id, runs_dir } => {
+            if crate::compile::ir::safe_segment(&run_id) != run_id {
+                eprintln!("error: `{run_id}` is not a run id");
+                eprintln!(
+                    "help: run ids are the directory names under `{}`",
+                    runs_dir.display()
+                );
+                return Exit::Usage.into();
+            }
             match crate::run::status::render(&runs_dir.join(&run_id)) {
                 Ok(text) => {
                     print!("{text}");

@@ -148,6 +148,20 @@ fn run_refuses_meaningless_limits() {
     }
 }
 
+/// `pai status` reads runs under `--runs-dir` only, as `--resume` does.
+#[test]
+fn status_refuses_a_path_for_a_run_id() {
+    for id in ["../elsewhere", "/tmp", "a/b"] {
+        let output = pai(&["status", id, "--runs-dir", "target"]);
+        assert_eq!(output.status.code(), Some(2), "{id}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("`{id}` is not a run id")),
+            "{id}: {}",
+            stderr(&output)
+        );
+    }
+}
+
 #[test]
 fn explain_prints_the_long_form() {
     let output = pai(&["explain", "E017"]);
