@@ -12,6 +12,46 @@ use crate::compile;
 use crate::diagnostics::Code;
 use crate::report;
 
+/// `print!` and `println!` without their panic on a reader that went away
+/// (`pai check --format json | head`): see [`write_stdout`].
+macro_rules! stdout {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! stdoutln {
+    ($($arg:tt)*) => { stdout!("{}\n", format_args!($($arg)*)) };
+}
+/// `eprint!` and `eprintln!` without their panic: see [`write_stderr`].
+macro_rules! stderr {
+    ($($arg:tt)*) => { write_stderr(format_args!($($arg)*)) };
+}
+macro_rules! stderrln {
+    ($($arg:tt)*) => { stderr!("{}\n", format_args!($($arg)*)) };
+}
+
+/// Writes to standard output. Output to a closed pipe is dropped and the command goes
+/// on to end with its own status (`println!` panicked: exit 101 and a backtrace). Any
+/// other failure (a full disk behind a redirect) ends `pai` at once with status 2,
+/// since output it was asked for is lost.
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    match std::io::stdout().write_fmt(text) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => {
+            stderrln!(
+                "error: cannot write to standard output: {}",
+                error.to_string().to_lowercase()
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Writes to standard error; a failure there has nowhere to be reported, so the
+/// message is dropped and the command goes on.
+fn write_stderr(text: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().write_fmt(text);
+}
+
 /// The human report shows at most this many diagnostics: past it, a report of a
 /// broken generated file would be longer than anyone reads.
 const HUMAN_LIMIT: usize = 200;
@@ -279,8 +319,8 @@ pub fn main() -> ExitCode {
         Command::Test { file } => test_workflow(&file),
         Command::Status { run_id, runs_dir } => {
             if crate::compile::ir::safe_segment(&run_id) != run_id {
-                eprintln!("error: `{run_id}` is not a run id");
-                eprintln!(
+                stderrln!("error: `{run_id}` is not a run id");
+                stderrln!(
                     "help: run ids are the directory names under `{}`",
                     runs_dir.display()
                 );
@@ -288,12 +328,12 @@ pub fn main() -> ExitCode {
             }
             match crate::run::status::render(&runs_dir.join(&run_id)) {
                 Ok(text) => {
-                    print!("{text}");
+                    stdout!("{text}");
                     Exit::Clean.into()
                 }
                 Err(message) => {
-                    eprintln!("error: {message}");
-                    eprintln!("help: runs are directories of `{}`; pass `--runs-dir` if they live elsewhere", runs_dir.display());
+                    stderrln!("error: {message}");
+                    stderrln!("help: runs are directories of `{}`; pass `--runs-dir` if they live elsewhere", runs_dir.display());
                     Exit::Usage.into()
                 }
             }
@@ -315,8 +355,8 @@ fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
     let skill = match import::read(path) {
         Ok(skill) => skill,
         Err(message) => {
-            eprintln!("error: {message}");
-            eprintln!("help: pass a SKILL.md, or the folder that holds one");
+            stderrln!("error: {message}");
+            stderrln!("help: pass a SKILL.md, or the folder that holds one");
             return Exit::Usage;
         }
     };
@@ -324,7 +364,7 @@ fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
     // What we write must check: say so now rather than at the user's next `pai check`.
     let outcome = check::check_text("imported.pai", &text, Path::new("."));
     if outcome.error_count() > 0 {
-        eprint!(
+        stderr!(
             "{}",
             report::human(
                 &outcome.sources,
@@ -332,20 +372,20 @@ fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
                 human_style(Color::Auto)
             )
         );
-        eprintln!("error: the imported skill does not check; this is a bug in `pai import`, please report it");
+        stderrln!("error: the imported skill does not check; this is a bug in `pai import`, please report it");
         return Exit::Failed;
     }
     match out {
         Some(out) => {
             if let Err(error) = std::fs::write(out, &text) {
-                eprintln!(
+                stderrln!(
                     "error: cannot write `{}`: {}",
                     out.display(),
                     error.to_string().to_lowercase()
                 );
                 return Exit::Usage;
             }
-            eprintln!(
+            stderrln!(
                 "imported `{}`: {} workflows, {} triggers -> {}",
                 skill.name,
                 skill.workflows.len(),
@@ -353,7 +393,7 @@ fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
                 out.display()
             );
         }
-        None => print!("{text}"),
+        None => stdout!("{text}"),
     }
     Exit::Clean
 }
@@ -374,27 +414,27 @@ fn export_claude(out: &Path, files: &[PathBuf]) -> Exit {
             Ok(exported) => {
                 for skill in exported {
                     count += 1;
-                    eprintln!(
+                    stderrln!(
                         "exported `{}` -> {} ({} files)",
                         skill.skill,
                         skill.dir.display(),
                         skill.files.len()
                     );
                     for note in &skill.notes {
-                        eprintln!("  note: {note}");
+                        stderrln!("  note: {note}");
                     }
                 }
             }
             Err(message) => {
-                eprintln!("error: {message}");
-                eprintln!("help: pick an output directory you can write to");
+                stderrln!("error: {message}");
+                stderrln!("help: pick an output directory you can write to");
                 return Exit::Usage;
             }
         }
     }
     if count == 0 {
-        eprintln!("error: no skill to export in the given files");
-        eprintln!("help: export files that declare a `skill`, or none for the standard library");
+        stderrln!("error: no skill to export in the given files");
+        stderrln!("help: export files that declare a `skill`, or none for the standard library");
         return Exit::Usage;
     }
     Exit::Clean
@@ -403,8 +443,8 @@ fn export_claude(out: &Path, files: &[PathBuf]) -> Exit {
 fn route_request(request: &str, format: RouteFormat) -> Exit {
     let candidates = crate::route::candidates(&crate::route::default_dirs());
     let Some(routing) = crate::route::route(request, &candidates) else {
-        eprintln!("error: no skill's `use when` trigger matches `{request}`");
-        eprintln!(
+        stderrln!("error: no skill's `use when` trigger matches `{request}`");
+        stderrln!(
             "help: the triggers are: {}",
             candidates
                 .iter()
@@ -428,8 +468,8 @@ fn route_request(request: &str, format: RouteFormat) -> Exit {
     let chosen = &routing.chosen;
     match format {
         RouteFormat::Text => {
-            println!("skill      {}", chosen.skill);
-            println!(
+            stdoutln!("skill      {}", chosen.skill);
+            stdoutln!(
                 "workflow   {}{}",
                 chosen.workflow,
                 if chosen.default_workflow {
@@ -438,13 +478,13 @@ fn route_request(request: &str, format: RouteFormat) -> Exit {
                     " (named in the request)"
                 }
             );
-            println!("trigger    {}", describe(chosen));
-            println!("file       {}", chosen.file.display());
+            stdoutln!("trigger    {}", describe(chosen));
+            stdoutln!("file       {}", chosen.file.display());
             match &routing.runner_up {
-                Some(m) => println!("runner-up  {}: {}", m.skill, describe(m)),
-                None => println!("runner-up  none"),
+                Some(m) => stdoutln!("runner-up  {}: {}", m.skill, describe(m)),
+                None => stdoutln!("runner-up  none"),
             }
-            println!("run it     pai run --request {}", shell_quote(request));
+            stdoutln!("run it     pai run --request {}", shell_quote(request));
         }
         RouteFormat::Json => {
             let entry = |m: &crate::route::Match| {
@@ -463,7 +503,7 @@ fn route_request(request: &str, format: RouteFormat) -> Exit {
                 "chosen": entry(chosen),
                 "runner_up": routing.runner_up.as_ref().map(entry),
             });
-            println!("{json:#}");
+            stdoutln!("{json:#}");
         }
     }
     Exit::Clean
@@ -552,12 +592,12 @@ fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
 fn explain(code: &str) -> Exit {
     match code.parse::<Code>() {
         Ok(code) => {
-            println!("pai::{code}: {}\n\n{}", code.summary(), code.explain());
+            stdoutln!("pai::{code}: {}\n\n{}", code.summary(), code.explain());
             Exit::Clean
         }
         Err(()) => {
-            eprintln!("error: `{code}` is not a diagnostic code of pai");
-            eprintln!(
+            stderrln!("error: `{code}` is not a diagnostic code of pai");
+            stderrln!(
                 "help: codes look like `E004` or `W001`; see docs/diagnostics.md for the list"
             );
             Exit::Usage
@@ -569,19 +609,19 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
     let mut files = Vec::new();
     for path in paths {
         if let Err(error) = collect_pai_files(path, &mut files) {
-            eprintln!("error: cannot read `{}`: {error}", path.display());
+            stderrln!("error: cannot read `{}`: {error}", path.display());
             return Exit::Usage;
         }
     }
     if files.is_empty() {
-        eprintln!("error: no `.pai` files found in the given paths");
-        eprintln!("help: pass `.pai` files or directories that contain them");
+        stderrln!("error: no `.pai` files found in the given paths");
+        stderrln!("help: pass `.pai` files or directories that contain them");
         return Exit::Usage;
     }
     let outcome = match check::check_paths(&files) {
         Ok(outcome) => outcome,
         Err(error) => {
-            eprintln!(
+            stderrln!(
                 "error: cannot read `{}`: {}",
                 error.path.display(),
                 error.error.to_string().to_lowercase()
@@ -610,8 +650,8 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
             }
             let _ = writeln!(stderr, "{}", summary_line(files.len(), errors, warnings));
         }
-        Format::Json => print!("{}", report::json(&outcome.sources, &outcome.diagnostics)),
-        Format::Sarif => print!("{}", report::sarif(&outcome.sources, &outcome.diagnostics)),
+        Format::Json => stdout!("{}", report::json(&outcome.sources, &outcome.diagnostics)),
+        Format::Sarif => stdout!("{}", report::sarif(&outcome.sources, &outcome.diagnostics)),
     }
     // The process ends here: freeing the checked program one allocation at a time cost
     // about 6% of `pai check` on a big file, and the OS takes the memory back at once.
@@ -630,8 +670,8 @@ fn load_prices(prices_file: Option<&Path>) -> Result<compile::prices::Prices, Ex
     let table = prices_file.or_else(|| default_table.is_file().then_some(default_table));
     if let Some(table) = table {
         if let Err(message) = prices.extend_from(table) {
-            eprintln!("error: {message}");
-            eprintln!("help: a price table maps model names to `{{ input: 3.0, output: 15.0 }}` dollars per million tokens");
+            stderrln!("error: {message}");
+            stderrln!("help: a price table maps model names to `{{ input: 3.0, output: 15.0 }}` dollars per million tokens");
             return Err(Exit::Usage);
         }
     }
@@ -657,8 +697,8 @@ fn run_plan(
     let plan = match compile::plan(&outcome, &request) {
         Ok(plan) => plan,
         Err(error) => {
-            eprintln!("error: {}", error.message);
-            eprintln!("help: {}", error.help);
+            stderrln!("error: {}", error.message);
+            stderrln!("help: {}", error.help);
             return if error.usage {
                 Exit::Usage
             } else {
@@ -695,8 +735,8 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     };
     if let Some(id) = &args.run_id {
         if crate::compile::ir::safe_segment(id) != *id || id.contains(',') {
-            eprintln!("error: `--run-id {id}` is not a safe directory name");
-            eprintln!("help: use letters, digits, `-` and `_`");
+            stderrln!("error: `--run-id {id}` is not a safe directory name");
+            stderrln!("help: use letters, digits, `-` and `_`");
             return Exit::Usage.into();
         }
     }
@@ -705,8 +745,8 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     let mut workflow = args.workflow.clone();
     if let Some(run_id) = &args.resume {
         if crate::compile::ir::safe_segment(run_id) != *run_id {
-            eprintln!("error: `--resume {run_id}` is not a run id");
-            eprintln!(
+            stderrln!("error: `--resume {run_id}` is not a run id");
+            stderrln!(
                 "help: run ids are the directory names under `{}`",
                 args.runs_dir.display()
             );
@@ -715,8 +755,8 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         let previous = match run::manifest::read_run(&args.runs_dir.join(run_id)) {
             Ok(previous) => previous,
             Err(message) => {
-                eprintln!("error: {message}");
-                eprintln!(
+                stderrln!("error: {message}");
+                stderrln!(
                     "help: `--resume` takes the id of a run in `{}`",
                     args.runs_dir.display()
                 );
@@ -734,28 +774,30 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     if let Some(request) = &args.request {
         let candidates = crate::route::candidates(&crate::route::default_dirs());
         let Some(routing) = crate::route::route(request, &candidates) else {
-            eprintln!("error: no skill's `use when` trigger matches `{request}`");
-            eprintln!("help: `pai route \"...\"` shows how requests are routed; or name the file: `pai run FILE`");
+            stderrln!("error: no skill's `use when` trigger matches `{request}`");
+            stderrln!("help: `pai route \"...\"` shows how requests are routed; or name the file: `pai run FILE`");
             return Exit::Usage.into();
         };
-        eprintln!(
+        stderrln!(
             "route: {} `{}` (trigger \"{}\")",
-            routing.chosen.skill, routing.chosen.workflow, routing.chosen.trigger
+            routing.chosen.skill,
+            routing.chosen.workflow,
+            routing.chosen.trigger
         );
         file = Some(routing.chosen.file.clone());
         workflow = Some(routing.chosen.workflow.clone());
     }
     let Some(file) = file else {
-        eprintln!("error: `pai run` needs a `.pai` file");
-        eprintln!("help: `pai run FILE --arg name=value`, `pai run --request \"...\"`, or `pai run --resume RUN_ID`");
+        stderrln!("error: `pai run` needs a `.pai` file");
+        stderrln!("help: `pai run FILE --arg name=value`, `pai run --request \"...\"`, or `pai run --resume RUN_ID`");
         return Exit::Usage.into();
     };
     let Some(sim_latency) = parse_latency(&args.sim_latency) else {
-        eprintln!(
+        stderrln!(
             "error: `--sim-latency {}` is not a duration",
             args.sim_latency
         );
-        eprintln!("help: write it as `50ms`, `2s` or `0ms`");
+        stderrln!("help: write it as `50ms`, `2s` or `0ms`");
         return Exit::Usage.into();
     };
     let prices = match load_prices(args.prices.as_deref()) {
@@ -786,16 +828,16 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         match provider::registry::Providers::resolve(&outcome, &choice, &file, prices.clone()) {
             Ok(providers) => providers,
             Err(error) => {
-                eprintln!("error: {}", error.message);
-                eprintln!("help: {}", error.help);
+                stderrln!("error: {}", error.message);
+                stderrln!("help: {}", error.help);
                 return Exit::Usage.into();
             }
         };
     match providers.description().as_str() {
-        "sim" if choice.name.is_none() => eprintln!(
+        "sim" if choice.name.is_none() => stderrln!(
             "provider: sim (simulated answers; no model is called; choose one with --provider)"
         ),
-        "replay" => eprintln!(
+        "replay" => stderrln!(
             "provider: replay ({})",
             choice
                 .fixture
@@ -803,7 +845,7 @@ fn run_workflow(args: RunArgs) -> ExitCode {
                 .unwrap_or_else(|| file.with_extension("replay.yaml"))
                 .display()
         ),
-        description => eprintln!("provider: {description}"),
+        description => stderrln!("provider: {description}"),
     }
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -817,7 +859,7 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     match report {
         Ok(report) => {
             let totals = &report.totals;
-            eprintln!(
+            stderrln!(
                 "run {} {}{}: {} agent calls ({} reused), {} complete, {} failed, {} waiting; {} tokens; ${:.4}; {:.2}s wall, {:.2}s critical path",
                 report.run_id,
                 report.status.as_str(),
@@ -832,8 +874,8 @@ fn run_workflow(args: RunArgs) -> ExitCode {
                 totals.wall_seconds,
                 totals.critical_path_seconds,
             );
-            eprintln!("manifests: {}", report.run_dir.display());
-            println!("{}", report.summary);
+            stderrln!("manifests: {}", report.run_dir.display());
+            stdoutln!("{}", report.summary);
             match (report.stopped.as_deref(), report.status) {
                 (Some(reason), _) if reason.starts_with("interrupted") => ExitCode::from(130),
                 (_, crate::run::resolve::Status::Complete) => Exit::Clean.into(),
@@ -841,8 +883,8 @@ fn run_workflow(args: RunArgs) -> ExitCode {
             }
         }
         Err(error) => {
-            eprintln!("error: {}", error.message);
-            eprintln!("help: {}", error.help);
+            stderrln!("error: {}", error.message);
+            stderrln!("help: {}", error.help);
             Exit::Usage.into()
         }
     }
@@ -858,8 +900,8 @@ fn test_workflow(file: &Path) -> ExitCode {
     ) {
         (Ok(replay), Ok(expectations)) => (replay, expectations),
         (Err(message), _) | (_, Err(message)) => {
-            eprintln!("error: {message}");
-            eprintln!("help: `pai test FILE.pai` needs FILE.replay.yaml and FILE.expect.yaml beside it; see docs/run.md");
+            stderrln!("error: {message}");
+            stderrln!("help: `pai test FILE.pai` needs FILE.replay.yaml and FILE.expect.yaml beside it; see docs/run.md");
             return Exit::Usage.into();
         }
     };
@@ -895,24 +937,24 @@ fn test_workflow(file: &Path) -> ExitCode {
         Ok(report) => {
             let mismatches = expectations.mismatches(&report);
             if mismatches.is_empty() {
-                println!(
+                stdoutln!(
                     "ok: {} ({} expectations)",
                     file.display(),
                     expectations.nodes.len() + 1
                 );
                 Exit::Clean
             } else {
-                println!("FAILED: {}", file.display());
+                stdoutln!("FAILED: {}", file.display());
                 for mismatch in &mismatches {
-                    println!("  {mismatch}");
+                    stdoutln!("  {mismatch}");
                 }
-                println!("{} mismatches", mismatches.len());
+                stdoutln!("{} mismatches", mismatches.len());
                 Exit::Failed
             }
         }
         Err(error) => {
-            eprintln!("error: {}", error.message);
-            eprintln!("help: {}", error.help);
+            stderrln!("error: {}", error.message);
+            stderrln!("help: {}", error.help);
             Exit::Failed
         }
     };
@@ -930,7 +972,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         .enable_all()
         .build()
         .map_err(|error| {
-            eprintln!("error: cannot start the runtime: {error}");
+            stderrln!("error: cannot start the runtime: {error}");
             Exit::Usage
         })
 }
@@ -938,7 +980,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 /// Checks `file` for `pai COMMAND`: its errors are reported and end the command.
 fn checked_file(file: &Path, command: &str) -> Result<check::Outcome, Exit> {
     let outcome = check::check_paths(&[file.to_path_buf()]).map_err(|error| {
-        eprintln!(
+        stderrln!(
             "error: cannot read `{}`: {}",
             error.path.display(),
             error.error.to_string().to_lowercase()
@@ -954,11 +996,11 @@ fn checked_file(file: &Path, command: &str) -> Result<check::Outcome, Exit> {
         .filter(|d| d.is_error())
         .cloned()
         .collect();
-    eprint!(
+    stderr!(
         "{}",
         report::human(&outcome.sources, &errors, human_style(Color::Auto))
     );
-    eprintln!(
+    stderrln!(
         "error: `{}` has {} errors; `pai {command}` needs a file that checks",
         file.display(),
         errors.len()

@@ -3,6 +3,7 @@
 mod support;
 
 use std::path::Path;
+use std::process::Command;
 
 use pai::check::{check_text, Outcome};
 use pai::diagnostics::Code;
@@ -402,4 +403,52 @@ fn a_big_template_does_not_inherit_the_step_limit_of_a_small_file() {
         "{:?}",
         outcome.diagnostics
     );
+}
+
+/// A reader that stops early (`pai check --format json | head -c 16`) ends `pai` with its
+/// own status and no panic: `println!` panicked on the broken pipe (exit 101 and a
+/// backtrace on standard error).
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let scratch = Scratch::new("closed-pipe");
+    let agents: String = (0..2_000)
+        .map(|i| format!("agent a-{i}(x: nosuchtype) {{\n  context 1k\n  prompt \"x\"\n}}\n"))
+        .collect();
+    let file = scratch.join("many.pai");
+    std::fs::write(&file, agents).expect("written");
+    let file = file.to_str().expect("utf-8");
+    for (args, closed) in [
+        (vec!["check", "--format", "json", file], "stdout"),
+        (vec!["check", file], "stderr"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pai"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pai starts");
+        let (mut early, mut rest) = match closed {
+            "stdout" => (
+                Box::new(child.stdout.take().expect("piped")) as Box<dyn Read>,
+                Box::new(child.stderr.take().expect("piped")) as Box<dyn Read>,
+            ),
+            _ => (
+                Box::new(child.stderr.take().expect("piped")) as Box<dyn Read>,
+                Box::new(child.stdout.take().expect("piped")) as Box<dyn Read>,
+            ),
+        };
+        let mut first = [0u8; 16];
+        early.read_exact(&mut first).expect("some output");
+        drop(early);
+        let mut other = String::new();
+        rest.read_to_string(&mut other).expect("the other stream");
+        let status = child.wait().expect("pai ends");
+        assert_eq!(status.code(), Some(1), "{closed} closed: {other}");
+        assert!(!other.contains("panicked"), "{closed} closed: {other}");
+    }
 }
