@@ -290,6 +290,23 @@ enum Color {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    let code = run_command();
+    // What is still buffered (text after the last newline) is written here, where a
+    // failure can still be reported; at exit Rust would drop it silently.
+    match std::io::stdout().flush() {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            stderrln!(
+                "error: cannot write to standard output: {}",
+                error.to_string().to_lowercase()
+            );
+            Exit::Usage.into()
+        }
+        _ => code,
+    }
+}
+
+/// Parses the command line and runs the command it names.
+fn run_command() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -564,7 +581,6 @@ fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
     // Padded by hand: `{:width$}` panics past a width of 65,535, and names come from files.
     let pad = |text: &str| " ".repeat(width.saturating_sub(text.chars().count()));
     let default = std::env::var("PAI_PROVIDER").unwrap_or_else(|_| "sim".to_string());
-    let mut stdout = std::io::stdout().lock();
     for (spec, readiness) in specs.iter().zip(found) {
         let mark = if readiness.ready {
             "ready  "
@@ -576,8 +592,7 @@ fn list_providers(file: Option<&Path>, offline: bool) -> ExitCode {
         } else {
             ""
         };
-        let _ = writeln!(
-            stdout,
+        stdoutln!(
             "{}{}  {mark}  {}{default_mark}\n{}           {}",
             spec.name,
             pad(&spec.name),
@@ -714,8 +729,7 @@ fn run_plan(
         PlanFormat::Dot => compile::render::dot(&plan, &totals),
         PlanFormat::Mermaid => compile::render::mermaid(&plan, &totals),
     };
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
+    stdout!("{text}");
     Exit::Clean
 }
 
@@ -933,6 +947,8 @@ fn test_workflow(file: &Path) -> ExitCode {
         options,
         &compile::prices::Prices::default(),
     ));
+    // Removed before anything is printed: a failed write to stdout ends `pai` at once.
+    let _ = std::fs::remove_dir_all(&runs_dir);
     let code = match result {
         Ok(report) => {
             let mismatches = expectations.mismatches(&report);
@@ -958,7 +974,6 @@ fn test_workflow(file: &Path) -> ExitCode {
             Exit::Failed
         }
     };
-    let _ = std::fs::remove_dir_all(&runs_dir);
     code.into()
 }
 

@@ -115,10 +115,10 @@ fn run_refuses_meaningless_limits() {
     for (flag, value, says) in [
         ("-j", "0", "at least 1"),
         ("--max-cost", "NaN", "a number of dollars"),
-        ("--max-cost", "-1", ""),
-        ("--max-agents", "-3", ""),
+        ("--max-cost=-1", "", "a number of dollars"),
+        ("--max-agents=-3", "", "invalid value"),
     ] {
-        let output = pai(&[
+        let mut args = vec![
             "run",
             workflow,
             "--workflow",
@@ -128,8 +128,9 @@ fn run_refuses_meaningless_limits() {
             "--yes",
             "-q",
             flag,
-            value,
-        ]);
+        ];
+        args.extend((!value.is_empty()).then_some(value));
+        let output = pai(&args);
         assert_eq!(
             output.status.code(),
             Some(2),
@@ -190,4 +191,42 @@ fn color_follows_the_flag_and_no_color() {
         stderr(&colored).contains('\u{1b}'),
         "--color always colours"
     );
+}
+
+/// Standard output that cannot be written (a full disk) is an error, exit 2, even for
+/// the last line before exit, which Rust would otherwise drop silently.
+#[test]
+fn output_to_a_full_disk_is_an_error() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no `/dev/full` on this system
+    };
+    for args in [
+        vec![
+            "plan",
+            "benches/run_workflow.pai",
+            "--workflow",
+            "flat",
+            "--arg",
+            "items=a",
+        ],
+        vec!["explain", "E001"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_pai"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(full.try_clone().expect("a second handle"))
+            .output()
+            .expect("pai runs");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("cannot write to standard output: no space left on device"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
 }

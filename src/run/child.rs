@@ -54,7 +54,13 @@ pub async fn wait_capped(mut child: Child) -> Result<Captured, CaptureError> {
             read = &mut stdout, if out.is_none() => (read, "standard output"),
             read = &mut stderr, if err.is_none() => (read, "standard error"),
         };
-        let bytes = read.map_err(CaptureError::Io)?;
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                let _ = child.start_kill();
+                return Err(CaptureError::Io(error));
+            }
+        };
         if bytes.len() > MAX_OUTPUT {
             // Killing may fail only for a child that has already exited.
             let _ = child.start_kill();

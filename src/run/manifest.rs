@@ -255,7 +255,7 @@ pub fn node_dir(run_dir: &Path, id: &str) -> PathBuf {
 
 /// Reads a node manifest, if there is a readable one.
 pub fn read(path: &Path) -> Option<Manifest> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::source::read_text(path).ok()?;
     serde_yaml::from_str(&text).ok()
 }
 
