@@ -947,26 +947,26 @@ fn test_workflow(file: &Path) -> ExitCode {
         options,
         &compile::prices::Prices::default(),
     ));
-    // Removed before anything is printed: a failed write to stdout ends `pai` at once.
+    // The expectations read the run's manifests; the run is removed before anything
+    // is printed, since a failed write to stdout ends `pai` at once.
+    let mismatches = result.map(|report| expectations.mismatches(&report));
     let _ = std::fs::remove_dir_all(&runs_dir);
-    let code = match result {
-        Ok(report) => {
-            let mismatches = expectations.mismatches(&report);
-            if mismatches.is_empty() {
-                stdoutln!(
-                    "ok: {} ({} expectations)",
-                    file.display(),
-                    expectations.nodes.len() + 1
-                );
-                Exit::Clean
-            } else {
-                stdoutln!("FAILED: {}", file.display());
-                for mismatch in &mismatches {
-                    stdoutln!("  {mismatch}");
-                }
-                stdoutln!("{} mismatches", mismatches.len());
-                Exit::Failed
+    let code = match mismatches {
+        Ok(mismatches) if mismatches.is_empty() => {
+            stdoutln!(
+                "ok: {} ({} expectations)",
+                file.display(),
+                expectations.nodes.len() + 1
+            );
+            Exit::Clean
+        }
+        Ok(mismatches) => {
+            stdoutln!("FAILED: {}", file.display());
+            for mismatch in &mismatches {
+                stdoutln!("  {mismatch}");
             }
+            stdoutln!("{} mismatches", mismatches.len());
+            Exit::Failed
         }
         Err(error) => {
             stderrln!("error: {}", error.message);
