@@ -165,7 +165,6 @@ async fn call_agent_inner(
     policy: Policy,
 ) -> CallResult {
     let mut result = CallResult::default();
-    let base_prompt = request.prompt.clone();
     let mut transient_retries = policy.retries;
     // A malformed structured answer is asked for again once, with what was wrong.
     let mut malformed_retries = 1u32;
@@ -194,9 +193,11 @@ async fn call_agent_inner(
                             break;
                         }
                         malformed_retries -= 1;
-                        request.prompt = format!(
-                            "{base_prompt}\n\nYour previous answer was not valid: {problem}. Answer again with JSON of the requested shape only."
-                        );
+                        // Asked again once only, so the prompt is still the original
+                        // here: no copy of it is kept for every call, just in case.
+                        request.prompt.push_str(&format!(
+                            "\n\nYour previous answer was not valid: {problem}. Answer again with JSON of the requested shape only."
+                        ));
                         continue;
                     }
                 }
