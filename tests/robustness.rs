@@ -726,6 +726,34 @@ fn binary_one_megabyte_prompt() {
     }
 }
 
+/// 10,000 files, each of which `use`s the next: loading them recursed once per file
+/// and overflowed the stack (the process aborted) from about 5,000 on.
+#[test]
+fn binary_a_long_chain_of_uses() {
+    let scratch = Scratch::new("use-chain");
+    let count = 10_000;
+    for i in 0..count {
+        let next = if i + 1 < count {
+            format!("use \"f{}.pai\"\n", i + 1)
+        } else {
+            String::new()
+        };
+        scratch.file(
+            &format!("f{i}.pai"),
+            format!("{next}\nagent a{i}(x: text max 100) -> result {{\n  context 8k\n  summary 20 tokens\n  prompt \"Do {{{{x}}}}.\"\n}}\n"),
+        );
+    }
+    let run = human(&scratch.dir.join("f0.pai"));
+    // Only the root's own findings are shown: it uses nothing from `f1.pai`.
+    assert_eq!(run.code, 0, "{}", tail(&run.stderr));
+    assert!(run.stderr.contains("pai::W012"), "{}", tail(&run.stderr));
+    assert!(
+        run.stderr.contains("checked 1 file: 0 errors, 1 warning"),
+        "{}",
+        tail(&run.stderr)
+    );
+}
+
 /// A file larger than `pai` reads (a sparse 65 MiB file; `/dev/zero`, which never ends)
 /// is an I/O error, not a read until memory runs out.
 #[test]

@@ -96,7 +96,15 @@ impl Program {
         &self.modules[id.0]
     }
 
+    /// Adds a file and every file it `use`s, directly or not.
     fn add(&mut self, key: PathBuf, name: &str, decoded: Decoded, dir: PathBuf) -> ModuleId {
+        let id = self.create(key, name, decoded, dir);
+        self.resolve_imports(id);
+        id
+    }
+
+    /// Parses a file into a module whose imports are not resolved yet.
+    fn create(&mut self, key: PathBuf, name: &str, decoded: Decoded, dir: PathBuf) -> ModuleId {
         let id = ModuleId(self.modules.len());
         self.by_path.insert(key, id);
         let Decoded { text, error } = decoded;
@@ -118,12 +126,47 @@ impl Program {
             imports: Vec::new(),
             broken,
         });
-        let imports = self.resolve_imports(id);
-        self.modules[id.0].imports = imports;
         id
     }
 
-    fn resolve_imports(&mut self, id: ModuleId) -> Vec<Import> {
+    /// Resolves the `use`s of module `root` and of every module they load, depth first
+    /// (so modules are numbered as a recursion would number them), on a stack of its
+    /// own: a chain of thousands of files that each `use` the next overflowed the
+    /// native stack.
+    fn resolve_imports(&mut self, root: ModuleId) {
+        let mut stack = vec![self.uses_of(root)];
+        while let Some(frame) = stack.last_mut() {
+            let module = frame.module;
+            let Some(next) = frame.uses.next() else {
+                // Every `use` of this module is resolved.
+                let Some(done) = stack.pop() else { break };
+                self.modules[done.module.0].imports = done.imports;
+                if let Some(parent) = stack.last_mut() {
+                    if let Some(waiting) = parent.waiting.take() {
+                        if let Some(diagnostic) = waiting.if_broken {
+                            if self.modules[done.module.0].broken {
+                                self.diagnostics.push(diagnostic);
+                            }
+                        }
+                        parent.imports.push(waiting.import);
+                    }
+                }
+                continue;
+            };
+            match self.resolve_use(module, next) {
+                None => {}
+                Some((import, Loaded::Known)) => frame.imports.push(import),
+                Some((import, Loaded::New { id, if_broken })) => {
+                    frame.waiting = Some(Waiting { import, if_broken });
+                    let child = self.uses_of(id);
+                    stack.push(child);
+                }
+            }
+        }
+    }
+
+    /// Module `id` with its `use`s still to resolve.
+    fn uses_of(&self, id: ModuleId) -> ImportFrame {
         let uses: Vec<ast::Use> = self.modules[id.0]
             .ast
             .items
@@ -133,63 +176,67 @@ impl Program {
                 _ => None,
             })
             .collect();
-        let dir = self.modules[id.0].dir.clone();
-        let file = self.modules[id.0].file;
-        let mut imports = Vec::new();
-        for u in uses {
-            let import = match &u.target {
-                ast::UseTarget::File(text) => {
-                    let candidate = dir.join(&text.value);
-                    let module = self.load_used(&candidate, file, text.span, &text.value);
-                    Import {
-                        span: u.span,
-                        target: text.value.clone(),
-                        module,
-                        skill: None,
-                    }
-                }
-                ast::UseTarget::Skill(name) => {
-                    let module = match find_skill(&dir, &name.name) {
-                        Some(path) => self.load_used(&path, file, name.span, &name.name),
-                        None => {
-                            self.diagnostics.push(
-                                diagnostics::unresolved_use(
-                                    name.span,
-                                    &name.name,
-                                    "no skill of that name on the search path",
-                                    &format!(
-                                        "put the skill in `skills/{}.pai` beside this file or in a directory above it, or add its directory to `PAI_PATH` (the standard library has pai-codebase, pai-research, pai-council, pai-redteam and pai-orchestrate)",
-                                        name.name
-                                    ),
-                                )
-                                .in_file(file),
-                            );
-                            None
-                        }
-                    };
-                    Import {
-                        span: u.span,
-                        target: name.name.clone(),
-                        module,
-                        skill: Some(name.name.clone()),
-                    }
-                }
-                ast::UseTarget::MisplacedWhen(_) => continue,
-            };
-            imports.push(import);
+        ImportFrame {
+            module: id,
+            uses: uses.into_iter(),
+            imports: Vec::new(),
+            waiting: None,
         }
-        imports
     }
 
-    /// Loads a file named by a `use`, reporting at the `use` when it cannot be read or
-    /// has errors of its own.
+    /// What one `use` of `module` imports, loading the file if it is new (`None` for a
+    /// misplaced `use when`, which the checker reports).
+    fn resolve_use(&mut self, module: ModuleId, u: ast::Use) -> Option<(Import, Loaded)> {
+        let dir = self.modules[module.0].dir.clone();
+        let file = self.modules[module.0].file;
+        let (target, skill, loaded) = match &u.target {
+            ast::UseTarget::File(text) => {
+                let candidate = dir.join(&text.value);
+                let loaded = self.load_used(&candidate, file, text.span, &text.value);
+                (text.value.clone(), None, loaded)
+            }
+            ast::UseTarget::Skill(name) => {
+                let loaded = match find_skill(&dir, &name.name) {
+                    Some(path) => self.load_used(&path, file, name.span, &name.name),
+                    None => {
+                        self.diagnostics.push(
+                            diagnostics::unresolved_use(
+                                name.span,
+                                &name.name,
+                                "no skill of that name on the search path",
+                                &format!(
+                                    "put the skill in `skills/{}.pai` beside this file or in a directory above it, or add its directory to `PAI_PATH` (the standard library has pai-codebase, pai-research, pai-council, pai-redteam and pai-orchestrate)",
+                                    name.name
+                                ),
+                            )
+                            .in_file(file),
+                        );
+                        (None, Loaded::Known)
+                    }
+                };
+                (name.name.clone(), Some(name.name.clone()), loaded)
+            }
+            ast::UseTarget::MisplacedWhen(_) => return None,
+        };
+        let (module, loaded) = loaded;
+        let import = Import {
+            span: u.span,
+            target,
+            module,
+            skill,
+        };
+        Some((import, loaded))
+    }
+
+    /// Loads a file named by a `use`; a new one comes back with the diagnostic to give
+    /// at the `use` if it has errors of its own, once its own `use`s are resolved.
     fn load_used(
         &mut self,
         path: &Path,
         from: FileId,
         span: Span,
         written: &str,
-    ) -> Option<ModuleId> {
+    ) -> (Option<ModuleId>, Loaded) {
         if crate::stdlib::is_virtual(path) {
             return self.load_embedded(path, from, span, written);
         }
@@ -205,11 +252,11 @@ impl Program {
                     )
                     .in_file(from),
                 );
-                return None;
+                return (None, Loaded::Known);
             }
         };
         if let Some(&id) = self.by_path.get(&key) {
-            return Some(id);
+            return (Some(id), Loaded::Known);
         }
         let text = match read(path) {
             Ok(text) => text,
@@ -223,23 +270,50 @@ impl Program {
                     )
                     .in_file(from),
                 );
-                return None;
+                return (None, Loaded::Known);
             }
         };
-        let id = self.add(key, &path.display().to_string(), text, parent_dir(path));
-        if self.modules[id.0].broken {
-            self.diagnostics.push(
-                diagnostics::unresolved_use(
-                    span,
-                    written,
-                    "the file has syntax errors",
-                    &format!("run `pai check {}` and fix them", path.display()),
-                )
-                .in_file(from),
-            );
-        }
-        Some(id)
+        let id = self.create(key, &path.display().to_string(), text, parent_dir(path));
+        let if_broken = diagnostics::unresolved_use(
+            span,
+            written,
+            "the file has syntax errors",
+            &format!("run `pai check {}` and fix them", path.display()),
+        )
+        .in_file(from);
+        (
+            Some(id),
+            Loaded::New {
+                id,
+                if_broken: Some(if_broken),
+            },
+        )
     }
+}
+
+/// Whether a `use` loaded a module whose own `use`s are still to resolve.
+enum Loaded {
+    /// Nothing new: loaded before, or not loadable (already reported).
+    Known,
+    New {
+        id: ModuleId,
+        /// Reported at the `use` if the new module has syntax errors.
+        if_broken: Option<Diagnostic>,
+    },
+}
+
+/// A module whose `use`s are being resolved.
+struct ImportFrame {
+    module: ModuleId,
+    uses: std::vec::IntoIter<ast::Use>,
+    imports: Vec<Import>,
+    /// The import waiting for the module it loaded to have its own `use`s resolved.
+    waiting: Option<Waiting>,
+}
+
+struct Waiting {
+    import: Import,
+    if_broken: Option<Diagnostic>,
 }
 
 impl Program {
@@ -250,7 +324,7 @@ impl Program {
         from: FileId,
         span: Span,
         written: &str,
-    ) -> Option<ModuleId> {
+    ) -> (Option<ModuleId>, Loaded) {
         let Some((key, text)) = crate::stdlib::file(path) else {
             self.diagnostics.push(
                 diagnostics::unresolved_use(
@@ -268,20 +342,36 @@ impl Program {
                 )
                 .in_file(from),
             );
-            return None;
+            return (None, Loaded::Known);
         };
-        Some(self.add_embedded(key, text))
+        if let Some(&id) = self.by_path.get(&key) {
+            return (Some(id), Loaded::Known);
+        }
+        let id = self.create_embedded(key, text);
+        (
+            Some(id),
+            Loaded::New {
+                id,
+                if_broken: None,
+            },
+        )
     }
 
     /// The module of the embedded file at `key` (a normalised `<stdlib>/...` path),
-    /// loaded once.
+    /// loaded once, with everything it `use`s.
     fn add_embedded(&mut self, key: PathBuf, text: &str) -> ModuleId {
         if let Some(&id) = self.by_path.get(&key) {
             return id;
         }
+        let id = self.create_embedded(key, text);
+        self.resolve_imports(id);
+        id
+    }
+
+    fn create_embedded(&mut self, key: PathBuf, text: &str) -> ModuleId {
         let dir = parent_dir(&key);
         let name = key.display().to_string();
-        self.add(key, &name, decode(text.as_bytes()), dir)
+        self.create(key, &name, decode(text.as_bytes()), dir)
     }
 }
 
