@@ -37,13 +37,17 @@ fn write_stdout(text: std::fmt::Arguments<'_>) {
         Ok(()) => {}
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(error) => {
-            stderrln!(
-                "error: cannot write to standard output: {}",
-                error.to_string().to_lowercase()
-            );
+            report_stdout_error(&error);
             std::process::exit(2);
         }
     }
+}
+
+fn report_stdout_error(error: &std::io::Error) {
+    stderrln!(
+        "error: cannot write to standard output: {}",
+        error.to_string().to_lowercase()
+    );
 }
 
 /// Writes to standard error; a failure there has nowhere to be reported, so the
@@ -295,10 +299,7 @@ pub fn main() -> ExitCode {
     // failure can still be reported; at exit Rust would drop it silently.
     match std::io::stdout().flush() {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-            stderrln!(
-                "error: cannot write to standard output: {}",
-                error.to_string().to_lowercase()
-            );
+            report_stdout_error(&error);
             Exit::Usage.into()
         }
         _ => code,
@@ -335,12 +336,7 @@ fn run_command() -> ExitCode {
         Command::Run(args) => run_workflow(*args),
         Command::Test { file } => test_workflow(&file),
         Command::Status { run_id, runs_dir } => {
-            if crate::compile::ir::safe_segment(&run_id) != run_id {
-                stderrln!("error: `{run_id}` is not a run id");
-                stderrln!(
-                    "help: run ids are the directory names under `{}`",
-                    runs_dir.display()
-                );
+            if !is_run_id(&run_id, &run_id, &runs_dir) {
                 return Exit::Usage.into();
             }
             match crate::run::status::render(&runs_dir.join(&run_id)) {
@@ -524,6 +520,20 @@ fn route_request(request: &str, format: RouteFormat) -> Exit {
         }
     }
     Exit::Clean
+}
+
+/// Whether `id` names a run directly under `runs_dir` (not a path that leads
+/// elsewhere); if not, says so about `written`, as the user wrote it.
+fn is_run_id(id: &str, written: &str, runs_dir: &Path) -> bool {
+    if crate::compile::ir::safe_segment(id) == id {
+        return true;
+    }
+    stderrln!("error: `{written}` is not a run id");
+    stderrln!(
+        "help: run ids are the directory names under `{}`",
+        runs_dir.display()
+    );
+    false
 }
 
 /// A count of 1 or more (`-j`: zero calls in flight would never finish).
@@ -758,12 +768,7 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     let mut plan_args = args.args.clone();
     let mut workflow = args.workflow.clone();
     if let Some(run_id) = &args.resume {
-        if crate::compile::ir::safe_segment(run_id) != *run_id {
-            stderrln!("error: `--resume {run_id}` is not a run id");
-            stderrln!(
-                "help: run ids are the directory names under `{}`",
-                args.runs_dir.display()
-            );
+        if !is_run_id(run_id, &format!("--resume {run_id}"), &args.runs_dir) {
             return Exit::Usage.into();
         }
         let previous = match run::manifest::read_run(&args.runs_dir.join(run_id)) {

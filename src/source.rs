@@ -154,17 +154,15 @@ impl SourceFile {
 
     /// Where the line holding byte `offset` ends: its `\n`, or the end of the text.
     fn line_end(&self, offset: usize) -> usize {
-        let start = self.line_of(offset).1;
-        self.text
-            .get(start..)
-            .and_then(|rest| rest.find('\n'))
-            .map_or(self.text.len(), |end| start + end)
+        let (line, _) = self.line_of(offset);
+        self.line_starts()
+            .get(line + 1)
+            .map_or(self.text.len(), |next| next - 1)
     }
 
     /// Whether the line holding byte `offset` is too long to show whole in a report.
     fn is_long_line(&self, offset: usize) -> bool {
-        let start = self.line_of(offset).1;
-        self.has_long_line(start..self.line_end(offset))
+        self.line_end(offset) - self.line_of(offset).1 > LONG_LINE
     }
 
     /// `span` cut so that a report can show it: a span over several lines, one of them
@@ -304,12 +302,7 @@ impl SourceFile {
     /// The 1-based line and column (in characters) of byte `offset`.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line_starts = self.line_starts();
-        let line = match line_starts.binary_search(&offset) {
-            Ok(line) => line,
-            Err(next) => next.saturating_sub(1),
-        };
-        let start = line_starts.get(line).copied().unwrap_or(0);
+        let (line, start) = self.line_of(offset);
         let column = self
             .text
             .get(start..offset)

@@ -143,11 +143,7 @@ impl Program {
                 self.modules[done.module.0].imports = done.imports;
                 if let Some(parent) = stack.last_mut() {
                     if let Some(waiting) = parent.waiting.take() {
-                        if let Some(diagnostic) = waiting.if_broken {
-                            if self.modules[done.module.0].broken {
-                                self.diagnostics.push(diagnostic);
-                            }
-                        }
+                        self.diagnostics.extend(waiting.broken);
                         parent.imports.push(waiting.import);
                     }
                 }
@@ -155,9 +151,9 @@ impl Program {
             };
             match self.resolve_use(module, next) {
                 None => {}
-                Some((import, Loaded::Known)) => frame.imports.push(import),
-                Some((import, Loaded::New { id, if_broken })) => {
-                    frame.waiting = Some(Waiting { import, if_broken });
+                Some((import, Loaded::Known(_))) => frame.imports.push(import),
+                Some((import, Loaded::New { id, broken })) => {
+                    frame.waiting = Some(Waiting { import, broken });
                     let child = self.uses_of(id);
                     stack.push(child);
                 }
@@ -211,18 +207,17 @@ impl Program {
                             )
                             .in_file(file),
                         );
-                        (None, Loaded::Known)
+                        Loaded::Known(None)
                     }
                 };
                 (name.name.clone(), Some(name.name.clone()), loaded)
             }
             ast::UseTarget::MisplacedWhen(_) => return None,
         };
-        let (module, loaded) = loaded;
         let import = Import {
             span: u.span,
             target,
-            module,
+            module: loaded.module(),
             skill,
         };
         Some((import, loaded))
@@ -230,13 +225,7 @@ impl Program {
 
     /// Loads a file named by a `use`; a new one comes back with the diagnostic to give
     /// at the `use` if it has errors of its own, once its own `use`s are resolved.
-    fn load_used(
-        &mut self,
-        path: &Path,
-        from: FileId,
-        span: Span,
-        written: &str,
-    ) -> (Option<ModuleId>, Loaded) {
+    fn load_used(&mut self, path: &Path, from: FileId, span: Span, written: &str) -> Loaded {
         if crate::stdlib::is_virtual(path) {
             return self.load_embedded(path, from, span, written);
         }
@@ -252,11 +241,11 @@ impl Program {
                     )
                     .in_file(from),
                 );
-                return (None, Loaded::Known);
+                return Loaded::Known(None);
             }
         };
         if let Some(&id) = self.by_path.get(&key) {
-            return (Some(id), Loaded::Known);
+            return Loaded::Known(Some(id));
         }
         let text = match read(path) {
             Ok(text) => text,
@@ -270,36 +259,42 @@ impl Program {
                     )
                     .in_file(from),
                 );
-                return (None, Loaded::Known);
+                return Loaded::Known(None);
             }
         };
         let id = self.create(key, &path.display().to_string(), text, parent_dir(path));
-        let if_broken = diagnostics::unresolved_use(
-            span,
-            written,
-            "the file has syntax errors",
-            &format!("run `pai check {}` and fix them", path.display()),
-        )
-        .in_file(from);
-        (
-            Some(id),
-            Loaded::New {
-                id,
-                if_broken: Some(if_broken),
-            },
-        )
+        let broken = self.modules[id.0].broken.then(|| {
+            diagnostics::unresolved_use(
+                span,
+                written,
+                "the file has syntax errors",
+                &format!("run `pai check {}` and fix them", path.display()),
+            )
+            .in_file(from)
+        });
+        Loaded::New { id, broken }
     }
 }
 
-/// Whether a `use` loaded a module whose own `use`s are still to resolve.
+/// What a `use` loaded: a module whose own `use`s are still to resolve, or not.
 enum Loaded {
     /// Nothing new: loaded before, or not loadable (already reported).
-    Known,
+    Known(Option<ModuleId>),
     New {
         id: ModuleId,
-        /// Reported at the `use` if the new module has syntax errors.
-        if_broken: Option<Diagnostic>,
+        /// Reported at the `use` (once the module's own `use`s are resolved, where a
+        /// recursion would report it) when the module has syntax errors.
+        broken: Option<Diagnostic>,
     },
+}
+
+impl Loaded {
+    fn module(&self) -> Option<ModuleId> {
+        match self {
+            Loaded::Known(module) => *module,
+            Loaded::New { id, .. } => Some(*id),
+        }
+    }
 }
 
 /// A module whose `use`s are being resolved.
@@ -313,18 +308,12 @@ struct ImportFrame {
 
 struct Waiting {
     import: Import,
-    if_broken: Option<Diagnostic>,
+    broken: Option<Diagnostic>,
 }
 
 impl Program {
     /// Loads a file of the embedded standard library.
-    fn load_embedded(
-        &mut self,
-        path: &Path,
-        from: FileId,
-        span: Span,
-        written: &str,
-    ) -> (Option<ModuleId>, Loaded) {
+    fn load_embedded(&mut self, path: &Path, from: FileId, span: Span, written: &str) -> Loaded {
         let Some((key, text)) = crate::stdlib::file(path) else {
             self.diagnostics.push(
                 diagnostics::unresolved_use(
@@ -342,19 +331,13 @@ impl Program {
                 )
                 .in_file(from),
             );
-            return (None, Loaded::Known);
+            return Loaded::Known(None);
         };
         if let Some(&id) = self.by_path.get(&key) {
-            return (Some(id), Loaded::Known);
+            return Loaded::Known(Some(id));
         }
         let id = self.create_embedded(key, text);
-        (
-            Some(id),
-            Loaded::New {
-                id,
-                if_broken: None,
-            },
-        )
+        Loaded::New { id, broken: None }
     }
 
     /// The module of the embedded file at `key` (a normalised `<stdlib>/...` path),

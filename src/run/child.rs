@@ -45,50 +45,43 @@ impl CaptureError {
 /// each up to [`MAX_OUTPUT`] bytes. A child that writes more is killed at once (so the
 /// other pipe ends too) and the error names the stream.
 pub async fn wait_capped(mut child: Child) -> Result<Captured, CaptureError> {
-    let stdout = read_capped(child.stdout.take());
-    let stderr = read_capped(child.stderr.take());
-    tokio::pin!(stdout, stderr);
-    let (mut out, mut err) = (None, None);
-    while out.is_none() || err.is_none() {
-        let (read, stream) = tokio::select! {
-            read = &mut stdout, if out.is_none() => (read, "standard output"),
-            read = &mut stderr, if err.is_none() => (read, "standard error"),
-        };
-        let bytes = match read {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                let _ = child.start_kill();
-                return Err(CaptureError::Io(error));
-            }
-        };
-        if bytes.len() > MAX_OUTPUT {
+    let read = tokio::try_join!(
+        read_capped(child.stdout.take(), "standard output"),
+        read_capped(child.stderr.take(), "standard error"),
+    );
+    let (stdout, stderr) = match read {
+        Ok(both) => both,
+        Err(error) => {
             // Killing may fail only for a child that has already exited.
             let _ = child.start_kill();
             let _ = child.wait().await;
-            return Err(CaptureError::TooMuch(stream));
+            return Err(error);
         }
-        if stream == "standard output" {
-            out = Some(bytes);
-        } else {
-            err = Some(bytes);
-        }
-    }
+    };
     let status = child.wait().await.map_err(CaptureError::Io)?;
     Ok(Captured {
         status,
-        stdout: out.unwrap_or_default(),
-        stderr: err.unwrap_or_default(),
+        stdout,
+        stderr,
     })
 }
 
-/// All of `pipe` up to one byte past [`MAX_OUTPUT`] (so that more is noticed); nothing
-/// for a stream that was not piped.
-async fn read_capped(pipe: Option<impl AsyncRead + Unpin>) -> std::io::Result<Vec<u8>> {
+/// All of `pipe` (called `stream` in errors) up to [`MAX_OUTPUT`] bytes; nothing for a
+/// stream that was not piped.
+async fn read_capped(
+    pipe: Option<impl AsyncRead + Unpin>,
+    stream: &'static str,
+) -> Result<Vec<u8>, CaptureError> {
     let mut bytes = Vec::new();
     if let Some(pipe) = pipe {
+        // One byte past the limit, so that more is noticed.
         pipe.take(MAX_OUTPUT as u64 + 1)
             .read_to_end(&mut bytes)
-            .await?;
+            .await
+            .map_err(CaptureError::Io)?;
+    }
+    if bytes.len() > MAX_OUTPUT {
+        return Err(CaptureError::TooMuch(stream));
     }
     Ok(bytes)
 }
