@@ -185,20 +185,20 @@ impl Diagnostic {
             code,
             file: FileId(0),
             span,
-            message: message.into(),
-            label: label.into(),
+            message: elide_quotes(message.into()),
+            label: elide_quotes(label.into()),
             related: Vec::new(),
             help: None,
         }
     }
 
     fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(elide_quotes(help.into()));
         self
     }
 
     fn maybe_help(mut self, help: Option<String>) -> Self {
-        self.help = help;
+        self.help = help.map(elide_quotes);
         self
     }
 
@@ -206,7 +206,7 @@ impl Diagnostic {
         self.related.push(Related {
             file: None,
             span,
-            label: label.into(),
+            label: elide_quotes(label.into()),
         });
         self
     }
@@ -223,11 +223,71 @@ impl Diagnostic {
     }
 }
 
+/// The most characters of user input a message, label or help quotes whole.
+pub const QUOTE_LIMIT: usize = 64;
+
+/// How many characters of an elided quote are kept at each end.
+const QUOTE_KEEP: usize = 24;
+
+/// `text` with every backticked quote of more than [`QUOTE_LIMIT`] characters cut to
+/// its first and last [`QUOTE_KEEP`] around `…`: a name of 70,000 characters would
+/// otherwise be printed whole, once in the message and again in the help, while the
+/// label already shows where all of it is.
+pub fn elide_quotes(text: String) -> String {
+    if text.len() <= QUOTE_LIMIT {
+        return text;
+    }
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    let mut changed = false;
+    while let Some(open) = rest.find('`') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('`') else { break };
+        let quote = &after[..close];
+        out.push_str(&rest[..=open]);
+        match elided(quote) {
+            Some(short) => {
+                out.push_str(&short);
+                changed = true;
+            }
+            None => out.push_str(quote),
+        }
+        out.push('`');
+        rest = &after[close + 1..];
+    }
+    if !changed {
+        return text;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `quote` cut to its ends around `…`, when it is longer than [`QUOTE_LIMIT`]
+/// characters.
+fn elided(quote: &str) -> Option<String> {
+    let mut chars = quote.char_indices();
+    let head_end = chars.nth(QUOTE_KEEP)?.0;
+    chars.nth(QUOTE_LIMIT - QUOTE_KEEP - 1)?;
+    let tail_start = quote
+        .char_indices()
+        .rev()
+        .nth(QUOTE_KEEP - 1)
+        .map_or(0, |(i, _)| i);
+    Some(format!("{}…{}", &quote[..head_end], &quote[tail_start..]))
+}
+
+/// Names longer than this get no "did you mean": nobody mistypes one that long, and
+/// comparing two of them costs time quadratic in their length.
+const MAX_SUGGESTED_NAME: usize = 256;
+
 /// "did you mean `x`?" for the closest of `candidates` to `name`, if one is close.
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    if name.len() > MAX_SUGGESTED_NAME {
+        return None;
+    }
     candidates
         .into_iter()
-        .filter(|candidate| *candidate != name)
+        .filter(|candidate| *candidate != name && candidate.len() <= MAX_SUGGESTED_NAME)
         .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
         .filter(|(score, _)| *score >= 0.8)
         // Of equally close names, the first in alphabetical order: candidates often
@@ -917,5 +977,37 @@ mod tests {
             Some("did you mean `coder`?")
         );
         assert_eq!(suggest("zzz", ["coder"]), None);
+    }
+
+    #[test]
+    fn long_names_get_no_suggestion() {
+        let long = "a".repeat(MAX_SUGGESTED_NAME + 1);
+        let close = format!("{long}b");
+        assert_eq!(suggest(&long, [close.as_str()]), None);
+        assert_eq!(suggest(&close, [long.as_str()]), None);
+    }
+
+    #[test]
+    fn long_quotes_are_cut_to_their_ends() {
+        let long = format!("{}{}{}", "a".repeat(30), "m".repeat(100), "z".repeat(30));
+        let message = elide_quotes(format!("unknown agent `{long}`, see `short`"));
+        let kept = QUOTE_KEEP;
+        assert_eq!(
+            message,
+            format!(
+                "unknown agent `{}…{}`, see `short`",
+                "a".repeat(kept),
+                "z".repeat(kept)
+            )
+        );
+        let limit = "é".repeat(QUOTE_LIMIT);
+        let at_limit = format!("`{limit}` is fine");
+        assert_eq!(elide_quotes(at_limit.clone()), at_limit);
+        let over = format!("`{limit}é`");
+        let cut = elide_quotes(over);
+        assert_eq!(cut.chars().count(), 2 * kept + 3);
+        // An unpaired backtick quotes nothing.
+        let unpaired = format!("`{}", "x".repeat(200));
+        assert_eq!(elide_quotes(unpaired.clone()), unpaired);
     }
 }

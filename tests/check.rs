@@ -452,3 +452,31 @@ fn a_reader_that_stops_early_is_not_a_crash() {
         assert!(!other.contains("panicked"), "{closed} closed: {other}");
     }
 }
+
+/// A name of 30,000 characters is quoted by its ends in the message and the help, and
+/// gets no "did you mean" (which compared it character by character with a name as
+/// long): the report printed it whole three times, 90 KB for one error.
+#[test]
+fn a_very_long_name_is_quoted_by_its_ends() {
+    let long = "q".repeat(30_000);
+    let text = format!(
+        "agent {long}a(x: text) {{\n  context 1k\n  prompt \"{{{{x}}}}\"\n}}\n\nworkflow w() {{\n  return {long}b(x: \"1\")\n}}\n"
+    );
+    let scratch = Scratch::new("long-name");
+    let file = scratch.join("long.pai");
+    std::fs::write(&file, &text).expect("written");
+    let output = Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(["check", file.to_str().expect("utf-8")])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pai runs");
+    assert_eq!(output.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(report.contains("E004"), "{report}");
+    assert!(
+        report.contains(&format!("`{}…{}b`", "q".repeat(24), "q".repeat(23))),
+        "{report}"
+    );
+    assert!(!report.contains("did you mean"), "{report}");
+    assert!(report.len() < 8_000, "{} bytes", report.len());
+}
