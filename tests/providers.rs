@@ -775,6 +775,58 @@ fn exit_codes_stderr_missing_programs_and_timeouts_are_clear_errors() {
     assert!(error.contains("did not finish within 300ms"), "{error}");
 }
 
+/// A CLI that fails with the key near the end of a long complaint: its message was cut
+/// to its last 300 characters before the key was redacted, so the key's last
+/// characters reached the manifest and the terminal.
+#[test]
+fn a_key_across_the_cut_of_a_command_failure_is_redacted_whole() {
+    let canary = format!("sk-canary-{}-0123456789abcdef", std::process::id());
+    let scratch = Scratch::new("canary-cut");
+    let complain = scratch.script(
+        "complain",
+        &format!(
+            "cat > /dev/null\necho \"$CUT_API_KEY {}\" >&2\nexit 1",
+            "x".repeat(274)
+        ),
+    );
+    let file = scratch.write(
+        "cut.pai",
+        &format!(
+            r#"provider cli {{
+  kind "command"
+  command ["{}"]
+  key env("CUT_API_KEY")
+}}
+
+agent judge(claim: text max 100) {{
+  provider cli
+  context 4k
+  summary 40
+  prompt "Judge {{{{claim}}}}"
+}}
+
+workflow main(claim: text max 100) {{
+  return judge(claim: claim)
+}}
+"#,
+            complain.display()
+        ),
+    );
+    let output = scratch.run(
+        &file,
+        &["--arg", "claim=x"],
+        &[("CUT_API_KEY", &canary), ("PAI_PROVIDER", "")],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let error = scratch.manifest("main/judge")["error"]
+        .as_str()
+        .expect("an error")
+        .to_string();
+    assert!(error.contains("[redacted]"), "{error}");
+    assert!(!error.contains("0123456789abcdef"), "{error}");
+    assert!(!stderr(&output).contains("0123456789abcdef"));
+}
+
 #[test]
 fn a_canary_key_reaches_no_file_trace_output_or_other_provider() {
     let canary = format!("sk-canary-{}-7f3a", std::process::id());

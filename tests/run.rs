@@ -691,3 +691,48 @@ fn an_exec_step_that_writes_without_end_fails_its_node() {
         "{error}"
     );
 }
+
+/// An `exec` step runs with the whole environment, so `exec(["env"])` printed every key
+/// into its manifest, its `output.md` and the prompt of whatever read it. Values of
+/// credential-named variables are redacted from what it prints; other variables are
+/// kept.
+#[test]
+fn an_exec_step_that_prints_the_environment_leaks_no_key() {
+    let canary = format!("sk-exec-canary-{}-4d2e", std::process::id());
+    let runs = Runs::new("exec-env");
+    let scratch = Scratch::new("exec-env-workflow");
+    let workflow = scratch.join("one.pai");
+    std::fs::write(
+        &workflow,
+        "workflow probe() -> result {\n  return exec([\"env\"])\n}\n",
+    )
+    .expect("workflow written");
+    let output = Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(["run", workflow.to_str().expect("utf-8"), "--runs-dir"])
+        .arg(runs.path())
+        .env("NO_COLOR", "1")
+        .env_remove("PAI_PROVIDER")
+        .env("EXEC_CANARY_API_KEY", &canary)
+        .env("EXEC_CANARY_PLAIN", "plain-value-kept")
+        .output()
+        .expect("pai runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut files = Vec::new();
+    let mut dirs = vec![runs.run_dir()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(std::fs::read_to_string(&path).expect("text"));
+            }
+        }
+    }
+    let all = files.concat();
+    assert!(all.contains("EXEC_CANARY_PLAIN=plain-value-kept"), "{all}");
+    assert!(all.contains("EXEC_CANARY_API_KEY=[redacted]"), "{all}");
+    assert!(!all.contains(&canary));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(&canary));
+    assert!(!stderr(&output).contains(&canary));
+}

@@ -387,8 +387,17 @@ async fn call_exec_inner(
         }
         Ok(Err(error)) => result.error = Some(error.describe(program)),
         Ok(Ok(output)) => {
-            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            // The step runs with the whole environment: keys it prints are redacted
+            // before they reach its manifest, its output or the next prompt.
+            let secrets = crate::run::provider::secret::environment_secrets();
+            let redact = |bytes: &[u8]| {
+                crate::run::provider::secret::redact_all(
+                    secrets,
+                    String::from_utf8_lossy(bytes).into_owned(),
+                )
+            };
+            let stdout = redact(&output.stdout);
+            let stderr = redact(&output.stderr);
             result.ok = output.status.success();
             if !result.ok {
                 let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");

@@ -45,6 +45,12 @@ impl Endpoint<'_> {
             None => text.to_string(),
         }
     }
+
+    /// What the server said, for a message: redacted first, then cut, so that a key
+    /// across the cut cannot leave its first characters behind.
+    fn quote(&self, said: &str) -> String {
+        excerpt(&self.redact(said))
+    }
 }
 
 /// Posts `body` and returns the JSON answer, or the failure classified.
@@ -73,7 +79,7 @@ pub async fn post_json(
         ProviderError::transient(format!(
             "`{}` answered with malformed JSON ({e}): {}",
             endpoint.url,
-            endpoint.redact(&excerpt(&text))
+            endpoint.quote(&text)
         ))
     })
 }
@@ -132,7 +138,7 @@ fn transport_error(error: &reqwest::Error, endpoint: &Endpoint<'_>) -> ProviderE
 
 /// The failure an HTTP status stands for.
 fn status_error(status: u16, body: &str, endpoint: &Endpoint<'_>) -> ProviderError {
-    let said = endpoint.redact(&server_message(body));
+    let said = server_message(body, endpoint);
     let key_help = match endpoint.key_variable {
         Some(variable) => format!("check the key in `{variable}`"),
         None => "the provider declares no key; add `key env(\"VARIABLE\")`".to_string(),
@@ -169,8 +175,8 @@ fn status_error(status: u16, body: &str, endpoint: &Endpoint<'_>) -> ProviderErr
     }
 }
 
-/// The `error.message` of a JSON error body, else the start of the body.
-fn server_message(body: &str) -> String {
+/// The `error.message` of a JSON error body, else the start of the body, quoted.
+fn server_message(body: &str, endpoint: &Endpoint<'_>) -> String {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let message = parsed.as_ref().and_then(|v| {
         v.pointer("/error/message")
@@ -179,9 +185,9 @@ fn server_message(body: &str) -> String {
             .and_then(Value::as_str)
     });
     match message {
-        Some(message) => excerpt(message),
+        Some(message) => endpoint.quote(message),
         None if body.trim().is_empty() => "no details".to_string(),
-        None => excerpt(body),
+        None => endpoint.quote(body),
     }
 }
 
@@ -280,5 +286,27 @@ mod tests {
         );
         assert!(status_error(503, "", &endpoint).retryable);
         assert!(!status_error(400, "", &endpoint).retryable);
+    }
+
+    /// A key that straddles the 300-character cut of a quoted message: it was cut
+    /// first and redacted second, so its first characters survived the redaction.
+    #[test]
+    fn a_key_across_the_cut_of_a_quote_is_redacted_whole() {
+        let key = Secret::new("sk-local-canary-ABCDEFGHIJKLMNOP");
+        let endpoint = Endpoint {
+            provider: "openai",
+            url: "http://127.0.0.1:1/v1",
+            key_variable: Some("LOCAL_API_KEY"),
+            key: Some(&key),
+        };
+        for padding in [0, 262, 280, 299, 300] {
+            let said = format!("{} Bearer {}", "x".repeat(padding), key.expose());
+            let body = serde_json::json!({"error": {"message": said}}).to_string();
+            let error = status_error(401, &body, &endpoint);
+            assert!(!error.message.contains("sk-local"), "{}", error.message);
+            assert!(!error.message.contains("sk-l"), "{}", error.message);
+            let error = status_error(502, &said, &endpoint);
+            assert!(!error.message.contains("sk-l"), "{}", error.message);
+        }
     }
 }

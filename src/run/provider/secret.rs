@@ -46,6 +46,46 @@ impl Secret {
     }
 }
 
+/// Whether an environment variable's name says it holds a credential.
+pub fn looks_secret(name: &str) -> bool {
+    let upper = name.to_uppercase();
+    ["KEY", "TOKEN", "SECRET", "PASSWORD"]
+        .iter()
+        .any(|word| upper.contains(word))
+}
+
+/// The shortest value of a credential-named variable that [`environment_secrets`]
+/// redacts: shorter ones (`GH_TOKEN_ENABLED=true`) would blank ordinary words.
+const MIN_ENVIRONMENT_SECRET: usize = 8;
+
+/// The values of this process's credential-named variables ([`looks_secret`]) of at
+/// least eight characters, read once: what an `exec` step prints is redacted of them,
+/// since it runs with the whole environment (`exec(["env"])` would otherwise put every
+/// key in a manifest and the next prompt).
+pub fn environment_secrets() -> &'static [Secret] {
+    static SECRETS: std::sync::OnceLock<Vec<Secret>> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .filter(|(name, value)| {
+                looks_secret(name) && value.trim().len() >= MIN_ENVIRONMENT_SECRET
+            })
+            .map(|(_, value)| Secret::new(value.trim()))
+            .collect()
+    })
+}
+
+/// `text` with every one of `secrets` replaced by `[redacted]`.
+pub fn redact_all(secrets: &[Secret], text: String) -> String {
+    secrets.iter().fold(text, |text, secret| {
+        if text.contains(&secret.0) {
+            secret.redact(&text)
+        } else {
+            text
+        }
+    })
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
@@ -69,6 +109,26 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "Secret([redacted])");
         assert_eq!(format!("{:?}", Some(&secret)), "Some(Secret([redacted]))");
         assert_eq!(secret.expose(), "sk-canary-1234567890");
+    }
+
+    #[test]
+    fn credential_names_are_recognised() {
+        assert!(looks_secret("ANTHROPIC_API_KEY"));
+        assert!(looks_secret("GH_TOKEN"));
+        assert!(looks_secret("db_password"));
+        assert!(!looks_secret("PATH"));
+    }
+
+    #[test]
+    fn redact_all_removes_every_key() {
+        let secrets = [
+            Secret::new("sk-first-123456"),
+            Secret::new("sk-second-78910"),
+        ];
+        assert_eq!(
+            redact_all(&secrets, "a sk-second-78910 b sk-first-123456".to_string()),
+            "a [redacted] b [redacted]"
+        );
     }
 
     #[test]
