@@ -350,3 +350,80 @@ fn list_arguments_are_held_to_their_element_bound() {
         "{stderr}"
     );
 }
+
+/// Elements whose labels differ only where a node id cannot hold them (`a/b` and
+/// `a_b`), a label that reads like a repeat's (`x#2` after two `x`), long labels that
+/// share their start, labels that hold the `,` nested labels are joined with, and a
+/// label of 63 four-byte characters: every node still gets an id of its own (two nodes
+/// with one id wrote one directory, each over the other's manifest), and every segment
+/// fits a file name.
+#[test]
+fn every_node_id_is_unique_whatever_the_labels() {
+    let dir = std::env::temp_dir().join(format!("pai-plan-unique-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let file = dir.join("fan.pai");
+    std::fs::write(
+        &file,
+        r#"agent worker(part: text, other: text) {
+  context 4k
+  summary 40
+  prompt "{{part}} {{other}}"
+}
+
+workflow fan(items: list<text max 100> max 20, inner: list<text max 100> max 20) {
+  return for p in items max 20 {
+    for q in inner max 20 {
+      worker(part: p, other: q)
+    }
+  }
+}
+"#,
+    )
+    .expect("written");
+    let long = "y".repeat(70);
+    let items = serde_json::json!([
+        "a/b",
+        "a_b",
+        "x",
+        "x",
+        "x#2",
+        "a,b",
+        "a",
+        format!("{long}1"),
+        format!("{long}2"),
+        "😀".repeat(63),
+    ]);
+    let inner = serde_json::json!(["c", "b,c", "😀".repeat(63)]);
+    let output = pai(&[
+        "plan",
+        file.to_str().expect("utf-8"),
+        "--arg",
+        &format!("items={items}"),
+        "--arg",
+        &format!("inner={inner}"),
+        "--format",
+        "json",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let ids: Vec<&str> = plan["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|node| node["id"].as_str().expect("id"))
+        .collect();
+    let workers = ids.iter().filter(|id| id.contains("/worker")).count();
+    assert_eq!(workers, 30, "{ids:#?}");
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:#?}");
+    for id in &ids {
+        assert!(id.split('/').all(|segment| segment.len() <= 200), "{id}");
+    }
+}

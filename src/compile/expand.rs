@@ -16,7 +16,9 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::fs::{self, ListError, Listing};
-use super::ir::{safe_segment, CallRecipe, EdgeKind, ExpansionSite, Node, NodeKind, Plan};
+use super::ir::{
+    safe_label, safe_segment, CallRecipe, EdgeKind, ExpansionSite, Node, NodeKind, Plan,
+};
 use super::node_map::NodeMap;
 use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
@@ -910,17 +912,26 @@ fn lookup<'f>(frames: &'f Frames, name: &str) -> Option<&'f PlanValue> {
     frames.iter().rev().find_map(|frame| frame.get(name))
 }
 
-/// Labels with repeats made unique: the second `a` is `a#2`.
+/// Labels made safe ([`safe_label`]) and then unique: the second `a` is `a#2`, the
+/// next free number after it. Unique after they are made safe, so `a/b` and `a_b`, or
+/// `x#2` after two `x`, still name two nodes.
 fn unique_labels(labels: impl Iterator<Item = String>) -> Vec<String> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let labels: Vec<String> = labels.map(|label| safe_label(&label)).collect();
+    let mut taken: HashSet<String> = HashSet::with_capacity(labels.len());
+    let mut next: HashMap<String, usize> = HashMap::new();
     labels
+        .into_iter()
         .map(|label| {
-            let n = seen.entry(label.clone()).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                label
-            } else {
-                format!("{label}#{n}")
+            if taken.insert(label.clone()) {
+                return label;
+            }
+            let n = next.entry(label.clone()).or_insert(2);
+            loop {
+                let candidate = format!("{label}#{n}");
+                *n += 1;
+                if taken.insert(candidate.clone()) {
+                    return candidate;
+                }
             }
         })
         .collect()

@@ -5,6 +5,8 @@
 use foldhash::HashMap;
 use std::path::PathBuf;
 
+use sha2::{Digest, Sha256};
+
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::node_map::NodeMap;
@@ -143,8 +145,31 @@ impl Plan<'_> {
     }
 }
 
+/// The most bytes of one element's label in a node id (`coder[main.rs]`).
+pub const LABEL_BYTES: usize = 64;
+
+/// The most bytes of a node's whole bracketed label, nested `for`s' labels joined with
+/// `,`: with the agent's name, a segment stays well under the 255 bytes a file name
+/// may have.
+pub const SEGMENT_BYTES: usize = 160;
+
+/// One element's label made safe as part of a path segment: no separators, no control
+/// characters, no `,` (which joins nested labels, so a joined label reads back one
+/// way), never `.` or `..`, at most [`LABEL_BYTES`] bytes.
+pub fn safe_label(label: &str) -> String {
+    let mut out: String = label
+        .chars()
+        .map(|c| if c == ',' { '_' } else { c })
+        .collect();
+    out = safe_segment(&out);
+    cut_at_bytes(&mut out, LABEL_BYTES);
+    out
+}
+
 /// Makes a label safe as one path segment: no separators, no control characters, never
-/// `.` or `..`, at most 64 characters.
+/// `.` or `..`. One longer than [`SEGMENT_BYTES`] keeps its start and ends in `~` and
+/// eight hex digits of a hash of the whole, so that labels which share a long start
+/// stay apart.
 pub fn safe_segment(label: &str) -> String {
     let mut out: String = label
         .chars()
@@ -153,17 +178,33 @@ pub fn safe_segment(label: &str) -> String {
             c if c.is_control() => '_',
             c => c,
         })
-        .take(64)
         .collect();
+    if out.len() > SEGMENT_BYTES {
+        let digest = Sha256::digest(out.as_bytes());
+        let short = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+        cut_at_bytes(&mut out, SEGMENT_BYTES - 9);
+        out.push_str(&format!("~{short:08x}"));
+    }
     if out.is_empty() || out.chars().all(|c| c == '.') {
         out = format!("_{out}");
     }
     out
 }
 
+/// Cuts `text` to at most `max` bytes, at a character boundary.
+fn cut_at_bytes(text: &mut String, max: usize) {
+    if text.len() > max {
+        let end = (0..=max)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(end);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::safe_segment;
+    use super::{safe_label, safe_segment, SEGMENT_BYTES};
 
     #[test]
     fn segments_cannot_escape_their_directory() {
@@ -172,6 +213,23 @@ mod tests {
         assert_eq!(safe_segment("a/b\\c"), "a_b_c");
         assert_eq!(safe_segment("x\u{7}y\n"), "x_y_");
         assert_eq!(safe_segment(""), "_");
-        assert_eq!(safe_segment(&"é".repeat(100)).chars().count(), 64);
+        assert_eq!(safe_label(&"é".repeat(100)).len(), 64);
+        assert_eq!(safe_label("a,b/c"), "a_b_c");
+        assert_eq!(safe_label(".."), "_..");
+    }
+
+    #[test]
+    fn long_segments_keep_their_start_and_a_hash_of_the_whole() {
+        let a = safe_segment(&format!("{}1", "y".repeat(200)));
+        let b = safe_segment(&format!("{}2", "y".repeat(200)));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), SEGMENT_BYTES);
+        assert!(a.starts_with(&"y".repeat(150)), "{a}");
+        let wide = safe_segment(&"😀".repeat(100));
+        assert!(wide.len() <= SEGMENT_BYTES, "{}", wide.len());
+        assert_eq!(
+            safe_segment(&"y".repeat(SEGMENT_BYTES)),
+            "y".repeat(SEGMENT_BYTES)
+        );
     }
 }
