@@ -206,8 +206,8 @@ struct RunArgs {
     /// Simulated latency of each `sim` answer, such as `50ms`
     #[arg(long, default_value = "0ms")]
     sim_latency: String,
-    /// Elements of each simulated list
-    #[arg(long, default_value_t = 3)]
+    /// Elements of each simulated list that no `for ... max` bounds (1 to 10,000)
+    #[arg(long, default_value_t = 3, value_parser = sim_list_length)]
     sim_list: usize,
     /// Where runs live
     #[arg(long, default_value = ".pai/runs")]
@@ -542,6 +542,19 @@ fn at_least_one(text: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".to_string()),
         Ok(count) => Ok(count),
         Err(_) => Err("must be a whole number, at least 1".to_string()),
+    }
+}
+
+/// The most elements `--sim-list` may ask for: each becomes a node when a `for`
+/// iterates it, and a list that no `max` bounds is held whole in memory.
+const MAX_SIM_LIST: usize = 10_000;
+
+/// `--sim-list`: 1 to [`MAX_SIM_LIST`] (a huge count panicked on the allocation of the
+/// list, or ran out of memory and left the run `running`).
+fn sim_list_length(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(count @ 1..=MAX_SIM_LIST) => Ok(count),
+        _ => Err(format!("must be a whole number from 1 to {MAX_SIM_LIST}")),
     }
 }
 

@@ -117,6 +117,8 @@ fn run_refuses_meaningless_limits() {
         ("--max-cost", "NaN", "a number of dollars"),
         ("--max-cost=-1", "", "a number of dollars"),
         ("--max-agents=-3", "", "invalid value"),
+        ("--sim-list", "18446744073709551615", "from 1 to 10000"),
+        ("--sim-list", "0", "from 1 to 10000"),
     ] {
         let mut args = vec![
             "run",
