@@ -536,6 +536,48 @@ fn is_run_id(id: &str, written: &str, runs_dir: &Path) -> bool {
     false
 }
 
+/// Refuses to resume a run from a directory other than the one it was started in: its
+/// relative paths (the file, path arguments, the fixture) would name other files, or
+/// none (a resume from the parent directory could not find the file).
+fn resumed_from_where_started(
+    run_id: &str,
+    previous: &crate::run::manifest::RunManifest,
+    runs_dir: &Path,
+) -> Result<(), Exit> {
+    let Some(started) = previous.directory.as_deref().map(Path::new) else {
+        return Ok(()); // a run from before the directory was recorded
+    };
+    let here = std::env::current_dir().ok();
+    let same = |dir: &Path| std::fs::canonicalize(dir).ok();
+    if here.as_deref().and_then(same) == same(started) {
+        return Ok(());
+    }
+    let runs = std::path::absolute(runs_dir).unwrap_or_else(|_| runs_dir.to_path_buf());
+    stderrln!(
+        "error: run `{run_id}` was started in `{}`, where its relative paths are read from",
+        started.display()
+    );
+    stderrln!(
+        "help: resume it from there: cd {} && pai run --resume {run_id} --runs-dir {}",
+        shell_quote(&started.display().to_string()),
+        shell_quote(&runs.display().to_string())
+    );
+    Err(Exit::Usage)
+}
+
+/// The arguments of a resumed run: those it was started with, each `NAME=VALUE` given
+/// now replacing the one of its name (or added).
+fn merged_args(previous: &[String], given: &[String]) -> Vec<String> {
+    let name = |arg: &str| arg.split('=').next().unwrap_or_default().trim().to_string();
+    let mut merged: Vec<String> = previous
+        .iter()
+        .filter(|old| !given.iter().any(|new| name(new) == name(old)))
+        .cloned()
+        .collect();
+    merged.extend(given.iter().cloned());
+    merged
+}
+
 /// A count of 1 or more (`-j`: zero calls in flight would never finish).
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
@@ -780,6 +822,8 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     let mut file = args.file.clone();
     let mut plan_args = args.args.clone();
     let mut workflow = args.workflow.clone();
+    let mut provider_name = args.provider.clone().filter(|name| !name.trim().is_empty());
+    let mut fixture = args.fixture.clone();
     if let Some(run_id) = &args.resume {
         if !is_run_id(run_id, &format!("--resume {run_id}"), &args.runs_dir) {
             return Exit::Usage.into();
@@ -795,11 +839,25 @@ fn run_workflow(args: RunArgs) -> ExitCode {
                 return Exit::Usage.into();
             }
         };
-        file = file.or_else(|| Some(PathBuf::from(&previous.file)));
-        if plan_args.is_empty() {
-            plan_args = previous.args.clone();
+        if let Err(exit) = resumed_from_where_started(run_id, &previous, &args.runs_dir) {
+            return exit.into();
         }
+        file = file.or_else(|| Some(PathBuf::from(&previous.file)));
+        plan_args = merged_args(&previous.args, &plan_args);
         workflow = workflow.or(Some(previous.workflow.clone()));
+        match (&provider_name, &previous.chosen_provider) {
+            (None, chosen) => provider_name = chosen.clone(),
+            (Some(now), chosen) if Some(now) != chosen.as_ref() => stderrln!(
+                "note: run `{run_id}` was started with {}; it goes on with provider `{now}`",
+                chosen
+                    .as_ref()
+                    .map_or("the default provider".to_string(), |c| format!(
+                        "provider `{c}`"
+                    ))
+            ),
+            _ => {}
+        }
+        fixture = fixture.or_else(|| previous.fixture.as_ref().map(PathBuf::from));
         options.run_id = Some(run_id.clone());
         options.resume = true;
     }
@@ -851,8 +909,8 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         }
     }
     let choice = provider::registry::Choice {
-        name: args.provider.clone().filter(|name| !name.trim().is_empty()),
-        fixture: args.fixture.clone(),
+        name: provider_name,
+        fixture,
         sim_latency,
         sim_list: args.sim_list,
     };

@@ -314,10 +314,41 @@ fn resume_reruns_only_what_did_not_complete() {
         .and_then(|n| n.to_str())
         .expect("id")
         .to_string();
-    // With sim, the failed leaf runs again; so do the syntheses above it, whose input
-    // changed. Every other node is reused.
-    let second = pai(&["run", "--resume", &run_id, "--runs-dir", runs.path(), "-q"]);
+    // Without `--provider`, the resume chooses replay again, whose fixture still has no
+    // answer for the failed leaf: it fails again, and sim answers nothing (it used to
+    // step in, mixing simulated answers into a replayed run that then read complete).
+    let again = pai(&["run", "--resume", &run_id, "--runs-dir", runs.path(), "-q"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("provider: replay"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(runs.run_yaml()["provider"], "replay");
+    assert_eq!(
+        runs.manifest("orchestrate/orchestrate[api]/coder[login.rs]")["status"],
+        "failed"
+    );
+    // With sim chosen on purpose (and said so), the failed leaf runs again; so do the
+    // syntheses above it, whose input changed. Every other node is reused.
+    let second = pai(&[
+        "run",
+        "--resume",
+        &run_id,
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--provider",
+        "sim",
+    ]);
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!(
+            "note: run `{run_id}` was started with provider `replay`; it goes on with provider `sim`"
+        )),
+        "{}",
+        stderr(&second)
+    );
     let run = runs.run_yaml();
     assert_eq!(run["status"], "complete");
     assert_eq!(
@@ -735,4 +766,173 @@ fn an_exec_step_that_prints_the_environment_leaks_no_key() {
     assert!(!all.contains(&canary));
     assert!(!String::from_utf8_lossy(&output.stdout).contains(&canary));
     assert!(!stderr(&output).contains(&canary));
+}
+
+/// `--resume` goes on with what the run was started with, and nothing else takes the
+/// run over: a new run with an id in use is refused (it replaced `run.yaml` and left
+/// the old nodes among the new); an `--arg` given to the resume replaces its own
+/// argument and keeps the others (it dropped them); a resume from another directory is
+/// refused with the command to run (its relative paths named nothing there); and a run
+/// in use by one `pai` is refused to a second (both ran every call).
+#[test]
+fn a_run_is_resumed_as_it_was_started_and_by_one_pai_at_a_time() {
+    let runs = Runs::new("resume-as-started");
+    let scratch = Scratch::new("resume-as-started-workflow");
+    let workflow = scratch.join("two.pai");
+    std::fs::write(
+        &workflow,
+        "agent echo(x: text max 10, y: text max 10) {\n  context 4k\n  summary 40\n  prompt \"{{x}} {{y}}\"\n}\n\nworkflow two(x: text max 10, y: text max 10) {\n  return echo(x: x, y: y)\n}\n",
+    )
+    .expect("workflow written");
+    let file = workflow.to_str().expect("utf-8");
+    let start = |id: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            file,
+            "--arg",
+            "x=1",
+            "--arg",
+            "y=2",
+            "--run-id",
+            id,
+            "--runs-dir",
+            runs.path(),
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let first = pai(&start("r1", &[])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let run_yaml = runs.0.join("r1/run.yaml");
+    let before = std::fs::read_to_string(&run_yaml).expect("run.yaml");
+
+    let again = pai(&start("r1", &[])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("run `r1` already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(stderr(&again).contains("--resume r1"), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(&run_yaml).expect("run.yaml"),
+        before
+    );
+
+    let resumed = pai(&[
+        "run",
+        "--resume",
+        "r1",
+        "--arg",
+        "y=3",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let run: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&run_yaml).expect("run.yaml"))
+            .expect("parses");
+    let args: Vec<&str> = run["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .filter_map(serde_yaml::Value::as_str)
+        .collect();
+    assert_eq!(args, ["x=1", "y=3"]);
+    assert_eq!(run["totals"]["agent_calls"], 1, "the prompt changed");
+
+    let elsewhere = scratch.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("dir");
+    let moved = Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(["run", "--resume", "r1", "--runs-dir", runs.path(), "-q"])
+        .current_dir(&elsewhere)
+        .env("NO_COLOR", "1")
+        .env_remove("PAI_PROVIDER")
+        .output()
+        .expect("pai runs");
+    assert_eq!(moved.status.code(), Some(2), "{}", stderr(&moved));
+    assert!(
+        stderr(&moved).contains("error: run `r1` was started in"),
+        "{}",
+        stderr(&moved)
+    );
+    assert!(stderr(&moved).contains("help: resume it from there: cd "));
+
+    // A run in flight holds its directory; killed, it frees it at once.
+    let mut slow = Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(start("r2", &["--sim-latency", "30s"]))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PAI_PROVIDER")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pai starts");
+    let started = runs.0.join("r2/run.yaml");
+    for _ in 0..400 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(started.exists(), "the slow run never started");
+    let second = pai(&["run", "--resume", "r2", "--runs-dir", runs.path(), "-q"]);
+    let _ = slow.kill();
+    let _ = slow.wait();
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("run `r2` is in use by another `pai`"),
+        "{}",
+        stderr(&second)
+    );
+    let after_kill = pai(&["run", "--resume", "r2", "--runs-dir", runs.path(), "-q"]);
+    assert_eq!(after_kill.status.code(), Some(0), "{}", stderr(&after_kill));
+}
+
+/// A complete node whose `output.md` is gone runs again on `--resume`: it was reused
+/// with an empty answer, which changed every prompt downstream, and the file was never
+/// written again.
+#[test]
+fn a_complete_node_whose_output_is_gone_runs_again() {
+    let runs = Runs::new("lost-output");
+    let scratch = Scratch::new("lost-output-workflow");
+    let workflow = scratch.join("one.pai");
+    std::fs::write(
+        &workflow,
+        "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n",
+    )
+    .expect("workflow written");
+    let output = pai(&[
+        "run",
+        workflow.to_str().expect("utf-8"),
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let run_dir = runs.run_dir();
+    let answer = run_dir.join("one/echo/output.md");
+    let written = std::fs::read_to_string(&answer).expect("the answer");
+    assert!(!written.is_empty());
+    std::fs::remove_file(&answer).expect("removed");
+    let id = run_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("id")
+        .to_string();
+    let resumed = pai(&["run", "--resume", &id, "--runs-dir", runs.path(), "-q"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(runs.run_yaml()["totals"]["reused"], 0);
+    assert_eq!(runs.run_yaml()["totals"]["agent_calls"], 1);
+    assert_eq!(
+        std::fs::read_to_string(&answer).expect("written again"),
+        written
+    );
 }

@@ -265,6 +265,7 @@ impl<'o> Executor<'o> {
 
     pub(super) async fn run(mut self, meta: RunManifest) -> Result<RunReport, RunError> {
         std::fs::create_dir_all(&self.run_dir).map_err(|e| RunError::io(&self.run_dir, e))?;
+        let _in_use = manifest::lock_run(&self.run_dir, &meta.run_id)?;
         let mut run_manifest = meta;
         run_manifest.status = "running".to_string();
         self.writer
@@ -498,12 +499,22 @@ impl<'o> Executor<'o> {
                 }
             };
             self.records.get_or_default(node).inputs_hash = Some(prepared.hash.clone());
-            if let Some(previous) = self.previous(&id, &prepared.hash) {
+            // A node is reused with its answer, or not at all: one whose `output.md`
+            // is gone runs again (an empty answer would change every prompt after it).
+            let reusable = self.previous(&id, &prepared.hash).and_then(|previous| {
+                let wrote_output = previous.outputs.iter().any(|o| o == "output.md");
+                let output = if wrote_output {
+                    crate::source::read_text(
+                        &manifest::node_dir(&self.run_dir, &id).join("output.md"),
+                    )
+                    .ok()?
+                } else {
+                    String::new()
+                };
+                Some((previous, output))
+            });
+            if let Some((previous, output)) = reusable {
                 self.records.get_or_default(node).reused = true;
-                let output = crate::source::read_text(
-                    &manifest::node_dir(&self.run_dir, &id).join("output.md"),
-                )
-                .unwrap_or_default();
                 let result = CallResult {
                     ok: true,
                     text: output,

@@ -180,6 +180,17 @@ pub struct RunManifest {
     pub workflow: String,
     pub args: Vec<String>,
     pub provider: String,
+    /// `--provider` (or `PAI_PROVIDER`) as it was given; absent when none was.
+    /// `--resume` chooses it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_provider: Option<String>,
+    /// `--fixture`, made absolute; `--resume` uses it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixture: Option<String>,
+    /// The directory the run was started in, where its relative paths (the file, path
+    /// arguments) are read from: `--resume` runs from there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
@@ -257,6 +268,28 @@ pub fn node_dir(run_dir: &Path, id: &str) -> PathBuf {
 pub fn read(path: &Path) -> Option<Manifest> {
     let text = crate::source::read_text(path).ok()?;
     serde_yaml::from_str(&text).ok()
+}
+
+/// Marks the run in `run_dir` as in use by this process until the returned file is
+/// dropped: a second `pai` resuming it at the same time would run its calls again and
+/// write over the same manifests. The lock is the kernel's (`flock`), so a run whose
+/// `pai` was killed is free again at once.
+pub fn lock_run(run_dir: &Path, run_id: &str) -> Result<std::fs::File, super::RunError> {
+    let path = run_dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| super::RunError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(super::RunError {
+            message: format!("run `{run_id}` is in use by another `pai`"),
+            help: "wait for it to finish, or stop it, then `--resume` it".to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(super::RunError::io(&path, e)),
+    }
 }
 
 /// Reads `run.yaml`.

@@ -175,12 +175,30 @@ pub async fn run(
     }
     let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
     let run_dir = options.runs_dir.join(&run_id);
+    // A new run never takes over an old one's directory: its `run.yaml` would be
+    // replaced and the old nodes' manifests left among the new ones.
+    if !options.resume && run_dir.join("run.yaml").exists() {
+        return Err(RunError {
+            message: format!(
+                "run `{run_id}` already exists in `{}`",
+                options.runs_dir.display()
+            ),
+            help: format!("continue it with `--resume {run_id}`, or choose another `--run-id`"),
+        });
+    }
     let meta = RunManifest {
         run_id,
         file,
         workflow: plan.workflow.clone(),
         args: request.args.clone(),
         provider: providers.description(),
+        chosen_provider: providers.choice().name.clone(),
+        fixture: (providers.choice().fixture.as_deref())
+            .map(|fixture| std::path::absolute(fixture).unwrap_or_else(|_| fixture.to_path_buf()))
+            .map(|fixture| fixture.display().to_string()),
+        directory: std::env::current_dir()
+            .ok()
+            .map(|dir| dir.display().to_string()),
         status: "running".to_string(),
         stopped: None,
         started_at: manifest::now(),

@@ -141,6 +141,11 @@ impl Providers {
         })
     }
 
+    /// How the run's provider was chosen.
+    pub fn choice(&self) -> &Choice {
+        &self.choice
+    }
+
     /// Builds the providers of `agents` now, so a missing key stops the run before it
     /// starts instead of failing its nodes.
     pub fn prepare(

@@ -78,7 +78,7 @@ impl Sim {
             Shape::Text | Shape::Result => Value::String(format!("{agent} {tag} #{index}")),
             Shape::Path => Value::String(format!("sim/{agent}-{index}.txt")),
             Shape::Number => Value::from(index as u64 + 1),
-            Shape::Bool => Value::Bool(index % 2 == 0),
+            Shape::Bool => Value::Bool(index.is_multiple_of(2)),
             Shape::Duration => Value::String(format!("{}s", index + 1)),
             Shape::List(element) => Value::Array(
                 (0..self.list_len.min(max_items))
