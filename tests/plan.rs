@@ -427,3 +427,43 @@ workflow fan(items: list<text max 100> max 20, inner: list<text max 100> max 20)
         assert!(id.split('/').all(|segment| segment.len() <= 200), "{id}");
     }
 }
+
+/// `1k` in an expression is 1,000, as everywhere else: `n < 1k` compared with 1, and a
+/// default of `2k` was 2.
+#[test]
+fn thousands_and_millions_count_inside_expressions() {
+    let dir = std::env::temp_dir().join(format!("pai-plan-kilo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let file = dir.join("kilo.pai");
+    std::fs::write(
+        &file,
+        r#"agent s(document: text max 100) {
+  context 4k
+  summary 40
+  prompt "Summarise {{document}}"
+}
+
+workflow v(n: number = 1.5k) -> list<result> {
+  return if n < 1k { [s(document: "small")] } else if n < 0.002M { [s(document: "a"), s(document: "b")] } else { [s(document: "a"), s(document: "b"), s(document: "c")] }
+}
+"#,
+    )
+    .expect("written");
+    let agents = |args: &[&str]| {
+        let mut all = vec!["plan", file.to_str().expect("utf-8"), "--format", "json"];
+        all.extend_from_slice(args);
+        let output = pai(&all);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        plan["totals"]["agents"].as_u64().expect("a count")
+    };
+    let small = agents(&["--arg", "n=500"]);
+    let default = agents(&[]);
+    let large = agents(&["--arg", "n=2500"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((small, default, large), (1, 2, 3));
+}

@@ -231,7 +231,7 @@ fn default_value(kind: &ExprKind, ty: &Type) -> Option<PlanValue> {
         ExprKind::Text(text) if *ty == Type::Path => Val::Path(PathBuf::from(&text.value)),
         ExprKind::Text(text) => Val::Text(text.value.clone()),
         ExprKind::Quantity(q) if q.is_duration() => Val::Duration(q.as_duration()?.as_secs_f64()),
-        ExprKind::Quantity(q) => Val::Number(q.amount),
+        ExprKind::Quantity(q) => Val::Number(q.as_number()),
         ExprKind::Bool(b) => Val::Bool(*b),
         ExprKind::List(items) => {
             let element = ty.element().unwrap_or(Type::Unknown);

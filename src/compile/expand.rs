@@ -304,7 +304,7 @@ impl<'o> Planner<'o> {
             ExprKind::Text(text) => PlanValue::constant(Val::Text(text.value.clone())),
             ExprKind::Quantity(q) => PlanValue::constant(match q.as_duration() {
                 Some(d) => Val::Duration(d.as_secs_f64()),
-                None => Val::Number(q.amount),
+                None => Val::Number(q.as_number()),
             }),
             ExprKind::Bool(b) => PlanValue::constant(Val::Bool(*b)),
             ExprKind::List(items) => {

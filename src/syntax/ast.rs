@@ -206,6 +206,16 @@ impl Quantity {
         (value.fract() == 0.0 && value >= 0.0 && value < u64::MAX as f64).then_some(value as u64)
     }
 
+    /// The value as a number, its `k` or `M` multiplied in (`1.5k` is 1500); a duration
+    /// is its number as written.
+    pub fn as_number(&self) -> f64 {
+        match self.unit {
+            Unit::Kilo => self.amount * 1_000.0,
+            Unit::Mega => self.amount * 1_000_000.0,
+            _ => self.amount,
+        }
+    }
+
     /// The value as a duration: `ms`, `s`, `m`, `h`.
     pub fn as_duration(&self) -> Option<std::time::Duration> {
         let seconds = match self.unit {
