@@ -296,6 +296,36 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, candidate)| format!("did you mean `{candidate}`?"))
 }
 
+/// The most names a cycle's path shows; a longer one shows its ends.
+pub const PATH_NAMES: usize = 12;
+
+/// How many names a shortened path shows before and after the ones left out.
+pub const PATH_HEAD: usize = 6;
+pub const PATH_TAIL: usize = 3;
+
+/// `a -> b -> a`. A path of more than [`PATH_NAMES`] names shows its first
+/// [`PATH_HEAD`] and last [`PATH_TAIL`] around how many are left out, so a cycle of
+/// thousands of workflows, each reported, does not print thousands of names each.
+/// `omitted` says how many were left out already between `names`' head and tail.
+pub fn arrow_path(names: &[&str], omitted: usize) -> String {
+    let (head, middle, tail) = if omitted > 0 {
+        let at = PATH_HEAD.min(names.len());
+        (&names[..at], omitted, &names[at..])
+    } else if names.len() > PATH_NAMES {
+        let (head, rest) = names.split_at(PATH_HEAD);
+        let (left_out, tail) = rest.split_at(rest.len() - PATH_TAIL);
+        (head, left_out.len(), tail)
+    } else {
+        return names.join(" -> ");
+    };
+    format!(
+        "{} -> … {} more … -> {}",
+        head.join(" -> "),
+        thousands(middle as u64),
+        tail.join(" -> ")
+    )
+}
+
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -977,6 +1007,17 @@ mod tests {
             Some("did you mean `coder`?")
         );
         assert_eq!(suggest("zzz", ["coder"]), None);
+    }
+
+    #[test]
+    fn long_paths_show_their_ends() {
+        assert_eq!(arrow_path(&["a", "b", "a"], 0), "a -> b -> a");
+        let names: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let expected = "w0 -> w1 -> w2 -> w3 -> w4 -> w5 -> … 11 more … -> w17 -> w18 -> w19";
+        assert_eq!(arrow_path(&names, 0), expected);
+        let kept: Vec<&str> = names[..6].iter().chain(&names[17..]).copied().collect();
+        assert_eq!(arrow_path(&kept, 11), expected);
     }
 
     #[test]

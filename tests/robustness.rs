@@ -1132,3 +1132,87 @@ fn binary_deny_warnings() {
     assert!(!run.stderr.contains("pai::W003"), "{}", run.stderr);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// Long chains and cycles of bindings and workflows, and deep recursion, in the checker
+/// and the planner: each ran the stack out (exit 134), or, for a cycle of 20,000
+/// workflows each reported with the whole cycle, took 6 GB and 25 s.
+#[test]
+fn binary_long_chains_and_cycles_of_bindings_and_workflows() {
+    let scratch = Scratch::new("long-chains");
+    let lets = |n: usize, last: &dyn Fn(usize) -> String| {
+        let mut text = String::from("workflow w(d: text max 10) -> text {\n");
+        for i in 0..n {
+            text.push_str(&format!("  let b{i} = {}\n", last(i)));
+        }
+        text.push_str("  return b0\n}\n");
+        text
+    };
+    let cycle = scratch.file(
+        "cycle.pai",
+        lets(6_000, &|i| format!("b{}", (i + 1) % 6_000)),
+    );
+    let (_, report) = check_json(&cycle);
+    assert_eq!(
+        json_codes(&report),
+        ["pai::W001", "pai::E014"],
+        "`d` is unused"
+    );
+    let message = report["diagnostics"][1]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("… 5,992 more …"), "{message}");
+
+    let chain = scratch.file(
+        "chain.pai",
+        lets(50_000, &|i| {
+            if i + 1 < 50_000 {
+                format!("b{}", i + 1)
+            } else {
+                "d".to_string()
+            }
+        }),
+    );
+    let (_, report) = check_json(&chain);
+    assert!(json_codes(&report).is_empty(), "{report}");
+
+    let ring: String = (0..20_000)
+        .map(|i| {
+            format!(
+                "workflow w{i}() -> result {{\n  return w{}()\n}}\n\n",
+                (i + 1) % 20_000
+            )
+        })
+        .collect();
+    let ring = scratch.file("ring.pai", &ring);
+    let (run, report) = check_json(&ring);
+    let codes = json_codes(&report);
+    assert_eq!(codes.len(), 20_000);
+    assert!(codes.iter().all(|code| code == "pai::E015"));
+    assert!(run.stdout.len() < 40_000_000, "{} bytes", run.stdout.len());
+
+    let deep = scratch.file(
+        "deep.pai",
+        "workflow r() -> result\n  depth 5000\n{\n  return r()\n}\n",
+    );
+    let (_, report) = check_json(&deep);
+    assert_eq!(json_codes(&report), ["pai::E029"]);
+
+    let workflows: String = (0..300)
+        .map(|i| {
+            format!(
+                "workflow w{i}() -> result {{\n  return w{}()\n}}\n\n",
+                i + 1
+            )
+        })
+        .chain(["agent w300() {\n  context 1k\n  prompt \"x\"\n}\n".to_string()])
+        .collect();
+    let nested = scratch.file("nested.pai", &workflows);
+    let run = pai(&["plan".as_ref(), nested.as_ref()]);
+    assert_eq!(run.code, 1, "{}", tail(&run.stderr));
+    assert!(
+        run.stderr
+            .contains("the plan nests more than 256 levels deep"),
+        "{}",
+        tail(&run.stderr)
+    );
+}

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 
 use super::budget::{self, Bound, Chain};
 use super::graph::{binding_graph, cycle_path};
@@ -113,6 +113,10 @@ impl Rules {
 
 enum SlotState {
     Pending,
+    /// On a cycle of bindings (reported): evaluated once, in order, for the errors in
+    /// its own value; a reference to it is unknown, so that evaluating a long cycle does
+    /// not recurse round it.
+    Cyclic,
     InProgress,
     Done(Box<Value>),
 }
@@ -472,6 +476,15 @@ impl<'c, 'p> Analysis<'c, 'p> {
         let order = self.binding_order(lets);
         let level = self.frames.len() - 1;
         for index in order {
+            if let Some(slot) = self
+                .frames
+                .get_mut(level)
+                .and_then(|f| f.lets.get_mut(index))
+            {
+                if matches!(slot.state, SlotState::Cyclic) {
+                    slot.state = SlotState::Pending;
+                }
+            }
             self.evaluate_let(level, index);
         }
     }
@@ -492,13 +505,20 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn binding_order(&mut self, lets: &'p [Let]) -> Vec<usize> {
         let graph = binding_graph(lets);
         let mut order = Vec::with_capacity(lets.len());
-        for component in tarjan_scc(&graph) {
+        for component in kosaraju_scc(&graph) {
             let cyclic = component.len() > 1
                 || component
                     .first()
                     .is_some_and(|&n| graph.contains_edge(n, n));
             if cyclic {
                 let members: BTreeSet<usize> = component.iter().copied().collect();
+                if let Some(frame) = self.frames.last_mut() {
+                    for &member in &members {
+                        if let Some(slot) = frame.lets.get_mut(member) {
+                            slot.state = SlotState::Cyclic;
+                        }
+                    }
+                }
                 if let Some(&first) = members.first() {
                     let path = cycle_path(first, |n| {
                         graph.neighbors(n).filter(|m| members.contains(m)).collect()
@@ -511,7 +531,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     if let Some(binding) = lets.get(first) {
                         self.emit(diagnostics::binding_cycle(
                             binding.name.span,
-                            &names.join(" -> "),
+                            &diagnostics::arrow_path(&names, 0),
                         ));
                     }
                 }
@@ -532,7 +552,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         match &slot.state {
             SlotState::Done(value) => return (**value).clone(),
             // A cycle, already reported by `binding_order`.
-            SlotState::InProgress => return Value::unknown(),
+            SlotState::InProgress | SlotState::Cyclic => return Value::unknown(),
             SlotState::Pending => slot.state = SlotState::InProgress,
         }
         let decl = slot.decl;

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use super::DiGraphMap;
 use foldhash::HashMap;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 
 use super::modules::ModuleId;
 use super::scope::{skill_workflow, Binding, ItemKind, ItemRef};
@@ -182,11 +182,11 @@ impl Checker<'_> {
         // A workflow that declares `depth` may recurse: its cycle is not worth a path.
         let without_depth =
             |workflow| matches!(self.item(workflow), Item::Workflow(decl) if decl.depth.is_empty());
-        for (workflow, path) in cycles(&self.calls.graph(), without_depth) {
+        for (workflow, path, omitted) in cycles(&self.calls.graph(), without_depth) {
             let Item::Workflow(decl) = self.item(workflow) else {
                 continue;
             };
-            let names = self.render_path(&path);
+            let names = self.render_path(&path, omitted);
             let (name, span) = (decl.name.name.clone(), decl.name.span);
             self.emit(
                 workflow.module,
@@ -219,8 +219,8 @@ impl Checker<'_> {
                 }
             }
         }
-        for (skill, path) in cycles(&graph, |_| true) {
-            let names = self.render_path(&path);
+        for (skill, path, omitted) in cycles(&graph, |_| true) {
+            let names = self.render_path(&path, omitted);
             let span = self.item_ident(skill).span;
             self.emit(skill.module, diagnostics::skill_cycle(span, &names));
         }
@@ -290,23 +290,26 @@ impl Checker<'_> {
         }
     }
 
-    /// `a -> b -> a`
-    fn render_path(&self, path: &[ItemRef]) -> String {
-        path.iter()
-            .map(|item| self.item_ident(*item).name.clone())
-            .collect::<Vec<_>>()
-            .join(" -> ")
+    /// `a -> b -> a` ([`diagnostics::arrow_path`]).
+    fn render_path(&self, path: &[ItemRef], omitted: usize) -> String {
+        let names: Vec<&str> = path
+            .iter()
+            .map(|item| self.item_ident(*item).name.as_str())
+            .collect();
+        diagnostics::arrow_path(&names, omitted)
     }
 }
 
 /// Every node that lies on a cycle of `graph` and that `wanted` accepts, with a path
-/// from it back to itself.
+/// from it back to itself: shortened as [`diagnostics::arrow_path`] shows it (its
+/// first and last nodes, and how many are left out between them), so that the paths of
+/// a cycle of N members take space linear in N, not quadratic.
 pub fn cycles(
     graph: &DiGraphMap<ItemRef, ()>,
     wanted: impl Fn(ItemRef) -> bool,
-) -> Vec<(ItemRef, Vec<ItemRef>)> {
+) -> Vec<(ItemRef, Vec<ItemRef>, usize)> {
     let mut found = Vec::new();
-    for component in tarjan_scc(graph) {
+    for component in kosaraju_scc(graph) {
         let Some(&first) = component.first() else {
             continue;
         };
@@ -314,17 +317,54 @@ pub fn cycles(
             continue;
         }
         let members: BTreeSet<ItemRef> = component.iter().copied().collect();
+        let next = |node| {
+            graph
+                .neighbors(node)
+                .filter(|n| members.contains(n))
+                .collect()
+        };
+        // One search finds a cycle through the first member; every member on it gets
+        // that cycle, turned to start at it, so a ring of N costs one search, not N.
+        let mut known: Option<Vec<ItemRef>> = None;
         for &member in members.iter().filter(|&&member| wanted(member)) {
-            let path = cycle_path(member, |node| {
-                graph
-                    .neighbors(node)
-                    .filter(|n| members.contains(n))
-                    .collect()
-            });
-            found.push((member, path));
+            let ring = known.get_or_insert_with(|| cycle_path(member, next));
+            let (path, omitted) = match ring.iter().position(|&n| n == member) {
+                Some(at) if ring.len() > 1 => shortened_ring(ring, at),
+                _ => shortened(cycle_path(member, next)),
+            };
+            found.push((member, path, omitted));
         }
     }
     found
+}
+
+/// The cycle `ring` (its first node repeated at its end) turned to start at
+/// `ring[at]`, shortened: without building the whole turned path.
+fn shortened_ring<T: Copy>(ring: &[T], at: usize) -> (Vec<T>, usize) {
+    let open = ring.get(..ring.len().saturating_sub(1)).unwrap_or_default();
+    let turned = || open.iter().skip(at).chain(open.iter().take(at)).copied();
+    let len = open.len() + 1; // back to the start
+    if len <= diagnostics::PATH_NAMES {
+        let mut path: Vec<T> = turned().collect();
+        path.extend(path.first().copied());
+        return (path, 0);
+    }
+    let mut path: Vec<T> = turned().take(diagnostics::PATH_HEAD).collect();
+    let last = turned().skip(len - diagnostics::PATH_TAIL);
+    path.extend(last);
+    path.extend(open.get(at).copied());
+    (path, len - diagnostics::PATH_HEAD - diagnostics::PATH_TAIL)
+}
+
+/// `path` shortened as [`diagnostics::arrow_path`] shows it.
+fn shortened<T: Copy>(path: Vec<T>) -> (Vec<T>, usize) {
+    if path.len() <= diagnostics::PATH_NAMES {
+        return (path, 0);
+    }
+    let omitted = path.len() - diagnostics::PATH_HEAD - diagnostics::PATH_TAIL;
+    let mut kept = path;
+    kept.drain(diagnostics::PATH_HEAD..diagnostics::PATH_HEAD + omitted);
+    (kept, omitted)
 }
 
 /// A path from `start` back to `start`, found breadth-first over `next`.
@@ -361,7 +401,7 @@ pub fn cycle_path<T: Copy + Ord>(start: T, next: impl Fn(T) -> Vec<T>) -> Vec<T>
 
 #[cfg(test)]
 mod tests {
-    use super::cycle_path;
+    use super::{cycle_path, shortened, shortened_ring};
 
     #[test]
     fn cycle_path_goes_round_once() {
@@ -369,5 +409,19 @@ mod tests {
         let next = |n: u8| vec![(n + 1) % 3];
         assert_eq!(cycle_path(0, next), vec![0, 1, 2, 0]);
         assert_eq!(cycle_path(5u8, |_| vec![5]), vec![5, 5]);
+    }
+
+    #[test]
+    fn a_ring_turns_to_start_anywhere() {
+        assert_eq!(shortened_ring(&[0, 1, 2, 0], 0), (vec![0, 1, 2, 0], 0));
+        assert_eq!(shortened_ring(&[0, 1, 2, 0], 2), (vec![2, 0, 1, 2], 0));
+        assert_eq!(shortened_ring(&[5, 5], 0), (vec![5, 5], 0));
+        // A ring of 20 (and back): 21 names, 6 + 3 kept, 12 left out.
+        let ring: Vec<u32> = (0..20).chain([0]).collect();
+        let (path, omitted) = shortened_ring(&ring, 5);
+        assert_eq!(path, vec![5, 6, 7, 8, 9, 10, 3, 4, 5]);
+        assert_eq!(omitted, 12);
+        let whole: Vec<u32> = (5..20).chain(0..6).collect();
+        assert_eq!(shortened(whole), (vec![5, 6, 7, 8, 9, 10, 3, 4, 5], 12));
     }
 }

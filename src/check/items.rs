@@ -425,13 +425,14 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
                     diagnostics::repeated_modifier(again.span, "depth", first.span),
                 );
             }
-            if first.is_duration() || first.as_count().is_none_or(|n| n == 0) {
+            let max = crate::compile::expand::MAX_DEPTH as u64;
+            if first.is_duration() || first.as_count().is_none_or(|n| n == 0 || n > max) {
                 self.emit(
                     module,
                     diagnostics::invalid_quantity(
                         first.span,
                         "`depth`",
-                        "a whole number of levels, 1 or more",
+                        &format!("a whole number of levels, from 1 to {max}"),
                     ),
                 );
             }

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 
 use foldhash::{HashMap, HashMapExt};
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 
 use super::analyze::Share;
 use super::scope::ItemRef;
@@ -34,9 +34,9 @@ impl Checker<'_> {
     /// Analyses every workflow, on up to `threads` threads; what is found, and in
     /// which order, is the same for any number.
     pub(super) fn analyze_workflows(&mut self, threads: usize) {
-        // Callees first (Tarjan yields strongly connected components in reverse
+        // Callees first (Kosaraju, iterative, yields strongly connected components in reverse
         // topological order), so calls find their callee already analysed.
-        let components = tarjan_scc(&self.calls.graph());
+        let components = kosaraju_scc(&self.calls.graph());
         if threads > 1 && components.len() > 1 {
             let spent = self.suggestions_spent.load(Ordering::Relaxed);
             let found = self.analyze_by_level(&components, threads);
@@ -58,7 +58,7 @@ impl Checker<'_> {
         }
     }
 
-    /// Analyses `components` (in Tarjan's order) level by level: a component's level
+    /// Analyses `components` (in Kosaraju's order) level by level: a component's level
     /// is one more than the highest level of the components it calls, so a level's
     /// components only call into earlier levels and are shared out between `threads`.
     /// Returns what each component found, in the order of `components`.

@@ -206,9 +206,11 @@ pub(crate) struct Checker<'p> {
     /// `use` items whose names were referenced: (module, import index).
     used_imports: HashSet<(ModuleId, usize)>,
     workflows: HashMap<scope::ItemRef, analyze::WorkflowState>,
-    /// Agents without a `context` warned about, by the module of the call: each file
-    /// gets its own warning, since only the files named are reported.
-    warned_no_context: HashSet<(scope::ItemRef, ModuleId)>,
+    /// Agents without a `context` warned about, by the module of the call (each file
+    /// gets its own warning, since only the files named are reported): where in
+    /// `diagnostics` the warning is, so that an earlier call in the file can take its
+    /// place whatever order the workflows were analysed in.
+    warned_no_context: HashMap<(scope::ItemRef, ModuleId), usize>,
     /// How many "did you mean" suggestions were asked for (an atomic, since workflows
     /// are analysed on several threads); see [`SUGGESTION_BUDGET`].
     suggestions_spent: AtomicUsize,
@@ -226,7 +228,7 @@ impl<'p> Checker<'p> {
             used_items: HashSet::new(),
             used_imports: HashSet::new(),
             workflows: HashMap::new(),
-            warned_no_context: HashSet::new(),
+            warned_no_context: HashMap::new(),
             suggestions_spent: AtomicUsize::new(0),
         }
     }
@@ -254,8 +256,20 @@ impl<'p> Checker<'p> {
         self.used_items.extend(findings.used_items);
         for (module, diagnostic, no_context) in findings.diagnostics {
             if let Some(agent) = no_context {
-                if !self.warned_no_context.insert((agent, module)) {
-                    continue;
+                let file = self.program.module(module).file;
+                match self.warned_no_context.get(&(agent, module)) {
+                    Some(&at) => {
+                        if let Some(warned) = self.diagnostics.get_mut(at) {
+                            if diagnostic.span.start < warned.span.start {
+                                *warned = with_file(diagnostic, file);
+                            }
+                        }
+                        continue;
+                    }
+                    None => {
+                        self.warned_no_context
+                            .insert((agent, module), self.diagnostics.len());
+                    }
                 }
             }
             self.emit(module, diagnostic);
@@ -264,12 +278,17 @@ impl<'p> Checker<'p> {
 
     fn emit(&mut self, module: ModuleId, diagnostic: Diagnostic) {
         let file = self.program.module(module).file;
-        let mut diagnostic = diagnostic.in_file(file);
-        for related in &mut diagnostic.related {
-            related.file.get_or_insert(file);
-        }
-        self.diagnostics.push(diagnostic);
+        self.diagnostics.push(with_file(diagnostic, file));
     }
+}
+
+/// `diagnostic` in `file`, its related locations too unless they name another.
+fn with_file(diagnostic: Diagnostic, file: crate::source::FileId) -> Diagnostic {
+    let mut diagnostic = diagnostic.in_file(file);
+    for related in &mut diagnostic.related {
+        related.file.get_or_insert(file);
+    }
+    diagnostic
 }
 
 #[cfg(test)]

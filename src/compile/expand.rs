@@ -34,6 +34,11 @@ use crate::syntax::ast::{
 /// The most nodes one plan may have: a plan past it is refused, not truncated.
 pub const MAX_NODES: usize = 2_000_000;
 
+/// The deepest a plan may nest: a workflow calling a workflow calling ... this many
+/// levels down. Planning recurses once per level, and a `depth 5000` (or a chain of
+/// 4,000 workflows) ran the stack out; no tree this deep is one a model can oversee.
+pub const MAX_DEPTH: usize = 256;
+
 /// Where new nodes go.
 #[derive(Clone, Debug)]
 struct Ctx {
@@ -858,6 +863,12 @@ fn add_node(
         ),
         None => (segment.to_string(), 0),
     };
+    if depth > MAX_DEPTH {
+        return Err(PlanError::plan(
+            format!("the plan nests more than {MAX_DEPTH} levels deep, at `{id}`"),
+            "lower the workflow's `depth`, or call fewer workflows one inside another",
+        ));
+    }
     let index = plan.graph.add_node(Node {
         id,
         name: name.to_string(),
