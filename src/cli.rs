@@ -689,7 +689,16 @@ fn run_check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Colo
     let mut files = Vec::new();
     for path in paths {
         if let Err(error) = collect_pai_files(path, &mut files) {
-            stderrln!("error: cannot read `{}`: {error}", path.display());
+            stderrln!(
+                "error: cannot read `{}`: {}",
+                path.display(),
+                error.to_string().to_lowercase()
+            );
+            if error.kind() == std::io::ErrorKind::NotFound {
+                stderrln!(
+                    "help: check the path; `pai check` takes `.pai` files and directories of them"
+                );
+            }
             return Exit::Usage;
         }
     }
@@ -1126,26 +1135,36 @@ fn summary_line(files: usize, errors: usize, warnings: usize) -> String {
 }
 
 /// `path` itself if it is a file, or every `.pai` file under it (sorted, skipping
-/// hidden directories and `target`).
+/// hidden directories and `target`). Under a directory, only regular files count (or
+/// links to them), and links to directories are not followed: a link back to its own
+/// directory made the walk endless, and a named pipe waited for a writer.
 fn collect_pai_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let metadata = std::fs::metadata(path)?;
     if !metadata.is_dir() {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(path)?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            Some((entry.path(), entry.file_type().ok()?))
+        })
         .collect();
-    entries.sort();
-    for entry in entries {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (entry, kind) in entries {
         let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if entry.is_dir() {
+        if kind.is_dir() {
             if !name.starts_with('.') && name != "target" {
                 collect_pai_files(&entry, out)?;
             }
-        } else if name.ends_with(".pai") {
+        } else if name.ends_with(".pai") && is_regular_file(&entry, kind) {
             out.push(entry);
         }
     }
     Ok(())
+}
+
+/// Whether a directory entry is a regular file, or a link to one.
+fn is_regular_file(path: &Path, kind: std::fs::FileType) -> bool {
+    kind.is_file() || (kind.is_symlink() && std::fs::metadata(path).is_ok_and(|m| m.is_file()))
 }

@@ -16,7 +16,7 @@ pub const MAX_FILE: u64 = 64 << 20;
 
 /// Reads a whole file of at most [`MAX_FILE`] bytes.
 pub fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+    let file = open_without_waiting(path)?;
     // Sized from the metadata, as `std::fs::read` does, so the file is read once.
     let size = file.metadata().map_or(0, |m| m.len()).min(MAX_FILE);
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -29,6 +29,35 @@ pub fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting for a writer: opening a named pipe that no
+/// program writes to waited for ever (a `x.pai` FIFO in a checked directory hung `pai
+/// check`). Opened non-blocking, then made blocking again, such a pipe reads as empty,
+/// while one that a program writes to (`pai check <(generate)`) is read to its end.
+#[cfg(target_os = "linux")]
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    // SAFETY: `fcntl` on a descriptor this function owns, with flags it just read.
+    let cleared = unsafe {
+        let fd = file.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+    };
+    if !cleared {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// Reads a whole file as text; the error names the file: ``cannot read `x`: reason``.

@@ -1071,6 +1071,17 @@ fn binary_missing_file() {
     let run = human(&missing);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("does-not-exist.pai"), "{}", run.stderr);
+    // Lowercase, like every message, and with a way on.
+    assert!(
+        run.stderr.contains(": no such file or directory"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("help: check the path"),
+        "{}",
+        run.stderr
+    );
     // A missing file next to a good one still fails the whole run as usage.
     let good = scratch.file("good.pai", design_example());
     let run = pai(&["check".as_ref(), good.as_ref(), missing.as_ref()]);
@@ -1215,4 +1226,58 @@ fn binary_long_chains_and_cycles_of_bindings_and_workflows() {
         "{}",
         tail(&run.stderr)
     );
+}
+
+/// Links back into a checked directory, and named pipes: three links to `.` made the
+/// walk exponential (it never ended), one checked the same file 41 times, and a pipe
+/// named `x.pai` (in the directory, or behind a `use`) waited for a writer for ever.
+#[cfg(target_os = "linux")]
+#[test]
+fn binary_links_and_pipes_in_a_checked_directory() {
+    let scratch = Scratch::new("links-pipes");
+    let dir = scratch.dir.join("tree");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("ok.pai"),
+        "agent a(x: text max 10) {\n  context 1k\n  summary 10\n  prompt \"{{x}}\"\n}\n\nworkflow w() -> result {\n  return a(x: \"y\")\n}\n",
+    )
+    .expect("written");
+    for link in ["l1", "l2", "l3"] {
+        std::os::unix::fs::symlink(".", dir.join(link)).expect("link");
+    }
+    std::os::unix::fs::symlink("ok.pai", dir.join("also.pai")).expect("file link");
+    let made = Command::new("mkfifo")
+        .arg(dir.join("pipe.pai"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let run = pai_within(
+        &[std::ffi::OsStr::new("check"), dir.as_os_str()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 0, "{}", tail(&run.stderr));
+    assert!(
+        run.stderr.contains("checked 2 files"),
+        "{}",
+        tail(&run.stderr)
+    );
+
+    let pipe = scratch.dir.join("pipe.pai");
+    let made = Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let user = scratch.file("user.pai", "use \"pipe.pai\"\n");
+    let run = pai_within(
+        &[std::ffi::OsStr::new("check"), user.as_os_str()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 1, "{}", tail(&run.stderr));
+    let run = pai_within(
+        &[std::ffi::OsStr::new("check"), pipe.as_os_str()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 1, "{}", tail(&run.stderr));
+    assert!(run.stderr.contains("pai::E030"), "{}", tail(&run.stderr));
 }
