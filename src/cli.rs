@@ -260,6 +260,9 @@ enum ImportWhat {
         /// Where to write the `.pai` file (default: standard output)
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Replace `--out` if it exists (by default, an import never overwrites)
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -271,6 +274,9 @@ enum ExportTarget {
         out: PathBuf,
         /// `.pai` files whose skills to export (default: the standard library)
         files: Vec<PathBuf>,
+        /// Replace files that exist already (by default, an export never overwrites)
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -354,17 +360,23 @@ fn run_command() -> ExitCode {
         Command::Providers { file, offline } => list_providers(file.as_deref(), offline),
         Command::Route { request, format } => route_request(&request, format).into(),
         Command::Import {
-            what: ImportWhat::Skill { path, out },
-        } => import_skill(&path, out.as_deref()).into(),
+            what: ImportWhat::Skill { path, out, force },
+        } => import_skill(&path, out.as_deref(), force).into(),
         Command::Export {
-            target: ExportTarget::Claude { out, files },
-        } => export_claude(&out, &files).into(),
+            target: ExportTarget::Claude { out, files, force },
+        } => export_claude(&out, &files, force).into(),
         Command::Explain { code } => explain(&code).into(),
     }
 }
 
-fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
+fn import_skill(path: &Path, out: Option<&Path>, force: bool) -> Exit {
     use crate::interop::import;
+    // Before anything is read: `-o` naming the skill's own SKILL.md replaced it.
+    if let Some(out) = out.filter(|out| !force && std::fs::symlink_metadata(out).is_ok()) {
+        stderrln!("error: `{}` exists already", out.display());
+        stderrln!("help: name a new file with `-o`, or pass `--force` to replace it");
+        return Exit::Usage;
+    }
     let skill = match import::read(path) {
         Ok(skill) => skill,
         Err(message) => {
@@ -411,44 +423,42 @@ fn import_skill(path: &Path, out: Option<&Path>) -> Exit {
     Exit::Clean
 }
 
-fn export_claude(out: &Path, files: &[PathBuf]) -> Exit {
+fn export_claude(out: &Path, files: &[PathBuf], force: bool) -> Exit {
     let paths: Vec<PathBuf> = if files.is_empty() {
         crate::stdlib::skill_files().map(|(path, _)| path).collect()
     } else {
         files.to_vec()
     };
-    let mut count = 0;
+    // Every file is planned before any is written: a clash between two files, or with
+    // a file already there, leaves the output directory as it was.
+    let mut exports = Vec::new();
     for path in &paths {
         let outcome = match checked_file(path, "export") {
             Ok(outcome) => outcome,
             Err(exit) => return exit,
         };
-        match crate::interop::export::export(&outcome, out) {
-            Ok(exported) => {
-                for skill in exported {
-                    count += 1;
-                    stderrln!(
-                        "exported `{}` -> {} ({} files)",
-                        skill.skill,
-                        skill.dir.display(),
-                        skill.files.len()
-                    );
-                    for note in &skill.notes {
-                        stderrln!("  note: {note}");
-                    }
-                }
-            }
-            Err(message) => {
-                stderrln!("error: {message}");
-                stderrln!("help: pick an output directory you can write to");
-                return Exit::Usage;
-            }
-        }
+        exports.extend(crate::interop::export::export(&outcome, out));
     }
-    if count == 0 {
+    if exports.is_empty() {
         stderrln!("error: no skill to export in the given files");
         stderrln!("help: export files that declare a `skill`, or none for the standard library");
         return Exit::Usage;
+    }
+    if let Err(error) = crate::interop::export::write_all(&exports, force) {
+        stderrln!("error: {}", error.message);
+        stderrln!("help: {}", error.help);
+        return Exit::Usage;
+    }
+    for skill in &exports {
+        stderrln!(
+            "exported `{}` -> {} ({} files)",
+            skill.skill,
+            skill.dir.display(),
+            skill.files.len()
+        );
+        for note in &skill.notes {
+            stderrln!("  note: {note}");
+        }
     }
     Exit::Clean
 }

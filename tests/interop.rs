@@ -261,14 +261,102 @@ fn hostile_skill_files_import_safely_and_still_check() {
     let imported = import::read(&skill).expect("reads");
     let names: Vec<&str> = imported.workflows.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["if-workflow", "odd-workflow"]);
-    let output = pai(&[
+    // `-o` never overwrites without `--force` (`-o` naming the SKILL.md replaced it).
+    let before = std::fs::read_to_string(&out).expect("the first import");
+    let refused = pai(&[
         "import",
         "skill",
         skill.to_str().expect("utf-8"),
         "-o",
         &out,
     ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("exists already"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(std::fs::read_to_string(&out).expect("kept"), before);
+    let output = pai(&[
+        "import",
+        "skill",
+        skill.to_str().expect("utf-8"),
+        "-o",
+        &out,
+        "--force",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let check = pai(&["check", "--deny", "warnings", &out]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}
+
+/// An export writes nothing over what is there (a hand-written `SKILL.md` was replaced
+/// without a word) unless `--force`, and refuses two things that would become one
+/// file (skills `my_skill` and `my-skill`, agents `a_b` and `a-b`), before it writes
+/// anything.
+#[test]
+fn an_export_never_overwrites_and_refuses_names_that_collide() {
+    let scratch = Scratch::new("interop-overwrite");
+    let skill = |name: &str, agents: &[&str]| {
+        let mut text = String::new();
+        for agent in agents {
+            text.push_str(&format!(
+                "agent {agent}(x: text max 10) {{\n  context 1k\n  summary 10\n  prompt \"{{{{x}}}}\"\n}}\n\n"
+            ));
+        }
+        let calls: Vec<String> = agents.iter().map(|a| format!("{a}(x: x)")).collect();
+        text.push_str(&format!(
+            "workflow go(x: text max 10) -> list<result> {{\n  return [{}]\n}}\n\nskill {name} {{\n  use when \"{name} please\"\n  workflow go\n}}\n",
+            calls.join(", ")
+        ));
+        text
+    };
+    let one = scratch.path("one.pai");
+    std::fs::write(&one, skill("my-skill", &["helper"])).expect("written");
+    let out = scratch.path("out");
+    let mine = Path::new(&out).join("my-skill/SKILL.md");
+    std::fs::create_dir_all(mine.parent().expect("a parent")).expect("dir");
+    std::fs::write(&mine, "my own notes").expect("written");
+
+    let refused = pai(&["export", "claude", &out, &one]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("exists already"),
+        "{}",
+        text(&refused)
+    );
+    assert!(text(&refused).contains("--force"), "{}", text(&refused));
+    assert_eq!(
+        std::fs::read_to_string(&mine).expect("kept"),
+        "my own notes"
+    );
+    assert!(
+        !Path::new(&out).join("my-skill/agents").exists(),
+        "nothing written"
+    );
+
+    let forced = pai(&["export", "claude", &out, &one, "--force"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced));
+    assert!(std::fs::read_to_string(&mine)
+        .expect("written")
+        .starts_with("---\nname: my-skill"));
+
+    let two = scratch.path("two.pai");
+    std::fs::write(&two, skill("my_skill", &["helper"])).expect("written");
+    let fresh = scratch.path("fresh");
+    let clash = pai(&["export", "claude", &fresh, &one, &two]);
+    assert_eq!(clash.status.code(), Some(2), "{}", text(&clash));
+    assert!(
+        text(&clash).contains("skill `my-skill` of")
+            && text(&clash).contains("skill `my_skill` of"),
+        "{}",
+        text(&clash)
+    );
+    assert!(!Path::new(&fresh).exists(), "nothing written");
+
+    let agents = scratch.path("agents.pai");
+    std::fs::write(&agents, skill("pair", &["a_b", "a-b"])).expect("written");
+    let clash = pai(&["export", "claude", &fresh, &agents]);
+    assert_eq!(clash.status.code(), Some(2), "{}", text(&clash));
+    assert!(text(&clash).contains("agents/a-b.md"), "{}", text(&clash));
 }

@@ -20,36 +20,84 @@ use crate::check::scope::{ItemKind, ItemRef};
 use crate::check::{ModuleId, Outcome};
 use crate::syntax::ast::{self, Expr, ExprKind, Item};
 
-/// What one skill's export wrote.
+/// One skill's export: the files it would write, and what they hold.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exported {
     pub skill: String,
+    /// Where the skill comes from: `skill `x` of `file.pai``, for messages.
+    pub origin: String,
     pub dir: PathBuf,
-    pub files: Vec<PathBuf>,
+    /// Each file's path and text, with the `.pai` item it comes from.
+    pub files: Vec<(PathBuf, String, String)>,
     /// What had to change to fit the limits (a trigger dropped, a name shortened).
     pub notes: Vec<String>,
 }
 
-/// Exports every skill declared in the root modules of `outcome` under `out`.
-pub fn export(outcome: &Outcome, out: &Path) -> Result<Vec<Exported>, String> {
+/// Plans the export of every skill declared in the root modules of `outcome` under
+/// `out`; nothing is written ([`write_all`] writes).
+pub fn export(outcome: &Outcome, out: &Path) -> Vec<Exported> {
     let mut exported = Vec::new();
     for root in &outcome.roots {
         for item in &outcome.program.module(*root).ast.items {
             if let Item::Skill(skill) = item {
-                exported.push(export_skill(outcome, *root, skill, out)?);
+                exported.push(export_skill(outcome, *root, skill, out));
             }
         }
     }
-    Ok(exported)
+    exported
 }
 
-fn write(path: &Path, text: &str, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io(parent, &e))?;
+/// Writes what [`export`] planned, or nothing: two things that would be written to one
+/// file (skills `my_skill` and `my-skill` both become `my-skill/`; agents `a_b` and
+/// `a-b` both `agents/a-b.md`) are refused, and so is a file that exists already,
+/// unless `force` (a hand-written `SKILL.md` was replaced without a word).
+pub fn write_all(exports: &[Exported], force: bool) -> Result<(), WriteError> {
+    let mut claimed: std::collections::HashMap<&Path, &str> = std::collections::HashMap::new();
+    for export in exports {
+        for (path, _, from) in &export.files {
+            if let Some(first) = claimed.insert(path, from) {
+                return Err(WriteError {
+                    message: format!(
+                        "{first} and {from} would both be exported to `{}`",
+                        path.display()
+                    ),
+                    help: "rename one of the two: exported names are lowercase, with `-` for `_`"
+                        .to_string(),
+                });
+            }
+            if !force && std::fs::symlink_metadata(path).is_ok() {
+                return Err(WriteError {
+                    message: format!("`{}` exists already", path.display()),
+                    help: "export into a new directory, or pass `--force` to replace the files `pai export` writes".to_string(),
+                });
+            }
+        }
     }
-    std::fs::write(path, text).map_err(|e| io(path, &e))?;
-    files.push(path.to_path_buf());
+    for export in exports {
+        for (path, text, _) in &export.files {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| WriteError::io(parent, &e))?;
+            }
+            std::fs::write(path, text).map_err(|e| WriteError::io(path, &e))?;
+        }
+    }
     Ok(())
+}
+
+/// Why an export was not written, and what to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteError {
+    pub message: String,
+    pub help: String,
+}
+
+impl WriteError {
+    fn io(path: &Path, error: &std::io::Error) -> WriteError {
+        WriteError {
+            message: io(path, error),
+            help: "pick an output directory you can write to".to_string(),
+        }
+    }
 }
 
 fn io(path: &Path, error: &std::io::Error) -> String {
@@ -92,12 +140,7 @@ pub fn claude_description(description: &str, triggers: &[String]) -> (String, Ve
     }
 }
 
-fn export_skill(
-    outcome: &Outcome,
-    module: ModuleId,
-    skill: &ast::Skill,
-    out: &Path,
-) -> Result<Exported, String> {
+fn export_skill(outcome: &Outcome, module: ModuleId, skill: &ast::Skill, out: &Path) -> Exported {
     let mut notes = Vec::new();
     let name = kebab(&skill.name.name);
     if name != skill.name.name {
@@ -182,34 +225,36 @@ fn export_skill(
         "---\nname: {name}\ndescription: {}\n---\n\n# {name}\n\n{description}\n\nWritten in pai (`{source}`), where every context budget is proven before it runs: with\npai installed, `pai run --request \"...\"` routes a request here, and\n`pai run {source} --workflow WORKFLOW --arg name=value` runs one workflow. Inside Claude\nCode, follow the workflow file the table below names: each step says which agent of\n`agents/` to spawn and what to hand it; steps that do not use each other run in\nparallel, and a parent reads only its children's one-line summaries.\n\n## Workflow Routing\n\n{routing}",
         yaml_quote(&front_description)
     );
-    write(&dir.join("SKILL.md"), &skill_md, &mut files)?;
+    let origin = format!("skill `{}` of `{source}`", skill.name.name);
+    files.push((dir.join("SKILL.md"), skill_md, origin.clone()));
     for workflow in &workflows {
         if let Some(Item::Workflow(decl)) = item(outcome, *workflow) {
             let text = workflow_markdown(outcome, *workflow, decl, &name);
-            write(
-                &dir.join("workflows").join(format!("{}.md", decl.name.name)),
-                &text,
-                &mut files,
-            )?;
+            files.push((
+                dir.join("workflows").join(format!("{}.md", decl.name.name)),
+                text,
+                format!("workflow `{}` of {origin}", decl.name.name),
+            ));
         }
     }
     for agent in &agents {
         if let Some(Item::Agent(decl)) = item(outcome, *agent) {
             let text = agent_markdown(decl, &name);
-            write(
-                &dir.join("agents")
+            files.push((
+                dir.join("agents")
                     .join(format!("{}.md", kebab(&decl.name.name))),
-                &text,
-                &mut files,
-            )?;
+                text,
+                format!("agent `{}` of {origin}", decl.name.name),
+            ));
         }
     }
-    Ok(Exported {
+    Exported {
         skill: name,
+        origin,
         dir,
         files,
         notes,
-    })
+    }
 }
 
 fn item(outcome: &Outcome, item: ItemRef) -> Option<&Item> {
@@ -424,6 +469,26 @@ fn workflow_markdown(
     )
 }
 
+/// `Read, Edit, Bash(git:*)` as a front-matter value: plain when every tool is made of
+/// the characters tool names use, quoted otherwise (a tool written as a string could
+/// hold a newline and `---`, and end the front matter early).
+fn front_matter_list(tools: &[String]) -> String {
+    let listed = tools.join(", ");
+    let plain = tools.iter().all(|tool| {
+        !tool.is_empty()
+            && !tool.contains(": ")
+            && tool
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-()*:/.@ ".contains(c))
+            && tool.starts_with(|c: char| c.is_ascii_alphabetic())
+    });
+    if plain {
+        listed
+    } else {
+        yaml_quote(&listed)
+    }
+}
+
 fn agent_markdown(decl: &ast::Agent, skill: &str) -> String {
     let text = |key: &str| {
         decl.setting(key)
@@ -457,7 +522,7 @@ fn agent_markdown(decl: &ast::Agent, skill: &str) -> String {
         ))
     );
     if !tools.is_empty() {
-        front.push_str(&format!("tools: {}\n", tools.join(", ")));
+        front.push_str(&format!("tools: {}\n", front_matter_list(&tools)));
     }
     if let Some(model) = model {
         front.push_str(&format!("model: {model}\n"));
@@ -477,6 +542,22 @@ fn agent_markdown(decl: &ast::Agent, skill: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tools_are_quoted_unless_plain() {
+        let tools = |list: &[&str]| {
+            front_matter_list(&list.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            tools(&["Read", "Edit", "Bash(git:*)"]),
+            "Read, Edit, Bash(git:*)"
+        );
+        assert_eq!(
+            tools(&["Edit\n---\nmodel: opus"]),
+            "\"Edit --- model: opus\""
+        );
+        assert_eq!(tools(&["#x"]), "\"#x\"");
+    }
 
     #[test]
     fn long_descriptions_drop_triggers_from_the_end_to_fit() {
