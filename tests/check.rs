@@ -480,3 +480,19 @@ fn a_very_long_name_is_quoted_by_its_ends() {
     assert!(!report.contains("did you mean"), "{report}");
     assert!(report.len() < 8_000, "{} bytes", report.len());
 }
+
+/// A file that starts with a byte order mark (as some Windows editors write) checks as
+/// the same file without it: the mark was a syntax error, and nothing after it was read.
+#[test]
+fn a_byte_order_mark_is_read_as_nothing() {
+    let text = "agent a(x: text max 10) {\n  context 1k\n  summary 10\n  prompt \"{{x}}\"\n}\n\nworkflow w() -> result {\n  return a(x: \"y\")\n}\n";
+    assert_eq!(codes(&check(text)), []);
+    assert_eq!(codes(&check(&format!("\u{feff}{text}"))), []);
+    let broken = check("\u{feff}agent a(x: nosuch) {\n  context 1k\n}\n");
+    assert_eq!(codes(&broken), [Code::E011]);
+    // Spans stay byte offsets into the file, mark included.
+    assert_eq!(
+        broken.diagnostics[0].span.start,
+        "\u{feff}agent a(x: ".len()
+    );
+}

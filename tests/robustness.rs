@@ -244,6 +244,8 @@ fn blank_texts_are_empty_files() {
         "\n\n\t\r\n",
         "# only a comment\n",
         "# pai:allow(W003)\n",
+        "\u{feff}",
+        "\u{feff}\n# a byte order mark, then nothing\n",
     ] {
         let outcome = check_any_text(text);
         assert!(
