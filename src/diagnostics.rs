@@ -114,6 +114,8 @@ codes! {
         "The file is not valid UTF-8 text or contains NUL bytes.";
     E032 Error "parser limit reached"
         "The file took more parsing steps than its size allows (about 20 per byte). The grammar\nis linear on well-formed input, so this points at pathological input.";
+    E033 Error "value over its bound"
+        "A constant is larger than the bound declared for it: a parameter's default longer\nthan the parameter's `max` (in tokens for text, in elements for a list), an element of\na default list over `list<T max N>`, or a literal list with more elements than the\n`for ... max N` that iterates it. Budgets are proven from the bounds, so a value past\none would make the proof wrong. Shorten the value, or raise the bound.";
     W001 Warning "unused parameter"
         "A parameter of an agent is never named in its templates, or a parameter of a workflow\nis never referenced in its body. Remove it, or use it.";
     W002 Warning "unused binding"
@@ -834,6 +836,17 @@ pub fn invalid_quantity(span: Span, what: &str, expected: &str) -> Diagnostic {
         "not a valid value here",
     )
     .help(format!("write {expected}"))
+}
+
+/// A constant over the bound declared for it (E033): `what` is over `max` by `size`.
+pub fn over_bound(span: Span, what: &str, size: &str, bound: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::E033,
+        span,
+        format!("{what} is {size}, more than its `{bound}`"),
+        size.to_string(),
+    )
+    .help(format!("shorten it, or raise the `{bound}`"))
 }
 
 // ------------------------------------------------------------------ lints

@@ -905,6 +905,17 @@ impl<'c, 'p> Analysis<'c, 'p> {
             }
             count.map(|n| (n, max.span))
         });
+        if let (Some((declared, _)), ExprKind::List(items)) = (declared, &f.iter.kind) {
+            // A literal list's length is known: past the `max`, the plan would refuse it.
+            if items.len() as u64 > declared {
+                self.emit(diagnostics::over_bound(
+                    f.iter.span,
+                    "the list `for` iterates",
+                    &format!("{} elements", diagnostics::thousands(items.len() as u64)),
+                    &format!("max {}", diagnostics::thousands(declared)),
+                ));
+            }
+        }
         if let Some((declared, span)) = declared {
             let found: Vec<diagnostics::Diagnostic> = self
                 .rules

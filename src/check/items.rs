@@ -312,6 +312,10 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
                                     &found.to_string(),
                                 ),
                             );
+                        } else {
+                            for diagnostic in default_over_bounds(param, default) {
+                                self.emit(module, diagnostic);
+                            }
                         }
                     }
                 }
@@ -673,6 +677,63 @@ fn value_fits(value: &Value, kind: Kind) -> bool {
 }
 
 /// The type of a constant literal, or `None` if the expression is not one.
+/// What in `default` is over a bound `param` declares: text over its `max` tokens, a
+/// list over its `max` elements, an element over `list<T max N>`. A default is what
+/// the budget proof assumes the parameter holds, so it must keep to the bounds that
+/// `--arg` is held to.
+fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::Diagnostic> {
+    use ast::ExprKind;
+    let mut found = Vec::new();
+    let name = &param.name.name;
+    let max = param.max.as_ref().and_then(ast::Quantity::as_count);
+    let text_tokens = |expr: &ast::Expr| match &expr.kind {
+        ExprKind::Text(text) => Some(tokens_of_bytes(text.value.len())),
+        _ => None,
+    };
+    match &default.kind {
+        ExprKind::Text(_) => {
+            if let (Some(max), Some(tokens)) = (max, text_tokens(default)) {
+                if tokens > max {
+                    found.push(diagnostics::over_bound(
+                        default.span,
+                        &format!("the default of `{name}`"),
+                        &format!("{} tokens", diagnostics::thousands(tokens)),
+                        &format!("max {}", diagnostics::thousands(max)),
+                    ));
+                }
+            }
+        }
+        ExprKind::List(items) => {
+            if let Some(max) = max.filter(|&max| items.len() as u64 > max) {
+                found.push(diagnostics::over_bound(
+                    default.span,
+                    &format!("the default of `{name}`"),
+                    &format!("{} elements", diagnostics::thousands(items.len() as u64)),
+                    &format!("max {}", diagnostics::thousands(max)),
+                ));
+            }
+            let element_max = match &param.ty {
+                ast::TypeExpr::List(_, Some(element_max), _) => element_max.as_count(),
+                _ => None,
+            };
+            if let Some(element_max) = element_max {
+                for item in items {
+                    if let Some(tokens) = text_tokens(item).filter(|&t| t > element_max) {
+                        found.push(diagnostics::over_bound(
+                            item.span,
+                            &format!("an element of the default of `{name}`"),
+                            &format!("{} tokens", diagnostics::thousands(tokens)),
+                            &format!("max {}", diagnostics::thousands(element_max)),
+                        ));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
 pub fn literal_type(expr: &ast::Expr) -> Option<Type> {
     use ast::ExprKind;
     Some(match &expr.kind {
