@@ -467,3 +467,45 @@ workflow v(n: number = 1.5k) -> list<result> {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!((small, default, large), (1, 2, 3));
 }
+
+/// A file `read(...)` hands an agent is measured when the plan is made: one larger
+/// than the checker assumed puts the agent past its `context`, which the plan showed
+/// (`135,003 / 16,000`) and then let run.
+#[test]
+fn a_measured_read_past_the_context_is_refused() {
+    let dir = std::env::temp_dir().join(format!("pai-plan-measured-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let file = dir.join("digest.pai");
+    std::fs::write(
+        &file,
+        "agent summarize(document: text) {\n  context 16k\n  summary 40\n  prompt \"Summarise {{document}}\"\n}\n\nworkflow digest(file: path) -> result {\n  return summarize(document: read(file))\n}\n",
+    )
+    .expect("written");
+    let big = dir.join("big.txt");
+    std::fs::write(&big, "x".repeat(540_000)).expect("written");
+    let small = dir.join("small.txt");
+    std::fs::write(&small, "x".repeat(4_000)).expect("written");
+    let plan = |input: &Path| {
+        pai(&[
+            "plan",
+            file.to_str().expect("utf-8"),
+            "--arg",
+            &format!("file={}", input.display()),
+        ])
+    };
+    let refused = plan(&big);
+    let fits = plan(&small);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("would be handed 135,003 tokens, more than its `context 16,000`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fits.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fits.stderr)
+    );
+}

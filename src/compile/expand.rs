@@ -677,6 +677,20 @@ impl<'o> Planner<'o> {
             NodeKind::Agent,
             ctx,
         )?;
+        // The checker proved the budget from bounds and assumed sizes; here the files
+        // `read(...)` hands on are measured, and one larger than assumed can pass it.
+        if let Some(context) = info.and_then(|i| i.context).filter(|&c| input > c) {
+            return Err(PlanError::plan(
+                format!(
+                    "agent `{}` at `{}` would be handed {} tokens, more than its `context {}`",
+                    agent.name.name,
+                    plan.graph[node].id,
+                    crate::diagnostics::thousands(input),
+                    crate::diagnostics::thousands(context)
+                ),
+                "what it reads is measured now and is larger than assumed: hand it a smaller file or a part of it, or raise its `context`",
+            ));
+        }
         {
             let n = &mut plan.graph[node];
             n.input_tokens = input;
