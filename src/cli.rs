@@ -901,6 +901,11 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         stderrln!("help: `pai run FILE --arg name=value`, `pai run --request \"...\"`, or `pai run --resume RUN_ID`");
         return Exit::Usage.into();
     };
+    if let Some(trace) = args.trace.as_deref().filter(|trace| trace.is_dir()) {
+        stderrln!("error: `--trace {}` is a directory", trace.display());
+        stderrln!("help: name the file to write the trace to, such as `--trace trace.json`");
+        return Exit::Usage.into();
+    }
     let Some(sim_latency) = parse_latency(&args.sim_latency) else {
         stderrln!(
             "error: `--sim-latency {}` is not a duration",
@@ -984,6 +989,9 @@ fn run_workflow(args: RunArgs) -> ExitCode {
                 totals.critical_path_seconds,
             );
             stderrln!("manifests: {}", report.run_dir.display());
+            for warning in &report.warnings {
+                stderrln!("warning: {warning}");
+            }
             stdoutln!("{}", report.summary);
             match (report.stopped.as_deref(), report.status) {
                 (Some(reason), _) if reason.starts_with("interrupted") => ExitCode::from(130),

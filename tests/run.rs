@@ -936,3 +936,62 @@ fn a_complete_node_whose_output_is_gone_runs_again() {
         written
     );
 }
+
+/// A trace that cannot be written does not cost the run its result: a directory given as
+/// `--trace` is refused before anything runs, and a trace whose file cannot be made is
+/// a warning after the run, whose status stays its own (both ended in exit 2 after the
+/// whole run, with the summary lost).
+#[test]
+fn a_trace_that_cannot_be_written_costs_the_run_nothing() {
+    let runs = Runs::new("trace-path");
+    let scratch = Scratch::new("trace-path-workflow");
+    let workflow = scratch.join("one.pai");
+    std::fs::write(
+        &workflow,
+        "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n",
+    )
+    .expect("workflow written");
+    let file = workflow.to_str().expect("utf-8");
+    let dir = scratch.join("a-directory");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let refused = pai(&[
+        "run",
+        file,
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--trace",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("is a directory"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!runs.0.exists(), "nothing ran");
+
+    let blocker = scratch.join("a-file");
+    std::fs::write(&blocker, "not a directory").expect("written");
+    let unwritable = blocker.join("trace.json");
+    let output = pai(&[
+        "run",
+        file,
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--trace",
+        unwritable.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning: cannot write"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).is_empty(),
+        "the summary"
+    );
+    assert_eq!(runs.run_yaml()["status"], "complete");
+}

@@ -1247,16 +1247,20 @@ impl<'o> Executor<'o> {
         run.finished_at = Some(manifest::now());
         run.totals = totals.clone();
         self.writer.yaml(self.run_dir.join("run.yaml"), run.clone());
-        if let Some(path) = &self.options.trace {
-            self.writer
-                .bytes(path.clone(), self.trace.to_json().into_bytes());
-        }
         let errors = self.writer.flush();
         if let Some(error) = errors.into_iter().next() {
             return Err(RunError {
                 message: error,
                 help: "check that the runs directory is writable".to_string(),
             });
+        }
+        // The trace is written after the run's own files, and failing to write it is a
+        // warning: the run's result, already on disk, is not lost to it.
+        let mut warnings = Vec::new();
+        if let Some(path) = &self.options.trace {
+            self.writer
+                .bytes(path.clone(), self.trace.to_json().into_bytes());
+            warnings.extend(self.writer.flush());
         }
         let root_summary = self.workflow_summary(self.plan.root);
         Ok(RunReport {
@@ -1266,6 +1270,7 @@ impl<'o> Executor<'o> {
             stopped: self.stopped.clone(),
             totals,
             summary: root_summary,
+            warnings,
         })
     }
 

@@ -105,6 +105,8 @@ pub struct RunReport {
     pub totals: RunTotals,
     /// The root workflow's summary: the final report.
     pub summary: String,
+    /// What went wrong without changing the result (the trace could not be written).
+    pub warnings: Vec<String>,
 }
 
 /// A new run id: the time, then a few hex digits so two runs in one second differ.

@@ -232,8 +232,11 @@ impl Batch {
         match document.to_yaml() {
             Ok(text) => self.stage(path, text.as_bytes()),
             Err(error) => {
-                self.errors
-                    .push(format!("cannot write `{}`: {error}", path.display()));
+                self.errors.push(format!(
+                    "cannot write `{}`: {}",
+                    path.display(),
+                    error.to_string().to_lowercase()
+                ));
                 false
             }
         }
@@ -262,8 +265,11 @@ impl Batch {
                 true
             }
             Err(error) => {
-                self.errors
-                    .push(format!("cannot write `{}`: {error}", path.display()));
+                self.errors.push(format!(
+                    "cannot write `{}`: {}",
+                    path.display(),
+                    error.to_string().to_lowercase()
+                ));
                 false
             }
         }
@@ -319,8 +325,11 @@ impl Batch {
             previous_written = written.is_ok();
             if let Err(error) = written {
                 let _ = std::fs::remove_file(&temp);
-                self.errors
-                    .push(format!("cannot write `{}`: {error}", path.display()));
+                self.errors.push(format!(
+                    "cannot write `{}`: {}",
+                    path.display(),
+                    error.to_string().to_lowercase()
+                ));
             }
         }
     }
