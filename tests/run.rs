@@ -995,3 +995,55 @@ fn a_trace_that_cannot_be_written_costs_the_run_nothing() {
     );
     assert_eq!(runs.run_yaml()["status"], "complete");
 }
+
+/// `pai status` reads manifests that a user (or a crash) may have changed, and walks
+/// only the run's own directories, each once: a `children: [d/, d/]` on each of forty
+/// nested manifests walked 2^40 rows (20 s and 684 MB before it was stopped), and a
+/// `workflow: ../other` in `run.yaml` walked another directory.
+#[test]
+fn status_walks_each_directory_of_the_run_once() {
+    let (runs, output) = run_one_workflow(
+        "status-hostile",
+        "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let run_dir = runs.run_dir();
+    let id = run_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("id")
+        .to_string();
+    // Eighteen nested directories below the root, each listing its child twice (2^18
+    // rows before; few enough that a regression fails rather than hangs).
+    let mut dir = run_dir.join("one");
+    for _ in 0..18 {
+        std::fs::write(
+            dir.join("manifest.yaml"),
+            "status: complete\nsummary: s\ndepth: 0\nparent: null\nchildren: [d/, d/, ../, /etc/]\nchildren_status: {}\noutputs: []\nid: x\nkind: workflow\ninputs: []\nattempts: 0\ntokens:\n  input: 0\n  output: 0\ncost_usd: 0.0\n",
+        )
+        .expect("manifest");
+        dir = dir.join("d");
+        std::fs::create_dir_all(&dir).expect("dir");
+    }
+    let started = std::time::Instant::now();
+    let status = pai(&["status", &id, "--runs-dir", runs.path()]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(shown.matches("── d").count(), 18, "{shown}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    let run_yaml = run_dir.join("run.yaml");
+    let text = std::fs::read_to_string(&run_yaml).expect("run.yaml");
+    std::fs::write(
+        &run_yaml,
+        text.replace("workflow: one", "workflow: ../elsewhere"),
+    )
+    .expect("written");
+    let status = pai(&["status", &id, "--runs-dir", runs.path()]);
+    assert_eq!(status.status.code(), Some(2), "{}", stderr(&status));
+    assert!(
+        stderr(&status).contains("is not a directory of the run"),
+        "{}",
+        stderr(&status)
+    );
+}

@@ -46,6 +46,14 @@ pub fn render(run_dir: &Path) -> Result<String, String> {
         run.totals.wall_seconds,
         run.totals.critical_path_seconds,
     );
+    // The root comes from a file too: a `workflow: ../other-run/x` walked another run.
+    if !is_child_segment(&run.workflow) {
+        return Err(format!(
+            "`{}` names the workflow `{}`, which is not a directory of the run",
+            run_dir.join("run.yaml").display(),
+            run.workflow
+        ));
+    }
     let mut rows = Vec::new();
     walk(
         &run_dir.join(&run.workflow),
@@ -77,6 +85,14 @@ pub fn render(run_dir: &Path) -> Result<String, String> {
     Ok(out)
 }
 
+/// The most rows shown: more than any plan has nodes.
+const MAX_ROWS: usize = crate::compile::expand::MAX_NODES;
+
+/// Whether `name` (from a manifest) is one directory below, not a path elsewhere.
+fn is_child_segment(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != ".."
+}
+
 /// Adds the rows of the subtree at `dir`; returns its tokens and cost.
 fn walk(
     dir: &Path,
@@ -101,14 +117,22 @@ fn walk(
     });
     let mut tokens = manifest.tokens.input + manifest.tokens.output;
     let mut cost = manifest.cost_usd;
-    if depth < 256 {
-        let count = manifest.children.len();
-        for (i, child) in manifest.children.iter().enumerate() {
-            let child = child.trim_end_matches('/');
-            // Children come from a file: never follow one out of the run directory.
-            if child.is_empty() || child.contains(['/', '\\']) || child == "." || child == ".." {
-                continue;
-            }
+    if depth < 256 && rows.len() < MAX_ROWS {
+        // Children come from a file: never follow one out of the run directory, nor a
+        // link, nor the same one twice (`children: [d/, d/]` forty levels down walked
+        // 2^40 rows). A run's directories are a tree, so each is then seen once.
+        let mut seen = std::collections::HashSet::new();
+        let children: Vec<&str> = manifest
+            .children
+            .iter()
+            .map(|child| child.trim_end_matches('/'))
+            .filter(|child| is_child_segment(child) && seen.insert(*child))
+            .filter(|child| {
+                std::fs::symlink_metadata(dir.join(child)).map_or(true, |m| !m.is_symlink())
+            })
+            .collect();
+        let count = children.len();
+        for (i, child) in children.into_iter().enumerate() {
             let last = i + 1 == count;
             let own = format!("{child_prefix}{}", if last { "└── " } else { "├── " });
             let below = format!("{child_prefix}{}", if last { "    " } else { "│   " });
