@@ -368,7 +368,7 @@ async fn call_exec_inner(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = match command.spawn() {
+    let child = match super::child::Group::spawn(&mut command) {
         Ok(child) => child,
         Err(error) => {
             result.error = Some(format!(

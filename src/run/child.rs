@@ -41,24 +41,83 @@ impl CaptureError {
     }
 }
 
-/// Waits for `child`, reading its piped standard output and error at the same time,
-/// each up to [`MAX_OUTPUT`] bytes. A child that writes more is killed at once (so the
-/// other pipe ends too) and the error names the stream.
-pub async fn wait_capped(mut child: Child) -> Result<Captured, CaptureError> {
-    let read = tokio::try_join!(
-        read_capped(child.stdout.take(), "standard output"),
-        read_capped(child.stderr.take(), "standard error"),
-    );
+/// A child in a process group of its own, with everything it starts: dropped (a
+/// timeout, Ctrl-C) or done, the whole group is killed. `kill_on_drop` alone killed the
+/// child and left what it had started running (a provider script's `sleep 1000` under
+/// `timeout` outlived `pai`).
+pub struct Group {
+    pub child: Child,
+    id: Option<u32>,
+}
+
+impl Group {
+    /// Spawns `command` as the leader of a new process group.
+    pub fn spawn(command: &mut tokio::process::Command) -> std::io::Result<Group> {
+        #[cfg(unix)]
+        command.process_group(0);
+        let child = command.spawn()?;
+        let id = child.id();
+        Ok(Group { child, id })
+    }
+
+    /// Kills every process left in the group (none left is not an error).
+    fn kill_all(&self) {
+        #[cfg(target_os = "linux")]
+        if let Some(id) = self.id.and_then(|id| libc::pid_t::try_from(id).ok()) {
+            // SAFETY: `kill` with a negative pid signals the process group `id`, which
+            // this child leads; it touches no memory.
+            unsafe {
+                libc::kill(-id, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// Waits for the child of `group`, reading its piped standard output and error at the
+/// same time, each up to [`MAX_OUTPUT`] bytes. A child that writes more is killed at
+/// once (so the other pipe ends too) and the error names the stream. Once the child
+/// has exited, what it left running is killed: it would keep the pipes open (a script
+/// that answered and left `sleep 1000 &` behind waited out its whole timeout).
+pub async fn wait_capped(mut group: Group) -> Result<Captured, CaptureError> {
+    let stdout = group.child.stdout.take();
+    let stderr = group.child.stderr.take();
+    let reading = async {
+        tokio::try_join!(
+            read_capped(stdout, "standard output"),
+            read_capped(stderr, "standard error"),
+        )
+    };
+    tokio::pin!(reading);
+    let mut exited = None;
+    let read = tokio::select! {
+        read = &mut reading => read,
+        status = group.child.wait() => {
+            group.kill_all();
+            exited = Some(status.map_err(CaptureError::Io)?);
+            reading.await
+        }
+    };
     let (stdout, stderr) = match read {
         Ok(both) => both,
         Err(error) => {
+            group.kill_all();
             // Killing may fail only for a child that has already exited.
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            let _ = group.child.start_kill();
+            let _ = group.child.wait().await;
             return Err(error);
         }
     };
-    let status = child.wait().await.map_err(CaptureError::Io)?;
+    let status = match exited {
+        Some(status) => status,
+        None => group.child.wait().await.map_err(CaptureError::Io)?,
+    };
+    group.kill_all();
     Ok(Captured {
         status,
         stdout,
@@ -92,15 +151,72 @@ mod tests {
 
     use super::*;
 
-    fn shell(script: &str) -> Child {
-        tokio::process::Command::new("sh")
-            .args(["-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sh runs")
+    fn shell(script: &str) -> Group {
+        Group::spawn(
+            tokio::process::Command::new("sh")
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true),
+        )
+        .expect("sh runs")
+    }
+
+    /// Whether a process with `pid` still runs (not a zombie).
+    #[cfg(target_os = "linux")]
+    fn running(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    }
+
+    /// A child that answers and exits, leaving a process behind that holds its output
+    /// open: the answer comes at once (it waited for the leftover to close the pipe),
+    /// and the leftover is gone.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn what_a_child_leaves_running_is_stopped_with_it() {
+        let started = std::time::Instant::now();
+        let captured = wait_capped(shell("sleep 30 & echo $!; echo answer"))
+            .await
+            .ok()
+            .expect("captured");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let out = String::from_utf8_lossy(&captured.stdout).to_string();
+        let mut lines = out.lines();
+        let leftover = lines.next().expect("the leftover's pid").to_string();
+        assert_eq!(lines.next(), Some("answer"));
+        for _ in 0..100 {
+            if !running(&leftover) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("`sleep` {leftover} outlived its parent");
+    }
+
+    /// A call dropped before its child ends (a timeout) stops what the child started.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_dropped_call_stops_the_whole_group() {
+        let mut group = shell("sleep 30 & echo $!; wait");
+        let mut first = String::new();
+        {
+            use tokio::io::AsyncBufReadExt;
+            let stdout = group.child.stdout.as_mut().expect("piped");
+            let mut reader = tokio::io::BufReader::new(stdout);
+            reader.read_line(&mut first).await.expect("a line");
+        }
+        let leftover = first.trim().to_string();
+        assert!(running(&leftover));
+        drop(group);
+        for _ in 0..100 {
+            if !running(&leftover) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("`sleep` {leftover} outlived the dropped call");
     }
 
     #[tokio::test]

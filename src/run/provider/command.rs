@@ -25,7 +25,7 @@ use super::spec::{Input, Preset, Spec};
 use super::{schema, Answer, Provider, ProviderError, Request, Response};
 use crate::check::budget::tokens_of_bytes;
 use crate::compile::prices::Prices;
-use crate::run::child::{wait_capped, CaptureError};
+use crate::run::child::{wait_capped, CaptureError, Group};
 
 /// Variables every command sees, when set: what a program needs to find its files,
 /// its locale and a proxy. Nothing here holds a key.
@@ -224,8 +224,8 @@ impl Command {
             .stderr(Stdio::piped())
             // Dropping the call (a timeout, Ctrl-C) kills the child.
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| self.spawn_error(&e))?;
-        let mut pipe = child.stdin.take();
+        let mut child = Group::spawn(&mut command).map_err(|e| self.spawn_error(&e))?;
+        let mut pipe = child.child.stdin.take();
         let write = async {
             if let (Some(pipe), Some(bytes)) = (pipe.as_mut(), stdin) {
                 // A CLI that exits without reading its input is judged by its exit code.
