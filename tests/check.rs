@@ -496,3 +496,34 @@ fn a_byte_order_mark_is_read_as_nothing() {
         "\u{feff}agent a(x: ".len()
     );
 }
+
+/// Templates that pass the checker render: `@key` over a list and `lookup` on a text
+/// passed `pai check` and failed every call at run time (handlebars renders strictly).
+#[test]
+fn templates_that_cannot_render_are_refused() {
+    let agent = |prompt: &str| {
+        format!(
+            "agent a(xs: list<text max 10> max 3, d: text max 20, r: result) {{\n  context 1k\n  summary 10\n  prompt \"{prompt}\"\n}}\n"
+        )
+    };
+    for bad in ["{{#each xs}}{{@key}}{{/each}}", "{{lookup d 0}}"] {
+        let outcome = check(&agent(bad));
+        assert!(
+            codes(&outcome).contains(&Code::E013),
+            "{bad}: {:?}",
+            codes(&outcome)
+        );
+    }
+    for good in [
+        "{{#each xs}}{{@index}} {{this}}{{/each}}",
+        "{{#each r}}{{@key}}: {{this}}{{/each}}",
+        "{{lookup xs 0}} {{d}}",
+    ] {
+        let outcome = check(&agent(good));
+        assert!(
+            !codes(&outcome).contains(&Code::E013),
+            "{good}: {:?}",
+            codes(&outcome)
+        );
+    }
+}

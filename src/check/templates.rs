@@ -268,7 +268,7 @@ pub fn check_parsed(
         frames: vec![Frame {
             this: None,
             block_params: Vec::new(),
-            iterating: false,
+            iterating: None,
         }],
         cursor: 0,
         block_depth: 0,
@@ -323,8 +323,16 @@ struct Frame {
     /// The type of `this`; `None` at the top, where `this` is the agent's parameters.
     this: Option<Type>,
     block_params: Vec<(String, Type)>,
-    /// Inside `#each`, where `@index` and friends exist.
-    iterating: bool,
+    /// Inside `#each`, where `@index` and friends exist: over a list, or over the
+    /// fields of an object (where `@key` exists too).
+    iterating: Option<Iterating>,
+}
+
+/// What an `#each` iterates.
+#[derive(Clone, Copy, PartialEq)]
+enum Iterating {
+    List,
+    Object,
 }
 
 struct Checker<'a> {
@@ -402,8 +410,11 @@ impl Checker<'_> {
     /// The arguments of a helper call: a helper sees every field of a `result` it is
     /// given, except `len` of a list, which counts the elements only.
     fn params(&mut self, helper_name: &str, helper: &HelperTemplate) {
-        for param in &helper.params {
+        for (i, param) in helper.params.iter().enumerate() {
             let ty = self.param(param);
+            if helper_name == "lookup" && i == 0 {
+                self.lookup_subject(param, ty.as_ref());
+            }
             if !(helper_name == "len" && ty.as_ref().is_some_and(Type::is_list)) {
                 self.read_whole_if_result(ty.as_ref());
             }
@@ -414,6 +425,28 @@ impl Checker<'_> {
             let ty = self.param(param);
             self.read_whole_if_result(ty.as_ref());
         }
+    }
+
+    /// `lookup` reads a list's element or an object's field: on a scalar, a strict render
+    /// fails (``{{lookup d 0}}`` with `d: text`).
+    fn lookup_subject(&mut self, param: &Parameter, ty: Option<&Type>) {
+        let Some(ty) = ty else { return };
+        if ty.is_list() || matches!(ty, Type::Record(_) | Type::Result | Type::Unknown) {
+            return;
+        }
+        let raw = match param {
+            Parameter::Name(name) => name.clone(),
+            Parameter::Path(path) => path_raw(path).to_string(),
+            _ => return,
+        };
+        let span = self.find(&raw);
+        self.out.push(diagnostics::template_out_of_scope(
+            span,
+            self.agent,
+            &raw,
+            &format!("which is `{ty}`: `lookup` reads an element of a list or a field of a record"),
+            format!("render it whole with `{{{{{raw}}}}}`"),
+        ));
     }
 
     /// Counts every field of `result` as read when a value of type `ty` is used whole.
@@ -486,7 +519,7 @@ impl Checker<'_> {
         let mut frame = Frame {
             this: None,
             block_params: Vec::new(),
-            iterating: false,
+            iterating: None,
         };
         let pushes = match name {
             "each" => {
@@ -511,7 +544,10 @@ impl Checker<'_> {
                     }
                 }
                 frame.this = element.clone();
-                frame.iterating = true;
+                frame.iterating = Some(match &subject {
+                    Some(ty) if ty.is_list() => Iterating::List,
+                    _ => Iterating::Object,
+                });
                 if let Some(block_param) = &helper.block_param {
                     let element = element.unwrap_or(Type::Unknown);
                     match block_param {
@@ -563,9 +599,23 @@ impl Checker<'_> {
                     .len()
                     .checked_sub(1 + level)
                     .and_then(|i| self.frames.get(i))
-                    .is_some_and(|frame| frame.iterating);
+                    .and_then(|frame| frame.iterating);
                 let known = matches!(name.as_str(), "index" | "first" | "last" | "key");
-                if !(iterating && known) {
+                if name == "key" && iterating == Some(Iterating::List) {
+                    // handlebars sets `@key` only over an object's fields; over a list
+                    // a strict render fails on it.
+                    let raw = raw.clone();
+                    let span = self.find(&raw);
+                    self.out.push(diagnostics::template_out_of_scope(
+                        span,
+                        self.agent,
+                        &raw,
+                        "which exists only when `#each` iterates the fields of a record, not a list",
+                        "over a list, number the elements with `@index`".to_string(),
+                    ));
+                    return None;
+                }
+                if !(iterating.is_some() && known) {
                     let raw = raw.clone();
                     let span = self.find(&raw);
                     let reason = if known {
@@ -582,10 +632,10 @@ impl Checker<'_> {
                     ));
                     return None;
                 }
-                Some(if name == "index" {
-                    Type::Number
-                } else {
-                    Type::Bool
+                Some(match name.as_str() {
+                    "index" => Type::Number,
+                    "key" => Type::Text,
+                    _ => Type::Bool,
                 })
             }
             HbPath::Relative((_, raw)) => self.path_text(raw, true),
