@@ -360,3 +360,28 @@ fn an_export_never_overwrites_and_refuses_names_that_collide() {
     assert_eq!(clash.status.code(), Some(2), "{}", text(&clash));
     assert!(text(&clash).contains("agents/a-b.md"), "{}", text(&clash));
 }
+
+/// Skills whose name or tools are reserved words, or whose Markdown holds a backslash
+/// before `{{`, import into files that check (each ended in "the imported skill does
+/// not check; this is a bug in `pai import`").
+#[test]
+fn skills_named_like_keywords_import_into_files_that_check() {
+    let scratch = Scratch::new("interop-keywords");
+    for (folder, front, body) in [
+        ("named-let", "name: let", "Body."),
+        ("tool-for", "name: tooly\nallowed-tools: Read, for", "Body."),
+        ("backslash", "name: esc", "Body with \\{{x}} in it."),
+    ] {
+        let dir = Path::new(&scratch.path(folder)).to_path_buf();
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("SKILL.md"),
+            format!(
+                "---\n{front}\ndescription: Does things. USE WHEN \"do things\"\n---\n\n{body}\n"
+            ),
+        )
+        .expect("written");
+        let output = pai(&["import", "skill", dir.to_str().expect("utf-8")]);
+        assert_eq!(output.status.code(), Some(0), "{folder}: {}", text(&output));
+    }
+}

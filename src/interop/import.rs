@@ -132,6 +132,10 @@ pub fn read(path: &Path) -> Result<MarkdownSkill, String> {
         });
     }
     // Skills, workflows and agents share one scope, and a few words are reserved.
+    let mut name = name;
+    while RESERVED.contains(&name.as_str()) {
+        name = format!("{name}-skill");
+    }
     let mut taken: Vec<String> = vec![name.clone()];
     for workflow in &mut workflows {
         while RESERVED.contains(&workflow.name.as_str())
@@ -300,7 +304,17 @@ pub fn to_pai(skill: &MarkdownSkill, source: &Path) -> String {
         ));
         out.push_str("  model    \"sonnet\"\n");
         if !skill.tools.is_empty() {
-            out.push_str(&format!("  tools    [{}]\n", skill.tools.join(", ")));
+            // A tool named like a reserved word (`for`) is written as text.
+            let tools: Vec<String> = (skill.tools.iter())
+                .map(|tool| {
+                    if RESERVED.contains(&tool.as_str()) {
+                        format!("\"{tool}\"")
+                    } else {
+                        tool.clone()
+                    }
+                })
+                .collect();
+            out.push_str(&format!("  tools    [{}]\n", tools.join(", ")));
         }
         out.push_str("  context  200k\n  summary  80 tokens\n");
         if !skill.context.trim().is_empty() && workflow.steps != skill.context {
@@ -362,13 +376,39 @@ fn block(text: &str) -> String {
 }
 
 /// Markdown `{{` made literal for Handlebars.
+///
+/// A backslash right before `{{` gets a space after it: `\\{{x}}` in the Markdown became
+/// `\\\\{{x}}`, which handlebars reads as an escaped backslash and then the expression
+/// `x`, and handlebars has no way to write a backslash and literal braces together.
 fn escape_braces(text: &str) -> String {
-    text.replace("{{", "\\{{")
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        if out.ends_with('\\') {
+            out.push(' ');
+        }
+        out.push_str("\\{{");
+        rest = &rest[at + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backslash_before_braces_stays_text() {
+        let mut registry = handlebars::Handlebars::new();
+        registry.set_strict_mode(true);
+        let template = escape_braces(r"path\{{x}} and \\{{y}}");
+        let rendered = registry
+            .render_template(&template, &serde_json::json!({}))
+            .expect("renders with no parameters");
+        assert_eq!(rendered, r"path\ {{x}} and \\ {{y}}");
+    }
 
     #[test]
     fn escaped_braces_render_as_text() {
