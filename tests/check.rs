@@ -527,3 +527,42 @@ fn templates_that_cannot_render_are_refused() {
         );
     }
 }
+
+/// Settings and defaults the run could not honour are errors, not silently replaced:
+/// `retries 5000000000` ran with 2 and `timeout 99999999999999999999h` with ten minutes,
+/// and a duration default too large for a timer passed check and failed the plan.
+#[test]
+fn settings_and_defaults_the_run_cannot_honour_are_refused() {
+    let agent = |setting: &str| {
+        format!(
+            "agent a(x: text max 10) {{\n  context 1k\n  summary 10\n  {setting}\n  prompt \"{{{{x}}}}\"\n}}\n"
+        )
+    };
+    for bad in [
+        "retries 5000000000",
+        "timeout 99999999999999999999h",
+        "timeout 169h",
+    ] {
+        let outcome = check(&agent(bad));
+        assert!(
+            codes(&outcome).contains(&Code::E022),
+            "{bad}: {:?}",
+            codes(&outcome)
+        );
+    }
+    for good in ["retries 3", "timeout 2h", "timeout 168h"] {
+        let outcome = check(&agent(good));
+        assert!(
+            !codes(&outcome).contains(&Code::E022),
+            "{good}: {:?}",
+            codes(&outcome)
+        );
+    }
+    let outcome =
+        check("workflow w(t: duration = 99999999999999999999h) -> text {\n  return \"x\"\n}\n");
+    assert!(
+        codes(&outcome).contains(&Code::E029),
+        "{:?}",
+        codes(&outcome)
+    );
+}

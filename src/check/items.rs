@@ -32,8 +32,8 @@ impl Kind {
     fn describe(self) -> &'static str {
         match self {
             Kind::Tokens => "a token count such as `200k` or `80 tokens`",
-            Kind::Duration => "a duration such as `30s`, `10m` or `2h`",
-            Kind::Count => "a whole number",
+            Kind::Duration => "a duration of at most a week, such as `30s`, `10m` or `2h`",
+            Kind::Count => "a whole number from 0 to 1,000",
             Kind::Number => "a number",
             Kind::Text => "a text in quotes",
             Kind::Name => "a name",
@@ -661,10 +661,21 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
     }
 }
 
+/// The most a count setting (`retries`, `max-turns`) may be.
+const MAX_COUNT: u64 = 1_000;
+
+/// The longest a duration setting (`timeout`, `latency`) may be: a week.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 fn value_fits(value: &Value, kind: Kind) -> bool {
     match (value, kind) {
-        (Value::Quantity(q), Kind::Tokens | Kind::Count) => q.as_count().is_some(),
-        (Value::Quantity(q), Kind::Duration) => q.is_duration(),
+        (Value::Quantity(q), Kind::Tokens) => q.as_count().is_some(),
+        // `retries 5000000000` ran with 2, and a timeout past what a timer holds with
+        // ten minutes, without a word: the run's values are the checked ones.
+        (Value::Quantity(q), Kind::Count) => q.as_count().is_some_and(|n| n <= MAX_COUNT),
+        (Value::Quantity(q), Kind::Duration) => {
+            q.is_duration() && q.as_duration().is_some_and(|d| d <= MAX_DURATION)
+        }
         (Value::Quantity(q), Kind::Number) => !q.is_duration(),
         (Value::Text(_), Kind::Text) => true,
         (Value::Name(_), Kind::Name) => true,
@@ -676,7 +687,6 @@ fn value_fits(value: &Value, kind: Kind) -> bool {
     }
 }
 
-/// The type of a constant literal, or `None` if the expression is not one.
 /// What in `default` is over a bound `param` declares: text over its `max` tokens, a
 /// list over its `max` elements, an element over `list<T max N>`. A default is what
 /// the budget proof assumes the parameter holds, so it must keep to the bounds that
@@ -691,6 +701,13 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
         _ => None,
     };
     match &default.kind {
+        ExprKind::Quantity(q) if q.is_duration() && q.as_duration().is_none() => {
+            found.push(diagnostics::invalid_quantity(
+                default.span,
+                "a parameter default",
+                "a duration a timer can hold, such as `10m`",
+            ));
+        }
         ExprKind::Text(_) => {
             if let (Some(max), Some(tokens)) = (max, text_tokens(default)) {
                 if tokens > max {
@@ -734,6 +751,7 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
     found
 }
 
+/// The type of a constant literal, or `None` if the expression is not one.
 pub fn literal_type(expr: &ast::Expr) -> Option<Type> {
     use ast::ExprKind;
     Some(match &expr.kind {
