@@ -158,7 +158,7 @@ enum Command {
     },
     /// Name the skill and workflow a request in plain words would start
     Route {
-        /// The request, such as "add a login page"
+        /// The request, such as "add a login feature"
         request: String,
         /// Output format
         #[arg(long, value_enum, default_value_t = RouteFormat::Text)]

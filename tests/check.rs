@@ -566,3 +566,16 @@ fn settings_and_defaults_the_run_cannot_honour_are_refused() {
         codes(&outcome)
     );
 }
+
+/// A literal glob is compiled when the file is checked: `files(dir, "[")` passed check
+/// and failed the plan.
+#[test]
+fn a_literal_glob_that_does_not_compile_is_refused() {
+    let workflow = |glob: &str| {
+        format!("workflow w(dir: path) -> list<path> {{\n  return files(dir, \"{glob}\")\n}}\n")
+    };
+    let outcome = check(&workflow("["));
+    assert_eq!(codes(&outcome), [Code::E026]);
+    assert!(messages(&outcome, Code::E026)[0].contains("`[` is not a valid glob"));
+    assert_eq!(codes(&check(&workflow("*.{md,txt}"))), []);
+}

@@ -1440,6 +1440,26 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 ));
             }
         }
+        // A literal glob is compiled now: a bad one (`"["`) passed check and failed the plan.
+        if matches!(name, "files" | "dirs") {
+            let named = |arg: &&ast::Arg| arg.name.as_ref().is_some_and(|n| n.name == "glob");
+            let glob =
+                (call.args.iter().find(named).or_else(|| call.args.get(1))).and_then(|arg| {
+                    match &arg.value.kind {
+                        ExprKind::Text(text) => Some((arg.value.span, text.value.as_str())),
+                        _ => None,
+                    }
+                });
+            if let Some((span, pattern)) = glob {
+                if let Err(error) = globset::Glob::new(pattern) {
+                    self.emit(diagnostics::invalid_call(
+                        span,
+                        format!("`{pattern}` is not a valid glob: {}", error.kind()),
+                        "use a glob such as `*.rs` or `*.{md,txt}` (it matches names in the one directory listed)".to_string(),
+                    ));
+                }
+            }
+        }
         Some(match name {
             "files" | "dirs" => {
                 let mut value = Value::of(

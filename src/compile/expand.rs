@@ -755,7 +755,7 @@ impl<'o> Planner<'o> {
                         ),
                         ListError::BadGlob(glob, reason) => PlanError::plan(
                             format!("`{glob}` at `{at}` is not a valid glob: {reason}"),
-                            "use a glob such as `*.rs` or `**/*.md`",
+                            "use a glob such as `*.rs` or `*.{md,txt}` (it matches names in the one directory listed)",
                         ),
                         ListError::Io(path, reason) => PlanError::plan(
                             format!("cannot list `{}` at `{at}`: {reason}", path.display()),

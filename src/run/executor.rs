@@ -713,8 +713,9 @@ impl<'o> Executor<'o> {
         if let Some(max) = self.options.max_cost {
             if self.cost_used >= max {
                 return Some(format!(
-                    "reached --max-cost ${max:.2} (${:.4} spent)",
-                    self.cost_used
+                    "reached --max-cost {} ({} spent)",
+                    super::dollars(max),
+                    super::dollars(self.cost_used)
                 ));
             }
         }

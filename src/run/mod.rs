@@ -109,6 +109,16 @@ pub struct RunReport {
     pub warnings: Vec<String>,
 }
 
+/// `$2.50`, or as many places as a small amount needs to show (`$0.0001`): two places
+/// printed `$0.00 > --max-cost $0.00`.
+pub fn dollars(amount: f64) -> String {
+    if amount == 0.0 || amount.abs() >= 0.01 || !amount.is_finite() {
+        return format!("${amount:.2}");
+    }
+    let text = format!("{amount:.8}");
+    format!("${}", text.trim_end_matches('0'))
+}
+
 /// A new run id: the time, then a few hex digits so two runs in one second differ.
 pub fn new_run_id() -> String {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -165,7 +175,11 @@ pub async fn run(
         }
         if let Some(max) = options.max_cost {
             if totals.cost_usd > max {
-                over.push(format!("${:.2} > --max-cost ${max:.2}", totals.cost_usd));
+                over.push(format!(
+                    "{} > --max-cost {}",
+                    dollars(totals.cost_usd),
+                    dollars(max)
+                ));
             }
         }
         if !over.is_empty() {
@@ -210,4 +224,17 @@ pub async fn run(
     executor::Executor::new(outcome, planner, plan, providers, options, run_dir)
         .run(meta)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dollars;
+
+    #[test]
+    fn small_amounts_keep_their_places() {
+        assert_eq!(dollars(2.5), "$2.50");
+        assert_eq!(dollars(0.0), "$0.00");
+        assert_eq!(dollars(0.0001), "$0.0001");
+        assert_eq!(dollars(0.00012345), "$0.00012345");
+    }
 }
