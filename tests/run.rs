@@ -1047,3 +1047,58 @@ fn status_walks_each_directory_of_the_run_once() {
         stderr(&status)
     );
 }
+
+/// A complete node whose recorded structured answer no longer fits its agent (edited,
+/// or written for an older return type) runs again on `--resume` instead of being
+/// reused: its `for` could never grow ("has not grown yet"), and resuming never
+/// recovered.
+#[test]
+fn a_recorded_answer_that_no_longer_fits_runs_again() {
+    let runs = Runs::new("unfit-value");
+    let scratch = Scratch::new("unfit-value-workflow");
+    let workflow = scratch.join("fan.pai");
+    std::fs::write(
+        &workflow,
+        "agent planner(topic: text max 10) -> list<text max 20> {\n  context 4k\n  summary 40\n  prompt \"Split {{topic}}\"\n}\n\nagent worker(part: text max 20) {\n  context 4k\n  summary 40\n  prompt \"Do {{part}}\"\n}\n\nworkflow fan() -> list<result> {\n  let parts = planner(topic: \"x\")\n  return for p in parts max 3 { worker(part: p) }\n}\n",
+    )
+    .expect("workflow written");
+    let first = pai(&[
+        "run",
+        workflow.to_str().expect("utf-8"),
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let run_dir = runs.run_dir();
+    let planner = run_dir.join("fan/planner/manifest.yaml");
+    let text = std::fs::read_to_string(&planner).expect("planner manifest");
+    assert!(text.contains("\nvalue:"), "{text}");
+    // The list the planner answered, replaced by a number.
+    let edited: String = text
+        .lines()
+        .scan(false, |in_value, line| {
+            if line.starts_with("value:") {
+                *in_value = true;
+                return Some(Some("value: 42".to_string()));
+            }
+            if *in_value && (line.starts_with("- ") || line.starts_with("  ")) {
+                return Some(None);
+            }
+            *in_value = false;
+            Some(Some(line.to_string()))
+        })
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&planner, edited + "\n").expect("edited");
+    let id = run_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("id")
+        .to_string();
+    let resumed = pai(&["run", "--resume", &id, "--runs-dir", runs.path(), "-q"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(runs.run_yaml()["status"], "complete");
+    assert!(runs.manifest("fan/planner")["value"].is_sequence());
+}

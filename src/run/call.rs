@@ -256,6 +256,23 @@ fn validate(
     Ok(Some(value))
 }
 
+/// Whether `value`, recorded by an earlier run, is still an answer its agent could give:
+/// a `result` agent records none; any other must have one of its shape, within
+/// `max_items` when a `for` bounds it.
+pub(super) fn still_fits(shape: &Shape, value: Option<&Value>, max_items: Option<usize>) -> bool {
+    match (shape, value) {
+        (Shape::Result, _) => true,
+        (_, None) => false,
+        (shape, Some(value)) => {
+            check_shape(shape, value, "the answer").is_ok()
+                && match (max_items, value) {
+                    (Some(max), Value::Array(items)) => items.len() <= max,
+                    _ => true,
+                }
+        }
+    }
+}
+
 /// The JSON inside an answer that may wrap it in a Markdown code fence.
 fn extract_json(text: &str) -> &str {
     let trimmed = text.trim();

@@ -501,7 +501,12 @@ impl<'o> Executor<'o> {
             self.records.get_or_default(node).inputs_hash = Some(prepared.hash.clone());
             // A node is reused with its answer, or not at all: one whose `output.md`
             // is gone runs again (an empty answer would change every prompt after it).
+            // So does one whose recorded answer no longer fits its agent's shape.
+            let max_items = self.list_limit(node);
             let reusable = self.previous(&id, &prepared.hash).and_then(|previous| {
+                if !call::still_fits(&spec.shape, previous.value.as_ref(), max_items) {
+                    return None;
+                }
                 let wrote_output = previous.outputs.iter().any(|o| o == "output.md");
                 let output = if wrote_output {
                     crate::source::read_text(
