@@ -6,6 +6,16 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// `text` written as `file` in a scratch directory named after `name`; the directory
+/// is returned too, to be removed when the test is done with it.
+fn scratch_file(name: &str, file: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("pai-plan-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("written");
+    (dir, path)
+}
+
 fn pai(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pai"))
         .args(args)
@@ -359,11 +369,9 @@ fn list_arguments_are_held_to_their_element_bound() {
 /// fits a file name.
 #[test]
 fn every_node_id_is_unique_whatever_the_labels() {
-    let dir = std::env::temp_dir().join(format!("pai-plan-unique-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let file = dir.join("fan.pai");
-    std::fs::write(
-        &file,
+    let (dir, file) = scratch_file(
+        "unique",
+        "fan.pai",
         r#"agent worker(part: text, other: text) {
   context 4k
   summary 40
@@ -378,8 +386,7 @@ workflow fan(items: list<text max 100> max 20, inner: list<text max 100> max 20)
   }
 }
 "#,
-    )
-    .expect("written");
+    );
     let long = "y".repeat(70);
     let items = serde_json::json!([
         "a/b",
@@ -432,11 +439,9 @@ workflow fan(items: list<text max 100> max 20, inner: list<text max 100> max 20)
 /// default of `2k` was 2.
 #[test]
 fn thousands_and_millions_count_inside_expressions() {
-    let dir = std::env::temp_dir().join(format!("pai-plan-kilo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let file = dir.join("kilo.pai");
-    std::fs::write(
-        &file,
+    let (dir, file) = scratch_file(
+        "kilo",
+        "kilo.pai",
         r#"agent s(document: text max 100) {
   context 4k
   summary 40
@@ -447,8 +452,7 @@ workflow v(n: number = 1.5k) -> list<result> {
   return if n < 1k { [s(document: "small")] } else if n < 0.002M { [s(document: "a"), s(document: "b")] } else { [s(document: "a"), s(document: "b"), s(document: "c")] }
 }
 "#,
-    )
-    .expect("written");
+    );
     let agents = |args: &[&str]| {
         let mut all = vec!["plan", file.to_str().expect("utf-8"), "--format", "json"];
         all.extend_from_slice(args);
@@ -473,14 +477,11 @@ workflow v(n: number = 1.5k) -> list<result> {
 /// (`135,003 / 16,000`) and then let run.
 #[test]
 fn a_measured_read_past_the_context_is_refused() {
-    let dir = std::env::temp_dir().join(format!("pai-plan-measured-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let file = dir.join("digest.pai");
-    std::fs::write(
-        &file,
+    let (dir, file) = scratch_file(
+        "measured",
+        "digest.pai",
         "agent summarize(document: text) {\n  context 16k\n  summary 40\n  prompt \"Summarise {{document}}\"\n}\n\nworkflow digest(file: path) -> result {\n  return summarize(document: read(file))\n}\n",
-    )
-    .expect("written");
+    );
     let big = dir.join("big.txt");
     std::fs::write(&big, "x".repeat(540_000)).expect("written");
     let small = dir.join("small.txt");

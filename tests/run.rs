@@ -32,6 +32,15 @@ impl Runs {
         runs.pop().expect("a run")
     }
 
+    /// The id of the only run in the directory.
+    fn run_id(&self) -> String {
+        self.run_dir()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a run id")
+            .to_string()
+    }
+
     fn manifest(&self, id: &str) -> serde_yaml::Value {
         let mut path = self.run_dir();
         for segment in id.split('/') {
@@ -308,12 +317,7 @@ fn resume_reruns_only_what_did_not_complete() {
         "tests/fixtures/run/app.replay.yaml",
     ]);
     assert_eq!(first.status.code(), Some(1));
-    let run_id = runs
-        .run_dir()
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("id")
-        .to_string();
+    let run_id = runs.run_id();
     // Without `--provider`, the resume chooses replay again, whose fixture still has no
     // answer for the failed leaf: it fails again, and sim answers nothing (it used to
     // step in, mixing simulated answers into a replayed run that then read complete).
@@ -378,12 +382,7 @@ fn status_shows_the_tree_and_trace_is_chrome_json() {
         trace.to_str().expect("utf-8"),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let run_id = runs
-        .run_dir()
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("id")
-        .to_string();
+    let run_id = runs.run_id();
     let status = pai(&["status", &run_id, "--runs-dir", runs.path()]);
     assert_eq!(status.status.code(), Some(0));
     let text = String::from_utf8_lossy(&status.stdout);
@@ -650,6 +649,32 @@ fn a_model_list_longer_than_its_max_is_retried_with_the_reason() {
 /// `pai` runs without transparent huge pages (src/process.rs), but the processes it
 /// starts keep the setting `pai` was started with.
 #[cfg(target_os = "linux")]
+/// An agent `echo` and a workflow `one` that calls it once.
+const ECHO_ONE: &str = "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n";
+
+/// Runs of their own named after `name`, and `text` written to a scratch file kept as
+/// long as they are (a resume reads the file again).
+fn runs_and_file(name: &str, file: &str, text: &str) -> (Runs, Scratch, PathBuf) {
+    let runs = Runs::new(name);
+    let scratch = Scratch::new(&format!("{name}-workflow"));
+    let path = scratch.join(file);
+    std::fs::write(&path, text).expect("workflow written");
+    (runs, scratch, path)
+}
+
+/// `pai run FILE --runs-dir RUNS -q ARGS...`
+fn run_in(runs: &Runs, file: &Path, args: &[&str]) -> Output {
+    let mut all = vec![
+        "run",
+        file.to_str().expect("utf-8"),
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ];
+    all.extend_from_slice(args);
+    pai(&all)
+}
+
 /// Runs the only workflow of `text` (written to a scratch file) quietly, into runs of
 /// its own named after `name`.
 fn run_one_workflow(name: &str, text: &str) -> (Runs, Output) {
@@ -730,14 +755,11 @@ fn an_exec_step_that_writes_without_end_fails_its_node() {
 #[test]
 fn an_exec_step_that_prints_the_environment_leaks_no_key() {
     let canary = format!("sk-exec-canary-{}-4d2e", std::process::id());
-    let runs = Runs::new("exec-env");
-    let scratch = Scratch::new("exec-env-workflow");
-    let workflow = scratch.join("one.pai");
-    std::fs::write(
-        &workflow,
+    let (runs, _scratch, workflow) = runs_and_file(
+        "exec-env",
+        "one.pai",
         "workflow probe() -> result {\n  return exec([\"env\"])\n}\n",
-    )
-    .expect("workflow written");
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_pai"))
         .args(["run", workflow.to_str().expect("utf-8"), "--runs-dir"])
         .arg(runs.path())
@@ -776,14 +798,11 @@ fn an_exec_step_that_prints_the_environment_leaks_no_key() {
 /// in use by one `pai` is refused to a second (both ran every call).
 #[test]
 fn a_run_is_resumed_as_it_was_started_and_by_one_pai_at_a_time() {
-    let runs = Runs::new("resume-as-started");
-    let scratch = Scratch::new("resume-as-started-workflow");
-    let workflow = scratch.join("two.pai");
-    std::fs::write(
-        &workflow,
+    let (runs, scratch, workflow) = runs_and_file(
+        "resume-as-started",
+        "two.pai",
         "agent echo(x: text max 10, y: text max 10) {\n  context 4k\n  summary 40\n  prompt \"{{x}} {{y}}\"\n}\n\nworkflow two(x: text max 10, y: text max 10) {\n  return echo(x: x, y: y)\n}\n",
-    )
-    .expect("workflow written");
+    );
     let file = workflow.to_str().expect("utf-8");
     let start = |id: &str, extra: &[&str]| {
         let mut args = vec![
@@ -901,32 +920,15 @@ fn a_run_is_resumed_as_it_was_started_and_by_one_pai_at_a_time() {
 /// written again.
 #[test]
 fn a_complete_node_whose_output_is_gone_runs_again() {
-    let runs = Runs::new("lost-output");
-    let scratch = Scratch::new("lost-output-workflow");
-    let workflow = scratch.join("one.pai");
-    std::fs::write(
-        &workflow,
-        "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n",
-    )
-    .expect("workflow written");
-    let output = pai(&[
-        "run",
-        workflow.to_str().expect("utf-8"),
-        "--runs-dir",
-        runs.path(),
-        "-q",
-    ]);
+    let (runs, _scratch, workflow) = runs_and_file("lost-output", "one.pai", ECHO_ONE);
+    let output = run_in(&runs, &workflow, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let run_dir = runs.run_dir();
     let answer = run_dir.join("one/echo/output.md");
     let written = std::fs::read_to_string(&answer).expect("the answer");
     assert!(!written.is_empty());
     std::fs::remove_file(&answer).expect("removed");
-    let id = run_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("id")
-        .to_string();
+    let id = runs.run_id();
     let resumed = pai(&["run", "--resume", &id, "--runs-dir", runs.path(), "-q"]);
     assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
     assert_eq!(runs.run_yaml()["totals"]["reused"], 0);
@@ -943,26 +945,10 @@ fn a_complete_node_whose_output_is_gone_runs_again() {
 /// whole run, with the summary lost).
 #[test]
 fn a_trace_that_cannot_be_written_costs_the_run_nothing() {
-    let runs = Runs::new("trace-path");
-    let scratch = Scratch::new("trace-path-workflow");
-    let workflow = scratch.join("one.pai");
-    std::fs::write(
-        &workflow,
-        "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n",
-    )
-    .expect("workflow written");
-    let file = workflow.to_str().expect("utf-8");
+    let (runs, scratch, workflow) = runs_and_file("trace-path", "one.pai", ECHO_ONE);
     let dir = scratch.join("a-directory");
     std::fs::create_dir_all(&dir).expect("dir");
-    let refused = pai(&[
-        "run",
-        file,
-        "--runs-dir",
-        runs.path(),
-        "-q",
-        "--trace",
-        dir.to_str().expect("utf-8"),
-    ]);
+    let refused = run_in(&runs, &workflow, &["--trace", dir.to_str().expect("utf-8")]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("is a directory"),
@@ -974,15 +960,11 @@ fn a_trace_that_cannot_be_written_costs_the_run_nothing() {
     let blocker = scratch.join("a-file");
     std::fs::write(&blocker, "not a directory").expect("written");
     let unwritable = blocker.join("trace.json");
-    let output = pai(&[
-        "run",
-        file,
-        "--runs-dir",
-        runs.path(),
-        "-q",
-        "--trace",
-        unwritable.to_str().expect("utf-8"),
-    ]);
+    let output = run_in(
+        &runs,
+        &workflow,
+        &["--trace", unwritable.to_str().expect("utf-8")],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("warning: cannot write"),
@@ -1002,17 +984,10 @@ fn a_trace_that_cannot_be_written_costs_the_run_nothing() {
 /// `workflow: ../other` in `run.yaml` walked another directory.
 #[test]
 fn status_walks_each_directory_of_the_run_once() {
-    let (runs, output) = run_one_workflow(
-        "status-hostile",
-        "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n",
-    );
+    let (runs, output) = run_one_workflow("status-hostile", ECHO_ONE);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let run_dir = runs.run_dir();
-    let id = run_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("id")
-        .to_string();
+    let id = runs.run_id();
     // Eighteen nested directories below the root, each listing its child twice (2^18
     // rows before; few enough that a regression fails rather than hangs).
     let mut dir = run_dir.join("one");
@@ -1054,21 +1029,12 @@ fn status_walks_each_directory_of_the_run_once() {
 /// recovered.
 #[test]
 fn a_recorded_answer_that_no_longer_fits_runs_again() {
-    let runs = Runs::new("unfit-value");
-    let scratch = Scratch::new("unfit-value-workflow");
-    let workflow = scratch.join("fan.pai");
-    std::fs::write(
-        &workflow,
+    let (runs, _scratch, workflow) = runs_and_file(
+        "unfit-value",
+        "fan.pai",
         "agent planner(topic: text max 10) -> list<text max 20> {\n  context 4k\n  summary 40\n  prompt \"Split {{topic}}\"\n}\n\nagent worker(part: text max 20) {\n  context 4k\n  summary 40\n  prompt \"Do {{part}}\"\n}\n\nworkflow fan() -> list<result> {\n  let parts = planner(topic: \"x\")\n  return for p in parts max 3 { worker(part: p) }\n}\n",
-    )
-    .expect("workflow written");
-    let first = pai(&[
-        "run",
-        workflow.to_str().expect("utf-8"),
-        "--runs-dir",
-        runs.path(),
-        "-q",
-    ]);
+    );
+    let first = run_in(&runs, &workflow, &[]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let run_dir = runs.run_dir();
     let planner = run_dir.join("fan/planner/manifest.yaml");
@@ -1092,11 +1058,7 @@ fn a_recorded_answer_that_no_longer_fits_runs_again() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&planner, edited + "\n").expect("edited");
-    let id = run_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("id")
-        .to_string();
+    let id = runs.run_id();
     let resumed = pai(&["run", "--resume", &id, "--runs-dir", runs.path(), "-q"]);
     assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
     assert_eq!(runs.run_yaml()["status"], "complete");
