@@ -197,8 +197,10 @@ struct RunArgs {
     jobs: usize,
     /// The provider of agents that name none: a built-in (`sim`, the default; `replay`;
     /// `claude`, `codex`, `ollama`, `llm`, `gemini`, `openai`, `anthropic`) or one the
-    /// file declares. `sim` and `replay` answer for every agent
-    #[arg(long, env = "PAI_PROVIDER")]
+    /// file declares. `sim` and `replay` answer for every agent. Default: the
+    /// `PAI_PROVIDER` environment variable, except for `--resume`, which goes on with
+    /// the provider the run was started with
+    #[arg(long)]
     provider: Option<String>,
     /// The replay fixture (default: FILE with `.replay.yaml` instead of `.pai`)
     #[arg(long)]
@@ -572,6 +574,12 @@ fn resumed_from_where_started(
         shell_quote(&started.display().to_string()),
         shell_quote(&runs.display().to_string())
     );
+    if !started.is_dir() {
+        stderrln!(
+            "help: that directory is gone; if the files moved, set `directory:` in `{}` to where they are now",
+            runs.join(run_id).join("run.yaml").display()
+        );
+    }
     Err(Exit::Usage)
 }
 
@@ -841,7 +849,15 @@ fn run_workflow(args: RunArgs) -> ExitCode {
     let mut file = args.file.clone();
     let mut plan_args = args.args.clone();
     let mut workflow = args.workflow.clone();
+    // `--provider`, else for a new run `PAI_PROVIDER`; a resume goes on with the
+    // provider it was started with (an exported `PAI_PROVIDER` would otherwise switch
+    // a replayed run to another provider on resume).
     let mut provider_name = args.provider.clone().filter(|name| !name.trim().is_empty());
+    if args.resume.is_none() && provider_name.is_none() {
+        provider_name = std::env::var("PAI_PROVIDER")
+            .ok()
+            .filter(|name| !name.trim().is_empty());
+    }
     let mut fixture = args.fixture.clone();
     if let Some(run_id) = &args.resume {
         if !is_run_id(run_id, &format!("--resume {run_id}"), &args.runs_dir) {

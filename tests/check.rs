@@ -579,3 +579,44 @@ fn a_literal_glob_that_does_not_compile_is_refused() {
     assert!(messages(&outcome, Code::E026)[0].contains("`[` is not a valid glob"));
     assert_eq!(codes(&check(&workflow("*.{md,txt}"))), []);
 }
+
+/// A number run into letters (`1e5`) is a syntax error where the letters start: it read
+/// as the number `1` and then a setting named `e5`, and the error pointed at the next
+/// line.
+#[test]
+fn a_number_run_into_letters_is_an_error_at_the_letters() {
+    let text = "agent a(x: text) {\n  context 1e5\n  prompt \"{{x}}\"\n}\n";
+    let outcome = check(text);
+    assert_eq!(codes(&outcome), [Code::E001]);
+    assert_eq!(
+        outcome.diagnostics[0].span.start,
+        text.find("e5").unwrap_or(0)
+    );
+}
+
+/// The same across threads: a big template compiled while another thread parsed small
+/// files ran under their step limit (pest's is process-wide) and was refused, now and
+/// then, when checks ran side by side in one process.
+#[test]
+fn a_big_template_checks_while_small_files_parse_beside_it() {
+    let tags = "{{#if task}}{{task}}{{else}}{{task}}{{/if}} ".repeat(400);
+    let big = format!(
+        "agent big(task: text max 10) {{\n  context 200k\n  prompt \"{tags}\"\n}}\n\nworkflow w(task: text max 10) -> result {{\n  return big(task: task)\n}}\n"
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..10_000 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                check("agent tiny(task: text max 10) {\n  context 8k\n  prompt \"{{task}}\"\n}\n");
+            }
+        });
+        for _ in 0..3 {
+            let outcome = check(&big);
+            assert!(!codes(&outcome).contains(&Code::E012), "{:?}", outcome.diagnostics);
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}

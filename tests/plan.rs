@@ -510,3 +510,39 @@ fn a_measured_read_past_the_context_is_refused() {
         String::from_utf8_lossy(&fits.stderr)
     );
 }
+
+/// An `exec` node is named after its program, and a program written as a path that
+/// ends in `..` has no file name: the whole text became the segment (`exec-sub/..`),
+/// so the node's directory was its parent's, or outside the run.
+#[test]
+fn exec_nodes_are_named_safely_whatever_the_program() {
+    let (dir, file) = scratch_file(
+        "exec-names",
+        "steps.pai",
+        "workflow steps() -> list<result> {\n  return [exec([\"sub/..\", \"x\"]), exec([\"../../..\"]), exec([\"a\\tb\"])]\n}\n",
+    );
+    let output = pai(&["plan", file.to_str().expect("utf-8"), "--format", "json"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let ids: Vec<&str> = plan["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|node| node["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    for id in &ids {
+        assert!(
+            id.split('/')
+                .all(|s| !s.is_empty() && s != ".." && s != "."),
+            "{id}"
+        );
+        assert!(id.split('/').count() <= 2, "{id}");
+        assert!(!id.chars().any(char::is_control), "{id}");
+    }
+}

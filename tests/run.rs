@@ -321,7 +321,14 @@ fn resume_reruns_only_what_did_not_complete() {
     // Without `--provider`, the resume chooses replay again, whose fixture still has no
     // answer for the failed leaf: it fails again, and sim answers nothing (it used to
     // step in, mixing simulated answers into a replayed run that then read complete).
-    let again = pai(&["run", "--resume", &run_id, "--runs-dir", runs.path(), "-q"]);
+    // An exported `PAI_PROVIDER` does not count as a choice.
+    let again = Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args(["run", "--resume", &run_id, "--runs-dir", runs.path(), "-q"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("PAI_PROVIDER", "sim")
+        .output()
+        .expect("pai runs");
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
     assert!(
         stderr(&again).contains("provider: replay"),
@@ -646,9 +653,6 @@ fn a_model_list_longer_than_its_max_is_retried_with_the_reason() {
     );
 }
 
-/// `pai` runs without transparent huge pages (src/process.rs), but the processes it
-/// starts keep the setting `pai` was started with.
-#[cfg(target_os = "linux")]
 /// An agent `echo` and a workflow `one` that calls it once.
 const ECHO_ONE: &str = "agent echo(x: text max 10) {\n  context 4k\n  summary 40\n  prompt \"Echo {{x}}\"\n}\n\nworkflow one() {\n  return echo(x: \"hello\")\n}\n";
 
@@ -692,6 +696,9 @@ fn run_one_workflow(name: &str, text: &str) -> (Runs, Output) {
     (runs, output)
 }
 
+/// `pai` runs without transparent huge pages (src/process.rs), but the processes it
+/// starts keep the setting `pai` was started with.
+#[cfg(target_os = "linux")]
 #[test]
 fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
     let thp_line = |status: &str| {

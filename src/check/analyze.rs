@@ -1441,7 +1441,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
             }
         }
         // A literal glob is compiled now: a bad one (`"["`) passed check and failed the plan.
-        if matches!(name, "files" | "dirs") {
+        if name == "files" {
             let named = |arg: &&ast::Arg| arg.name.as_ref().is_some_and(|n| n.name == "glob");
             let glob =
                 (call.args.iter().find(named).or_else(|| call.args.get(1))).and_then(|arg| {

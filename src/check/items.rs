@@ -695,6 +695,16 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
     use ast::ExprKind;
     let mut found = Vec::new();
     let name = &param.name.name;
+    // A path's `max` is not a size its text is held to (`--arg` holds only text to it).
+    let holds_paths = match &param.ty {
+        ast::TypeExpr::Named(ty) => ty.name == "path",
+        ast::TypeExpr::List(element, _, _) => {
+            matches!(&**element, ast::TypeExpr::Named(ty) if ty.name == "path")
+        }
+    };
+    if holds_paths {
+        return found;
+    }
     let max = param.max.as_ref().and_then(ast::Quantity::as_count);
     let text_tokens = |expr: &ast::Expr| match &expr.kind {
         ExprKind::Text(text) => Some(tokens_of_bytes(text.value.len())),

@@ -113,7 +113,7 @@ const STACK_SCALE: usize = if cfg!(debug_assertions) { 16 } else { 1 };
 /// could need; and one whose subexpressions nest past [`MAX_SUBEXPRESSION_DEPTH`] is
 /// dropped on that thread, so that nothing deep reaches the checker's walk.
 fn compile_bounded(template: &str, source: &str) -> Outcome {
-    let compile = || match Template::compile(source) {
+    let compile = || match crate::syntax::without_limits(|| Template::compile(source)) {
         Ok(compiled) if template_depth(&compiled.elements) > MAX_SUBEXPRESSION_DEPTH => {
             let at = deepest_parenthesis(template);
             Outcome::Refused(

@@ -17,7 +17,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::fs::{self, ListError, Listing};
 use super::ir::{
-    safe_label, safe_segment, CallRecipe, EdgeKind, ExpansionSite, Node, NodeKind, Plan,
+    fit_segment, safe_label, safe_segment, CallRecipe, EdgeKind, ExpansionSite, Node, NodeKind,
+    Plan,
 };
 use super::node_map::NodeMap;
 use super::value::{PlanValue, Val, UNMEASURED_FILE};
@@ -815,10 +816,13 @@ impl<'o> Planner<'o> {
                     Val::List(items) => items.first().and_then(PlanValue::as_text),
                     _ => None,
                 };
+                // Made safe: a program such as `sub/..` has no file name, and its whole
+                // text was the segment, a directory outside the node's own.
                 let label = program.map(|p| {
-                    Path::new(&p)
+                    let name = Path::new(&p)
                         .file_name()
-                        .map_or(p.clone(), |n| n.to_string_lossy().into_owned())
+                        .map_or(p.clone(), |n| n.to_string_lossy().into_owned());
+                    safe_label(&name)
                 });
                 let segment =
                     self.segment(call, &format!("exec-{}", label.unwrap_or_default()), ctx);
@@ -851,7 +855,7 @@ impl<'o> Planner<'o> {
         if let Some(label) = &ctx.label {
             segment.push_str(&format!("[{}]", safe_segment(label)));
         }
-        segment
+        fit_segment(segment)
     }
 }
 

@@ -179,16 +179,32 @@ pub fn safe_segment(label: &str) -> String {
             c => c,
         })
         .collect();
-    if out.len() > SEGMENT_BYTES {
-        let digest = Sha256::digest(out.as_bytes());
-        let short = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
-        cut_at_bytes(&mut out, SEGMENT_BYTES - 9);
-        out.push_str(&format!("~{short:08x}"));
-    }
+    cut_with_hash(&mut out, SEGMENT_BYTES);
     if out.is_empty() || out.chars().all(|c| c == '.') {
         out = format!("_{out}");
     }
     out
+}
+
+/// The most bytes of a whole segment (`name#k[label]`), under the 255 a file name may
+/// have: names are as long as their author wrote them.
+pub const NAME_BYTES: usize = 240;
+
+/// A node's whole segment, cut to [`NAME_BYTES`] as [`safe_segment`] cuts a label.
+pub fn fit_segment(mut segment: String) -> String {
+    cut_with_hash(&mut segment, NAME_BYTES);
+    segment
+}
+
+/// Cuts `text` over `max` bytes to its start and `~` and eight hex digits of a hash of
+/// the whole, `max` bytes in all, so that texts which share a long start stay apart.
+fn cut_with_hash(text: &mut String, max: usize) {
+    if text.len() > max {
+        let digest = Sha256::digest(text.as_bytes());
+        let short = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+        cut_at_bytes(text, max - 9);
+        text.push_str(&format!("~{short:08x}"));
+    }
 }
 
 /// Cuts `text` to at most `max` bytes, at a character boundary.
@@ -204,7 +220,7 @@ fn cut_at_bytes(text: &mut String, max: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::{safe_label, safe_segment, SEGMENT_BYTES};
+    use super::{fit_segment, safe_label, safe_segment, NAME_BYTES, SEGMENT_BYTES};
 
     #[test]
     fn segments_cannot_escape_their_directory() {
@@ -231,5 +247,14 @@ mod tests {
             safe_segment(&"y".repeat(SEGMENT_BYTES)),
             "y".repeat(SEGMENT_BYTES)
         );
+    }
+
+    #[test]
+    fn whole_segments_fit_a_file_name() {
+        let long = format!("{}[{}]", "agent".repeat(40), "y".repeat(150));
+        let fitted = fit_segment(long.clone());
+        assert_eq!(fitted.len(), NAME_BYTES);
+        assert_ne!(fit_segment(format!("{long}x")), fitted);
+        assert_eq!(fit_segment("coder[main.rs]".to_string()), "coder[main.rs]");
     }
 }

@@ -41,20 +41,36 @@ impl CaptureError {
     }
 }
 
-/// A child in a process group of its own, with everything it starts: dropped (a
-/// timeout, Ctrl-C) or done, the whole group is killed. `kill_on_drop` alone killed the
-/// child and left what it had started running (a provider script's `sleep 1000` under
-/// `timeout` outlived `pai`).
+/// A child in a session (and so a process group) of its own, with everything it
+/// starts: dropped (a timeout, Ctrl-C) or done, the whole group is killed.
+/// `kill_on_drop` alone killed the child and left what it had started running (a
+/// provider script's `sleep 1000` under `timeout` outlived `pai`).
+///
+/// A new session has no terminal: a program that asks on the terminal (`ssh` or `git`
+/// for a password) fails at once rather than stopping, in the background, until its
+/// timeout; and Ctrl-C reaches `pai`, which stops the group, not the child directly.
 pub struct Group {
     pub child: Child,
+    /// The group's id (the child's pid) until the group has been killed after the
+    /// child was reaped: an id signalled later could name a new process by then.
     id: Option<u32>,
 }
 
 impl Group {
-    /// Spawns `command` as the leader of a new process group.
+    /// Spawns `command` as the leader of a new session and process group.
     pub fn spawn(command: &mut tokio::process::Command) -> std::io::Result<Group> {
         #[cfg(unix)]
-        command.process_group(0);
+        // SAFETY: the hook runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: `setsid` is a plain system call, and the
+        // closure allocates nothing and captures nothing.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let child = command.spawn()?;
         let id = child.id();
         Ok(Group { child, id })
@@ -62,7 +78,7 @@ impl Group {
 
     /// Kills every process left in the group (none left is not an error).
     fn kill_all(&self) {
-        #[cfg(target_os = "linux")]
+        #[cfg(unix)]
         if let Some(id) = self.id.and_then(|id| libc::pid_t::try_from(id).ok()) {
             // SAFETY: `kill` with a negative pid signals the process group `id`, which
             // this child leads; it touches no memory.
@@ -70,6 +86,13 @@ impl Group {
                 libc::kill(-id, libc::SIGKILL);
             }
         }
+    }
+
+    /// Kills what is left of the group once the child has been reaped, for the last
+    /// time.
+    fn finish(&mut self) {
+        self.kill_all();
+        self.id = None;
     }
 }
 
@@ -98,7 +121,7 @@ pub async fn wait_capped(mut group: Group) -> Result<Captured, CaptureError> {
     let read = tokio::select! {
         read = &mut reading => read,
         status = group.child.wait() => {
-            group.kill_all();
+            group.finish();
             exited = Some(status.map_err(CaptureError::Io)?);
             reading.await
         }
@@ -110,6 +133,7 @@ pub async fn wait_capped(mut group: Group) -> Result<Captured, CaptureError> {
             // Killing may fail only for a child that has already exited.
             let _ = group.child.start_kill();
             let _ = group.child.wait().await;
+            group.finish();
             return Err(error);
         }
     };
@@ -117,7 +141,7 @@ pub async fn wait_capped(mut group: Group) -> Result<Captured, CaptureError> {
         Some(status) => status,
         None => group.child.wait().await.map_err(CaptureError::Io)?,
     };
-    group.kill_all();
+    group.finish();
     Ok(Captured {
         status,
         stdout,

@@ -175,7 +175,10 @@ impl<'o> Executor<'o> {
             let names = call::TemplateNames::of(*item);
             for (part, name) in [("prompt", &names.prompt), ("system", &names.system)] {
                 if let Some(SettingValue::Text(source)) = agent.setting(part).map(|s| &s.value) {
-                    if let Err(error) = registry.register_template_string(name, &source.value) {
+                    let registered = crate::syntax::without_limits(|| {
+                        registry.register_template_string(name, &source.value)
+                    });
+                    if let Err(error) = registered {
                         errors.insert(
                             *item,
                             format!(

@@ -116,7 +116,11 @@ pub fn dollars(amount: f64) -> String {
         return format!("${amount:.2}");
     }
     let text = format!("{amount:.8}");
-    format!("${}", text.trim_end_matches('0'))
+    match text.trim_end_matches('0') {
+        // Under a hundred-millionth of a dollar.
+        zero if zero.ends_with('.') => format!("${zero}0"),
+        places => format!("${places}"),
+    }
 }
 
 /// A new run id: the time, then a few hex digits so two runs in one second differ.
@@ -236,5 +240,6 @@ mod tests {
         assert_eq!(dollars(0.0), "$0.00");
         assert_eq!(dollars(0.0001), "$0.0001");
         assert_eq!(dollars(0.00012345), "$0.00012345");
+        assert_eq!(dollars(0.000000001), "$0.0");
     }
 }

@@ -5,6 +5,7 @@ mod lower;
 mod parser;
 mod text;
 
+pub(crate) use parser::without_limits;
 pub use parser::MAX_NESTING;
 
 use crate::diagnostics::{self, Diagnostic};

@@ -27,7 +27,7 @@ const MIN_CALLS: usize = 10_000;
 
 /// pest's call limit and error detail are process-wide settings, so two parses on two
 /// threads would change each other's limits: parses take turns.
-static PARSE_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static PARSE_SETTINGS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// The steps pest may take on `len` bytes.
 fn call_limit(len: usize) -> usize {
@@ -93,7 +93,16 @@ pub(crate) fn parse_pieces<T: Send>(
 /// (no limit, no detail) on drop, since handlebars parses with pest too and must not
 /// run under the step limit of whichever file was parsed last.
 struct Settings {
-    _turn: std::sync::MutexGuard<'static, ()>,
+    _turn: std::sync::RwLockWriteGuard<'static, ()>,
+}
+
+/// Runs `parse` (handlebars' parser, which is pest's too) with pest's settings at their
+/// defaults: no step limit. Many may run at once; a parse of ours waits for them, and
+/// they for it. Without this, a template compiled on one thread while a small file was
+/// parsed on another ran under that file's step limit and was refused.
+pub(crate) fn without_limits<T>(parse: impl FnOnce() -> T) -> T {
+    let _turn = PARSE_SETTINGS.read().unwrap_or_else(|e| e.into_inner());
+    parse()
 }
 
 impl Settings {
@@ -102,7 +111,7 @@ impl Settings {
     fn take(len: usize, detail: bool) -> Settings {
         // A poisoned lock only means another parse panicked; the settings are still
         // ours to set.
-        let turn = PARSE_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = PARSE_SETTINGS.write().unwrap_or_else(|e| e.into_inner());
         pest::set_call_limit(NonZeroUsize::new(call_limit(len)));
         pest::set_error_detail(detail);
         Settings { _turn: turn }

@@ -94,8 +94,13 @@ impl Command {
             .collect();
         let secrets = env
             .iter()
-            .filter(|(name, _)| {
-                secret::looks_secret(name) || spec.key.as_deref() == Some(name.as_str())
+            // The declared key whatever it looks like; other credential-named values
+            // only when long enough to be one (`MAX_TOKENS=4096` would blank numbers
+            // in the answer's JSON).
+            .filter(|(name, value)| {
+                spec.key.as_deref() == Some(name.as_str())
+                    || (secret::looks_secret(name)
+                        && value.trim().len() >= secret::MIN_ENVIRONMENT_SECRET)
             })
             .map(|(_, value)| Secret::new(value.clone()))
             .collect();
@@ -321,6 +326,11 @@ impl Command {
                 response.cost_usd = price.cost(response.tokens_in, response.tokens_out);
             }
         }
+        // Again after parsing: a key JSON escaped in what was printed (`\/` for `/`)
+        // reads back whole only now.
+        response.text = self.redact(&response.text);
+        response.partial = response.partial.map(|p| self.redact(&p));
+        response.session = response.session.map(|s| self.redact(&s));
         Ok(response)
     }
 

@@ -56,7 +56,7 @@ pub fn looks_secret(name: &str) -> bool {
 
 /// The shortest value of a credential-named variable that [`environment_secrets`]
 /// redacts: shorter ones (`GH_TOKEN_ENABLED=true`) would blank ordinary words.
-const MIN_ENVIRONMENT_SECRET: usize = 8;
+pub const MIN_ENVIRONMENT_SECRET: usize = 8;
 
 /// The values of this process's credential-named variables ([`looks_secret`]) of at
 /// least eight characters, read once: what an `exec` step prints is redacted of them,
