@@ -615,7 +615,11 @@ fn a_big_template_checks_while_small_files_parse_beside_it() {
         });
         for _ in 0..3 {
             let outcome = check(&big);
-            assert!(!codes(&outcome).contains(&Code::E012), "{:?}", outcome.diagnostics);
+            assert!(
+                !codes(&outcome).contains(&Code::E012),
+                "{:?}",
+                outcome.diagnostics
+            );
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
     });
