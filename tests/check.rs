@@ -624,3 +624,12 @@ fn a_big_template_checks_while_small_files_parse_beside_it() {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }
+
+/// A `context` or a `for`'s `max` that is written but invalid gets its own error, and
+/// no warning that says none was written (W010 "declares no `context`", W007 "has no
+/// `max`").
+#[test]
+fn an_invalid_bound_is_not_also_a_missing_one() {
+    let text = "agent a(x: text max 10) {\n  context 1.5\n  summary 10\n  prompt \"{{x}}\"\n}\n\nworkflow w(xs: list<text max 10>) -> list<result> {\n  return for x in xs max 0 { a(x: x) }\n}\n";
+    assert_eq!(codes(&check(text)), [Code::E022, Code::E029]);
+}

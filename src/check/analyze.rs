@@ -943,7 +943,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
             (None, len) => len,
         };
         let mut unproven = None;
-        if count.is_none() && iter.ty != Type::Unknown {
+        // A `max` that is written but invalid has its own error (E029).
+        if count.is_none() && iter.ty != Type::Unknown && f.max.is_none() {
             let what = match &f.iter.kind {
                 ExprKind::Call(call) => format!("`{}(...)`", call.callee.name),
                 _ => "a list of unknown length".to_string(),
@@ -1275,7 +1276,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
         chain.push(Bound::of(info.template_tokens), "template");
         let Some(context) = info.context else {
-            if self.share.warned_no_context.insert((target, self.module)) {
+            if !info.context_written && self.share.warned_no_context.insert((target, self.module)) {
                 let mut diagnostic = diagnostics::no_context(span, &info.name, info.span);
                 if let Some(related) = diagnostic.related.first_mut() {
                     related.file = Some(agent_file);

@@ -101,6 +101,9 @@ pub struct AgentInfo {
     pub returns: Type,
     pub summary: Option<u64>,
     pub context: Option<u64>,
+    /// Whether a `context` is written at all: one that is not a token count has its
+    /// own error, and no W010 that says none is declared.
+    pub context_written: bool,
     pub template_tokens: u64,
     /// How many times each parameter is rendered by the templates.
     pub uses: HashMap<String, u64>,
@@ -411,6 +414,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             returns,
             summary: tokens("summary"),
             context: tokens("context"),
+            context_written: agent.setting("context").is_some(),
             template_tokens: tokens_of_bytes(literal_bytes),
             uses,
             result_fields,
