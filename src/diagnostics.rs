@@ -328,8 +328,16 @@ pub fn arrow_path(names: &[&str], omitted: usize) -> String {
     )
 }
 
-/// `1234567` as `1,234,567`.
+/// `1234567` as `1,234,567`. Counts and sums are saturating, so `u64::MAX` stands for
+/// "too many to count" and reads `18,446,744,073,709,551,615 or more`, not as exact.
 pub fn thousands(n: u64) -> String {
+    if n == u64::MAX {
+        return format!("{} or more", grouped(n));
+    }
+    grouped(n)
+}
+
+fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -1011,6 +1019,7 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(32012), "32,012");
         assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615 or more");
     }
 
     #[test]
