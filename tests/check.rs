@@ -633,3 +633,26 @@ fn an_invalid_bound_is_not_also_a_missing_one() {
     let text = "agent a(x: text max 10) {\n  context 1.5\n  summary 10\n  prompt \"{{x}}\"\n}\n\nworkflow w(xs: list<text max 10>) -> list<result> {\n  return for x in xs max 0 { a(x: x) }\n}\n";
     assert_eq!(codes(&check(text)), [Code::E022, Code::E029]);
 }
+
+/// A template that reads a `result`'s full `output` (by name, with `lookup`, or by
+/// rendering or iterating the result whole) is handed that output, not the summary the
+/// budget counted: it checked clean, planned `202 / 300` and ran at 25,014 tokens.
+#[test]
+fn a_template_that_reads_a_full_output_counts_it() {
+    for prompt in [
+        "Report: {{r.output}}",
+        "Report: {{lookup r \\\"output\\\"}}",
+        "Report: {{#each r}}{{this}}{{/each}}",
+        "Report: {{r}}",
+    ] {
+        let text = format!(
+            "agent a(r: result) -> result {{\n  context 300\n  summary 10 tokens\n  prompt \"{prompt}\"\n}}\n\nworkflow main() -> result {{\n  let e = exec([\"ls\"])\n  return a(r: e)\n}}\n"
+        );
+        let outcome = check(&text);
+        let codes = codes(&outcome);
+        assert!(codes.contains(&Code::E017), "{prompt}: {codes:?}");
+        assert!(codes.contains(&Code::W009), "{prompt}: {codes:?}");
+    }
+    let summary_only = "agent a(r: result) -> result {\n  context 300\n  summary 10 tokens\n  prompt \"Report: {{r.summary}}\"\n}\n\nworkflow main() -> result {\n  let e = exec([\"ls\"])\n  return a(r: e)\n}\n";
+    assert_eq!(codes(&check(summary_only)), []);
+}

@@ -1262,12 +1262,28 @@ impl<'c, 'p> Analysis<'c, 'p> {
         let mut chain = Chain::default();
         let mut assumed = Vec::new();
         let mut unproven = false;
+        // A template that reads a result's `output` (by name, or by rendering or
+        // iterating it whole) is handed the full output, whose size is not its summary.
+        let reads_output = info.result_fields.contains("output");
         for (name, value) in args {
             let uses = info.uses.get(name).copied().unwrap_or(0);
             if uses == 0 {
                 continue;
             }
             chain.push(value.bound.clone().times(uses), name.clone());
+            if reads_output && value.results > 0 && value.ty.may_hold_result() {
+                let output = Bound::assumed(
+                    budget::ASSUMED_TEXT.saturating_mul(value.results),
+                    format!(
+                        "the full `output` of `{name}` that the template reads ({} tokens assumed for each)",
+                        diagnostics::thousands(budget::ASSUMED_TEXT)
+                    ),
+                    span,
+                );
+                assumed.extend(output.assumed.iter().map(|a| a.what.clone()));
+                chain.push(output.times(uses), format!("{name}.output"));
+                self.emit(diagnostics::output_instead_of_summary(span));
+            }
             assumed.extend(value.bound.assumed.iter().map(|a| a.what.clone()));
             unproven |= value.bound.unproven.is_some();
             for output in &value.outputs {
