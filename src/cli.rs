@@ -999,7 +999,7 @@ fn run_workflow(args: RunArgs) -> ExitCode {
                 totals.complete,
                 totals.failed,
                 totals.waiting,
-                totals.tokens.input + totals.tokens.output,
+                totals.tokens.input.saturating_add(totals.tokens.output),
                 totals.cost_usd,
                 totals.wall_seconds,
                 totals.critical_path_seconds,

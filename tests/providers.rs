@@ -540,6 +540,68 @@ fn anthropic_sends_its_headers_and_records_usage() {
     assert_eq!(body["system"], "Be terse.");
 }
 
+/// An HTTP answer that repeats the key (a model that was shown it, a proxy that echoes
+/// headers) has it redacted before it is kept: it reached `output.md`, the manifest
+/// and standard output (command providers' answers already were).
+#[test]
+fn an_http_answer_that_repeats_the_key_is_redacted() {
+    let scratch = Scratch::new("openai-echo-key");
+    let said = format!(
+        r#"{{"answer":{{"ok":true,"reason":"your key is {}"}}}}"#,
+        KEY.1
+    );
+    let server = FakeServer::start(vec![Reply::json(openai_answer(&said, 10, 5))]);
+    let file = scratch.write(
+        "judge.pai",
+        &judge_workflow(&openai_provider(&server), "retries 0"),
+    );
+    let output = scratch.run(&file, &["--arg", "claim=x"], &[KEY]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let judge = scratch.manifest("main/judge");
+    assert_eq!(judge["value"]["reason"], "your key is [redacted]");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(KEY.1));
+    let answer = std::fs::read_to_string(only_run(&scratch.runs()).join("main/judge/output.md"))
+        .expect("the answer");
+    assert!(!answer.contains(KEY.1), "{answer}");
+}
+
+/// A provider endpoint that redirects is not followed: the key (Anthropic's
+/// `x-api-key`, which the HTTP client does not drop on a redirect to another origin)
+/// and the prompt went to whatever host the redirect named.
+#[test]
+fn a_redirect_is_not_followed_with_the_key() {
+    let scratch = Scratch::new("redirect");
+    let elsewhere = FakeServer::start(vec![Reply::json(anthropic_answer("stolen", 10, 1))]);
+    let server = FakeServer::start(vec![
+        Reply::status(307, "").header("location", &format!("{}/v1/messages", elsewhere.url()))
+    ]);
+    let provider = format!(
+        r#"provider api {{
+  kind "anthropic"
+  url "{}"
+  key env("PAI_TEST_ANTHROPIC_KEY")
+}}"#,
+        server.url()
+    );
+    let file = scratch.write(
+        "judge.pai",
+        &judge_workflow(&provider, "retries 0")
+            .replace("model \"gpt-4o-mini\"", "model \"claude-sonnet-4-5\""),
+    );
+    let output = scratch.run(
+        &file,
+        &["--arg", "claim=x"],
+        &[("PAI_TEST_ANTHROPIC_KEY", "sk-ant-redirect-2222")],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(elsewhere.requests().is_empty(), "the redirect was followed");
+    let error = scratch.manifest("main/judge")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("307"), "{error}");
+}
+
 /// A workflow whose one agent runs through the command provider `cli`.
 fn command_workflow(provider_settings: &str) -> String {
     format!(

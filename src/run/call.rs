@@ -174,8 +174,9 @@ async fn call_agent_inner(
         let answer = tokio::time::timeout(policy.timeout, provider.complete(&request)).await;
         let error = match answer {
             Ok(Ok(response)) => {
-                result.tokens_in += response.tokens_in;
-                result.tokens_out += response.tokens_out;
+                // Saturating: the counts are a server's, and 2^64 - 1 wrapped to 0.
+                result.tokens_in = result.tokens_in.saturating_add(response.tokens_in);
+                result.tokens_out = result.tokens_out.saturating_add(response.tokens_out);
                 result.cost_usd += response.cost_usd;
                 result.session = response.session.clone().or(result.session.take());
                 match validate(&request.shape, &response, request.max_items) {
@@ -309,7 +310,25 @@ fn check_shape(shape: &Shape, value: &Value, at: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{at} should be {}, not {value}", describe(shape)))
+        Err(format!(
+            "{at} should be {}, not {}",
+            describe(shape),
+            shown_briefly(value)
+        ))
+    }
+}
+
+/// The most characters of a malformed answer quoted back: the reason goes into the
+/// prompt that asks again, and a 40,000-character answer quoted whole put the retry's
+/// prompt far past what the checker proved.
+const QUOTED_ANSWER: usize = 200;
+
+/// `value` as JSON, cut to [`QUOTED_ANSWER`] characters.
+fn shown_briefly(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(QUOTED_ANSWER) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
     }
 }
 
@@ -499,5 +518,14 @@ mod tests {
             validate(&shape, &bad, None).unwrap_err(),
             "the answer[0].claim should be a string, not 1"
         );
+        // A huge malformed answer is quoted by its start: the reason goes into the
+        // prompt that asks again.
+        let huge = Response {
+            text: format!("{{\"junk\": \"{}\"}}", "A".repeat(40_000)),
+            ..Response::default()
+        };
+        let reason = validate(&shape, &huge, None).unwrap_err();
+        assert!(reason.len() < 400, "{} bytes", reason.len());
+        assert!(reason.ends_with('…'), "{reason}");
     }
 }

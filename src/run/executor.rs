@@ -788,7 +788,7 @@ impl<'o> Executor<'o> {
         }
         self.tokens_used = self
             .tokens_used
-            .saturating_add(call.tokens_in + call.tokens_out);
+            .saturating_add(call.tokens_in.saturating_add(call.tokens_out));
         self.cost_used += call.cost_usd;
         let summary_source = match &call.value {
             Some(value) => value.to_string(),
@@ -1152,8 +1152,8 @@ impl<'o> Executor<'o> {
                 if n.kind == NodeKind::Agent && record.started.is_some() {
                     spend.agent_calls += 1;
                 }
-                spend.tokens.input += record.tokens.input;
-                spend.tokens.output += record.tokens.output;
+                spend.tokens.input = spend.tokens.input.saturating_add(record.tokens.input);
+                spend.tokens.output = spend.tokens.output.saturating_add(record.tokens.output);
                 spend.cost_usd += record.cost_usd;
             }
             stack.extend(n.children.iter().copied());
@@ -1235,8 +1235,8 @@ impl<'o> Executor<'o> {
             }
             totals.agent_calls += u64::from(!record.reused && record.attempts > 0);
             totals.reused += u64::from(record.reused);
-            totals.tokens.input += record.tokens.input;
-            totals.tokens.output += record.tokens.output;
+            totals.tokens.input = totals.tokens.input.saturating_add(record.tokens.input);
+            totals.tokens.output = totals.tokens.output.saturating_add(record.tokens.output);
             totals.cost_usd += record.cost_usd;
         }
         for node in self.plan.graph.node_indices() {

@@ -82,7 +82,7 @@ impl Expectations {
                 ));
             }
         }
-        let tokens = report.totals.tokens.input + report.totals.tokens.output;
+        let tokens = (report.totals.tokens.input).saturating_add(report.totals.tokens.output);
         if let Some(max) = self.max_tokens {
             if tokens > max {
                 out.push(format!("tokens: expected at most {max}, got {tokens}"));

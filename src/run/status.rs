@@ -115,7 +115,7 @@ fn walk(
         cost: 0.0,
         summary: manifest.summary.clone(),
     });
-    let mut tokens = manifest.tokens.input + manifest.tokens.output;
+    let mut tokens = manifest.tokens.input.saturating_add(manifest.tokens.output);
     let mut cost = manifest.cost_usd;
     if depth < 256 && rows.len() < MAX_ROWS {
         // Children come from a file: never follow one out of the run directory, nor a
@@ -137,7 +137,7 @@ fn walk(
             let own = format!("{child_prefix}{}", if last { "└── " } else { "├── " });
             let below = format!("{child_prefix}{}", if last { "    " } else { "│   " });
             let (t, c) = walk(&dir.join(child), child, &own, &below, rows, depth + 1);
-            tokens += t;
+            tokens = tokens.saturating_add(t);
             cost += c;
         }
     }

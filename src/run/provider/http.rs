@@ -15,9 +15,12 @@ use serde_json::Value;
 use super::secret::Secret;
 use super::ProviderError;
 
-/// A client that keeps connections open between calls.
+/// A client that keeps connections open between calls, and follows no redirect: the
+/// client drops `Authorization` on a redirect to another origin but not Anthropic's
+/// `x-api-key`, and either way the prompt would go to whatever host the redirect names.
 pub fn client(timeout: Option<Duration>) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
@@ -69,7 +72,9 @@ pub async fn post_json(
         .map_err(|e| transport_error(&e, endpoint))?;
     let status = response.status();
     let retry_after = retry_after(response.headers(), SystemTime::now());
-    let text = read_body(response, endpoint).await?;
+    // The key out of everything the server said, before any of it is parsed, quoted or
+    // kept: an answer that repeats the key wrote it into `output.md` and the manifest.
+    let text = endpoint.redact(&read_body(response, endpoint).await?);
     if !status.is_success() {
         let mut error = status_error(status.as_u16(), &text, endpoint);
         error.retry_after = retry_after;
@@ -159,6 +164,10 @@ fn status_error(status: u16, body: &str, endpoint: &Endpoint<'_>) -> ProviderErr
         400 | 413 | 422 => format!(
             "{} rejected the request ({status}): {said}",
             endpoint.provider
+        ),
+        300..=399 => format!(
+            "{} answered {status}, a redirect, which is not followed (the key would go with it): check `url` (`{}`)",
+            endpoint.provider, endpoint.url
         ),
         _ => format!("{} answered {status}: {said}", endpoint.provider),
     };
