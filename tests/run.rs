@@ -1071,3 +1071,30 @@ fn a_recorded_answer_that_no_longer_fits_runs_again() {
     assert_eq!(runs.run_yaml()["status"], "complete");
     assert!(runs.manifest("fan/planner")["value"].is_sequence());
 }
+
+/// A structured answer is handed on whole, so it is held to its agent's `summary`
+/// budget, which is what the checker counted it at: a list of 1,000 elements went into
+/// a prompt whose budget counted one token.
+#[test]
+fn a_structured_answer_over_its_summary_fails_its_node() {
+    let (runs, _scratch, workflow) = runs_and_file(
+        "typed-summary",
+        "typed.pai",
+        "agent planner(task: text max 10) -> list<text> {\n  context 200\n  summary 40 tokens\n  prompt \"Split {{task}}\"\n}\n\nagent consumer(items: list<text>) -> result {\n  context 200\n  summary 10 tokens\n  prompt \"Do {{items}}\"\n}\n\nworkflow main(task: text max 10) -> result {\n  let parts = planner(task: task)\n  return consumer(items: parts)\n}\n",
+    );
+    let output = run_in(
+        &runs,
+        &workflow,
+        &["--arg", "task=go", "--sim-list", "1000"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let planner = runs.manifest("main/planner");
+    assert_eq!(planner["status"], "failed");
+    let error = planner["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("more than the agent's `summary 40`"),
+        "{error}"
+    );
+    let fits = run_in(&runs, &workflow, &["--arg", "task=go", "--sim-list", "1"]);
+    assert_eq!(fits.status.code(), Some(0), "{}", stderr(&fits));
+}

@@ -142,6 +142,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub struct Policy {
     pub timeout: Duration,
     pub retries: u32,
+    /// The agent's `summary` budget, in tokens: a structured answer is handed on whole,
+    /// so it must fit it (the checker counted it at that size).
+    pub summary: u64,
     /// The first backoff; it doubles on each retry, with jitter.
     pub backoff: Duration,
 }
@@ -179,7 +182,9 @@ async fn call_agent_inner(
                 result.tokens_out = result.tokens_out.saturating_add(response.tokens_out);
                 result.cost_usd += response.cost_usd;
                 result.session = response.session.clone().or(result.session.take());
-                match validate(&request.shape, &response, request.max_items) {
+                let checked = validate(&request.shape, &response, request.max_items)
+                    .and_then(|value| within_summary(value, policy.summary));
+                match checked {
                     Ok(value) => {
                         result.ok = true;
                         result.text = response.text;
@@ -272,6 +277,21 @@ pub(super) fn still_fits(shape: &Shape, value: Option<&Value>, max_items: Option
                 }
         }
     }
+}
+
+/// A structured answer, refused when it is larger than the `summary` budget it is
+/// handed on at: a list of 1,000 elements went whole into a prompt whose budget counted
+/// its summary.
+fn within_summary(value: Option<Value>, summary: u64) -> Result<Option<Value>, String> {
+    if let Some(value) = &value {
+        let tokens = crate::check::budget::tokens_of_bytes(value.to_string().len());
+        if tokens > summary {
+            return Err(format!(
+                "the answer is {tokens} tokens, more than the agent's `summary {summary}`; answer more briefly"
+            ));
+        }
+    }
+    Ok(value)
 }
 
 /// The JSON inside an answer that may wrap it in a Markdown code fence.

@@ -109,6 +109,8 @@ struct AgentSpec {
     shape: Shape,
     timeout: Duration,
     retries: u32,
+    /// Its `summary` budget, which a structured answer must fit.
+    summary: u64,
 }
 
 pub(super) struct Executor<'o> {
@@ -588,6 +590,7 @@ impl<'o> Executor<'o> {
             let policy = Policy {
                 timeout: spec.timeout,
                 retries: spec.retries,
+                summary: spec.summary,
                 backoff,
             };
             // Boxed: the call's future (retries, the provider's request) is most of
@@ -634,6 +637,9 @@ impl<'o> Executor<'o> {
                 .map_or(Shape::Result, |i| shape_of(outcome, item, &i.returns)),
             timeout: duration("timeout").unwrap_or(Duration::from_secs(600)),
             retries,
+            summary: (outcome.agents.get(&item))
+                .and_then(|info| info.summary)
+                .unwrap_or(crate::check::budget::DEFAULT_SUMMARY),
         });
         self.specs.insert(item, spec.clone());
         Some(spec)
