@@ -656,3 +656,36 @@ fn a_template_that_reads_a_full_output_counts_it() {
     let summary_only = "agent a(r: result) -> result {\n  context 300\n  summary 10 tokens\n  prompt \"Report: {{r.summary}}\"\n}\n\nworkflow main() -> result {\n  let e = exec([\"ls\"])\n  return a(r: e)\n}\n";
     assert_eq!(codes(&check(summary_only)), []);
 }
+
+/// A provider `url` the HTTP client cannot use, and a zero `timeout`, are refused when
+/// the file is checked: both failed every call of the run, the first with a library's
+/// "relative URL without a base".
+#[test]
+fn provider_urls_and_zero_timeouts_are_checked() {
+    let provider = |setting: &str| format!("provider p {{\n  kind \"openai\"\n  {setting}\n}}\n");
+    for bad in [
+        "url \"127.0.0.1:18001/v1\"",
+        "url \"ftp://127.0.0.1/v1\"",
+        "url \"http://\"",
+        "timeout 0s",
+    ] {
+        let outcome = check(&provider(bad));
+        assert!(
+            codes(&outcome).contains(&Code::E022),
+            "{bad}: {:?}",
+            codes(&outcome)
+        );
+    }
+    for good in [
+        "url \"http://127.0.0.1:18001/v1\"",
+        "url \"HTTPS://api.example.com\"",
+        "timeout 30s",
+    ] {
+        let outcome = check(&provider(good));
+        assert!(
+            !codes(&outcome).contains(&Code::E022),
+            "{good}: {:?}",
+            codes(&outcome)
+        );
+    }
+}

@@ -565,6 +565,47 @@ fn an_http_answer_that_repeats_the_key_is_redacted() {
     assert!(!answer.contains(KEY.1), "{answer}");
 }
 
+/// An Anthropic answer with no text (only a `tool_use` block, or no blocks) is not an
+/// answer, as for `openai`: it completed its node with an empty output. An error body
+/// that comes with a 200 is quoted.
+#[test]
+fn an_anthropic_answer_without_text_is_no_answer() {
+    let tool_use = serde_json::json!({
+        "type": "message",
+        "content": [{ "type": "tool_use", "id": "t1", "name": "x", "input": {} }],
+        "stop_reason": "tool_use",
+        "usage": { "input_tokens": 5, "output_tokens": 5 },
+    })
+    .to_string();
+    let error = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    for (reply, says) in [
+        (tool_use.as_str(), "stop reason `tool_use`"),
+        (error, "Overloaded"),
+    ] {
+        let scratch = Scratch::new("anthropic-no-text");
+        let server = FakeServer::start(vec![Reply::json(reply)]);
+        let provider = format!(
+            "provider api {{\n  kind \"anthropic\"\n  url \"{}\"\n  key env(\"PAI_TEST_ANTHROPIC_KEY\")\n}}",
+            server.url()
+        );
+        let file = scratch.write(
+            "judge.pai",
+            &judge_workflow(&provider, "retries 0")
+                .replace("model \"gpt-4o-mini\"", "model \"claude-sonnet-4-5\""),
+        );
+        let output = scratch.run(
+            &file,
+            &["--arg", "claim=x"],
+            &[("PAI_TEST_ANTHROPIC_KEY", "sk-ant-test-3333")],
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let judge = scratch.manifest("main/judge");
+        assert_eq!(judge["status"], "failed");
+        let error = judge["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{error}");
+    }
+}
+
 /// A provider endpoint that redirects is not followed: the key (Anthropic's
 /// `x-api-key`, which the HTTP client does not drop on a redirect to another origin)
 /// and the prompt went to whatever host the redirect named.

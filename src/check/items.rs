@@ -32,7 +32,7 @@ impl Kind {
     fn describe(self) -> &'static str {
         match self {
             Kind::Tokens => "a token count such as `200k` or `80 tokens`",
-            Kind::Duration => "a duration of at most a week, such as `30s`, `10m` or `2h`",
+            Kind::Duration => "a duration above zero and at most a week, such as `30s` or `10m`",
             Kind::Count => "a whole number from 0 to 1,000",
             Kind::Number => "a number",
             Kind::Text => "a text in quotes",
@@ -602,6 +602,21 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
                 }
             }
         }
+        // A `url` the HTTP client cannot use failed every call, three times, with a
+        // library's "relative URL without a base".
+        if let Some(url) = text("url") {
+            let scheme_ok = ["http://", "https://"]
+                .iter()
+                .any(|scheme| url.value.to_ascii_lowercase().starts_with(scheme));
+            let host = url.value.split_once("://").map_or("", |(_, rest)| rest);
+            if !scheme_ok || host.is_empty() || host.starts_with('/') {
+                problems.push(diagnostics::invalid_setting_value(
+                    url.span,
+                    "url",
+                    "an `http://` or `https://` address, such as `\"http://127.0.0.1:8080/v1\"`",
+                ));
+            }
+        }
         let kind = text("kind").map(|k| k.value.as_str());
         let command_like =
             kind == Some("command") || (kind.is_none() && values.contains_key("preset"));
@@ -678,7 +693,9 @@ fn value_fits(value: &Value, kind: Kind) -> bool {
         // ten minutes, without a word: the run's values are the checked ones.
         (Value::Quantity(q), Kind::Count) => q.as_count().is_some_and(|n| n <= MAX_COUNT),
         (Value::Quantity(q), Kind::Duration) => {
-            q.is_duration() && q.as_duration().is_some_and(|d| d <= MAX_DURATION)
+            q.is_duration()
+                && q.as_duration()
+                    .is_some_and(|d| !d.is_zero() && d <= MAX_DURATION)
         }
         (Value::Quantity(q), Kind::Number) => !q.is_duration(),
         (Value::Text(_), Kind::Text) => true,

@@ -81,18 +81,38 @@ impl Provider for Anthropic {
                 key: Some(&self.key),
             };
             let answer = http::post_json(post, &body, &endpoint).await?;
+            // An error can come with a 200 too (`{"type": "error", ...}`): its message
+            // is the one worth quoting.
+            if answer.get("type").and_then(Value::as_str) == Some("error") {
+                let said = (answer.pointer("/error/message").and_then(Value::as_str))
+                    .unwrap_or("no details");
+                return Err(ProviderError::transient(format!(
+                    "`{}` answered with an error: {said}",
+                    self.url
+                )));
+            }
             let Some(blocks) = answer.get("content").and_then(Value::as_array) else {
                 return Err(ProviderError::transient(format!(
                     "`{}` answered without `content`",
                     self.url
                 )));
             };
-            let text: String = blocks
+            let texts: Vec<&str> = blocks
                 .iter()
                 .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
                 .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("");
+                .collect();
+            // No text at all (only a `tool_use` block, or none) is no answer, as for
+            // `openai`: it completed the node with an empty output.
+            if texts.is_empty() {
+                let reason =
+                    (answer.get("stop_reason").and_then(Value::as_str)).unwrap_or("none given");
+                return Err(ProviderError::transient(format!(
+                    "`{}` answered without text (stop reason `{reason}`); pai calls models without tools, so a tool call is not an answer",
+                    self.url
+                )));
+            }
+            let text: String = texts.join("");
             let usage = |field: &str| {
                 answer
                     .pointer(&format!("/usage/{field}"))
