@@ -546,3 +546,32 @@ fn exec_nodes_are_named_safely_whatever_the_program() {
         assert!(!id.chars().any(char::is_control), "{id}");
     }
 }
+
+/// A duration argument is written as the language writes durations: `1e300s` was
+/// accepted and rendered as 301 digits into a prompt whose budget counted 6 tokens.
+#[test]
+fn duration_arguments_are_plain_numbers_with_a_unit() {
+    let (dir, file) = scratch_file(
+        "durations",
+        "wait.pai",
+        "agent waiter(wait: duration) {\n  context 50\n  summary 10\n  prompt \"Wait {{wait}}.\"\n}\n\nworkflow w(wait: duration) -> result {\n  return waiter(wait: wait)\n}\n",
+    );
+    let plan = |value: &str| {
+        pai(&[
+            "plan",
+            file.to_str().expect("utf-8"),
+            "--arg",
+            &format!("wait={value}"),
+        ])
+        .status
+        .code()
+    };
+    let refused: Vec<Option<i32>> = ["1e300s", "inf s", "NaNs", "1.2.3s", "1234567890123s"]
+        .iter()
+        .map(|v| plan(v))
+        .collect();
+    let fine: Vec<Option<i32>> = ["30s", "1.5m", "250ms"].iter().map(|v| plan(v)).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(refused.iter().all(|code| *code == Some(2)), "{refused:?}");
+    assert!(fine.iter().all(|code| *code == Some(0)), "{fine:?}");
+}

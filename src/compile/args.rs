@@ -219,12 +219,24 @@ fn parse_duration(raw: &str) -> Option<f64> {
     } else {
         return None;
     };
+    // Digits and one `.` only, as the language writes them: `1e300s` parsed, and
+    // rendered as 301 digits where the budget counted a duration at 6 tokens.
+    let plain = !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.matches('.').count() <= 1;
+    if !plain || number.len() > MAX_DURATION_DIGITS {
+        return None;
+    }
     number
         .parse::<f64>()
         .ok()
-        .filter(|n| *n >= 0.0)
+        .filter(|n| n.is_finite() && *n >= 0.0)
         .map(|n| n * factor)
 }
+
+/// The longest number a duration argument may have, fraction included: far past any
+/// timeout, short enough that it renders within the 6 tokens a duration is counted at.
+const MAX_DURATION_DIGITS: usize = 12;
 
 fn default_value(kind: &ExprKind, ty: &Type) -> Option<PlanValue> {
     let val = match kind {

@@ -257,7 +257,10 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
         Val::Path(path) => Value::String(path.display().to_string()),
         Val::Number(n) => json!(n),
         Val::Bool(b) => Value::Bool(*b),
-        Val::Duration(seconds) => Value::String(format!("{seconds}s")),
+        // Rounded to the millisecond: an `f64` prints every digit it holds.
+        Val::Duration(seconds) => {
+            Value::String(format!("{}s", (seconds * 1000.0).round() / 1000.0))
+        }
         // The shapes that hand results on are resolved once, in `resolve_argument`.
         Val::Node { .. }
         | Val::List(_)
