@@ -606,6 +606,33 @@ fn an_anthropic_answer_without_text_is_no_answer() {
     }
 }
 
+/// An answer that is no answer (`content: null`) is billed all the same, and counted:
+/// fifteen such attempts, 30,000 tokens by the server's count, read `0 tokens; $0.0000`
+/// and `--max-tokens` never tripped.
+#[test]
+fn tokens_of_failed_attempts_are_counted() {
+    let scratch = Scratch::new("openai-null-content");
+    let null_content = serde_json::json!({
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": null }, "finish_reason": "tool_calls" }],
+        "usage": { "prompt_tokens": 1_000, "completion_tokens": 1_000 },
+    })
+    .to_string();
+    let server = FakeServer::start(vec![Reply::json(null_content)]);
+    let file = scratch.write(
+        "judge.pai",
+        &judge_workflow(&openai_provider(&server), "retries 2"),
+    );
+    let output = scratch.run(&file, &["--arg", "claim=x"], &[KEY]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(server.requests().len(), 3);
+    let judge = scratch.manifest("main/judge");
+    assert_eq!(judge["status"], "failed");
+    assert_eq!(judge["tokens"]["input"], 3_000);
+    assert_eq!(judge["tokens"]["output"], 3_000);
+    let error = judge["error"].as_str().unwrap_or_default();
+    assert!(error.contains("a tool call is not an answer"), "{error}");
+}
+
 /// A provider endpoint that redirects is not followed: the key (Anthropic's
 /// `x-api-key`, which the HTTP client does not drop on a redirect to another origin)
 /// and the prompt went to whatever host the redirect named.

@@ -208,7 +208,12 @@ async fn call_agent_inner(
                     }
                 }
             }
-            Ok(Err(error)) => error,
+            Ok(Err(error)) => {
+                result.tokens_in = result.tokens_in.saturating_add(error.spent.tokens_in);
+                result.tokens_out = result.tokens_out.saturating_add(error.spent.tokens_out);
+                result.cost_usd += error.spent.cost_usd;
+                error
+            }
             Err(_) => ProviderError::transient(format!(
                 "timed out after {}",
                 humantime::format_duration(policy.timeout)

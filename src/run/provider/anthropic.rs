@@ -104,15 +104,6 @@ impl Provider for Anthropic {
                 .collect();
             // No text at all (only a `tool_use` block, or none) is no answer, as for
             // `openai`: it completed the node with an empty output.
-            if texts.is_empty() {
-                let reason =
-                    (answer.get("stop_reason").and_then(Value::as_str)).unwrap_or("none given");
-                return Err(ProviderError::transient(format!(
-                    "`{}` answered without text (stop reason `{reason}`); pai calls models without tools, so a tool call is not an answer",
-                    self.url
-                )));
-            }
-            let text: String = texts.join("");
             let usage = |field: &str| {
                 answer
                     .pointer(&format!("/usage/{field}"))
@@ -123,14 +114,28 @@ impl Provider for Anthropic {
                 .saturating_add(usage("cache_creation_input_tokens"))
                 .saturating_add(usage("cache_read_input_tokens"));
             let tokens_out = usage("output_tokens");
+            let cost_usd = (self.prices.of(model)).map_or(0.0, |p| p.cost(tokens_in, tokens_out));
+            if texts.is_empty() {
+                let reason =
+                    (answer.get("stop_reason").and_then(Value::as_str)).unwrap_or("none given");
+                // An answer that is no answer is billed all the same.
+                let spent = super::Spent {
+                    tokens_in,
+                    tokens_out,
+                    cost_usd,
+                };
+                return Err(ProviderError::transient(format!(
+                    "`{}` answered without text (stop reason `{reason}`); pai calls models without tools, so a tool call is not an answer",
+                    self.url
+                ))
+                .spending(spent));
+            }
+            let text: String = texts.join("");
             Ok(Response {
                 text,
                 tokens_in,
                 tokens_out,
-                cost_usd: self
-                    .prices
-                    .of(model)
-                    .map_or(0.0, |p| p.cost(tokens_in, tokens_out)),
+                cost_usd,
                 partial: (answer.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"))
                     .then(|| {
                         format!(

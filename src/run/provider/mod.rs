@@ -91,6 +91,17 @@ pub struct ProviderError {
     pub retryable: bool,
     /// How long the provider asked to be left alone (`Retry-After`).
     pub retry_after: Option<Duration>,
+    /// What the failed attempt cost: a server can bill an answer that is no answer
+    /// (`content: null`), and `--max-tokens` and `--max-cost` count it.
+    pub spent: Spent,
+}
+
+/// Tokens and dollars an attempt used.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spent {
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
 }
 
 impl ProviderError {
@@ -100,6 +111,7 @@ impl ProviderError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            spent: Spent::default(),
         }
     }
 
@@ -109,7 +121,14 @@ impl ProviderError {
             message: message.into(),
             retryable: true,
             retry_after: None,
+            spent: Spent::default(),
         }
+    }
+
+    /// The same failure, with what the attempt cost.
+    pub fn spending(mut self, spent: Spent) -> ProviderError {
+        self.spent = spent;
+        self
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::http::{self, Endpoint};
 use super::secret::Secret;
-use super::{schema, Answer, Provider, ProviderError, Request, Response, Shape};
+use super::{schema, Answer, Provider, ProviderError, Request, Response, Shape, Spent};
 use crate::compile::prices::Prices;
 
 /// An OpenAI-compatible endpoint.
@@ -107,27 +107,6 @@ impl Provider for OpenAi {
                 key: self.key.as_ref(),
             };
             let answer = http::post_json(post, &self.body(request, model), &endpoint).await?;
-            if let Some(refusal) = answer
-                .pointer("/choices/0/message/refusal")
-                .and_then(Value::as_str)
-            {
-                return Err(ProviderError::fatal(format!(
-                    "the model refused: {refusal}"
-                )));
-            }
-            let Some(text) = answer
-                .pointer("/choices/0/message/content")
-                .and_then(Value::as_str)
-            else {
-                return Err(ProviderError::transient(format!(
-                    "`{}` answered without `choices[0].message.content`",
-                    self.url
-                )));
-            };
-            let cut = answer
-                .pointer("/choices/0/finish_reason")
-                .and_then(Value::as_str)
-                == Some("length");
             let tokens_in = answer
                 .pointer("/usage/prompt_tokens")
                 .and_then(Value::as_u64)
@@ -136,6 +115,34 @@ impl Provider for OpenAi {
                 .pointer("/usage/completion_tokens")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
+            // An answer that is no answer is billed all the same.
+            let spent = Spent {
+                tokens_in,
+                tokens_out,
+                cost_usd: (self.prices.of(model)).map_or(0.0, |p| p.cost(tokens_in, tokens_out)),
+            };
+            if let Some(refusal) = answer
+                .pointer("/choices/0/message/refusal")
+                .and_then(Value::as_str)
+            {
+                return Err(
+                    ProviderError::fatal(format!("the model refused: {refusal}")).spending(spent),
+                );
+            }
+            let Some(text) = answer
+                .pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+            else {
+                return Err(ProviderError::transient(format!(
+                    "`{}` answered without `choices[0].message.content` (pai calls models without tools: a tool call is not an answer)",
+                    self.url
+                ))
+                .spending(spent));
+            };
+            let cut = answer
+                .pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                == Some("length");
             let value = (request.shape != Shape::Result)
                 .then(|| unwrap_answer(text))
                 .flatten();
@@ -147,10 +154,7 @@ impl Provider for OpenAi {
                 value,
                 tokens_in,
                 tokens_out,
-                cost_usd: self
-                    .prices
-                    .of(model)
-                    .map_or(0.0, |p| p.cost(tokens_in, tokens_out)),
+                cost_usd: spent.cost_usd,
                 partial: cut.then(|| "the answer was cut at the token limit".to_string()),
                 ..Response::default()
             })

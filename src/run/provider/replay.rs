@@ -166,6 +166,7 @@ impl Provider for Replay {
                     message: entry.error.clone().unwrap_or_default(),
                     retryable: entry.retryable.unwrap_or(entry.fail_first > 0),
                     retry_after: None,
+                    spent: super::Spent::default(),
                 });
             }
             let text = match (&entry.text, &entry.value) {
