@@ -16,6 +16,22 @@ fn scratch_file(name: &str, file: &str, text: &str) -> (std::path::PathBuf, std:
     (dir, path)
 }
 
+/// The node ids of a successful `pai plan --format json`.
+fn plan_ids(output: &Output) -> Vec<String> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    plan["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|node| node["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
 fn pai(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pai"))
         .args(args)
@@ -412,18 +428,7 @@ workflow fan(items: list<text max 100> max 20, inner: list<text max 100> max 20)
         "json",
     ]);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    let ids: Vec<&str> = plan["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|node| node["id"].as_str().expect("id"))
-        .collect();
+    let ids = plan_ids(&output);
     let workers = ids.iter().filter(|id| id.contains("/worker")).count();
     assert_eq!(workers, 30, "{ids:#?}");
     let mut unique = ids.clone();
@@ -523,18 +528,7 @@ fn exec_nodes_are_named_safely_whatever_the_program() {
     );
     let output = pai(&["plan", file.to_str().expect("utf-8"), "--format", "json"]);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    let ids: Vec<&str> = plan["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|node| node["id"].as_str().expect("id"))
-        .collect();
+    let ids = plan_ids(&output);
     assert_eq!(ids.len(), 4, "{ids:?}");
     for id in &ids {
         assert!(

@@ -144,6 +144,17 @@ workflow main(items: list<text max 10> max 20) {{
     )
 }
 
+/// The judge workflow on an `anthropic` provider at `server`, with `extra` provider
+/// settings and `agent_settings`.
+fn anthropic_judge(server: &FakeServer, extra: &str, agent_settings: &str) -> String {
+    let provider = format!(
+        "provider api {{\n  kind \"anthropic\"\n  url \"{}\"\n  key env(\"PAI_TEST_ANTHROPIC_KEY\"){extra}\n}}",
+        server.url()
+    );
+    judge_workflow(&provider, agent_settings)
+        .replace("model \"gpt-4o-mini\"", "model \"claude-sonnet-4-5\"")
+}
+
 const VERDICT: &str = r#"{"answer":{"ok":true,"reason":"it holds"}}"#;
 const KEY: (&str, &str) = ("PAI_TEST_OPENAI_KEY", "sk-test-openai-0000");
 
@@ -505,19 +516,13 @@ fn anthropic_sends_its_headers_and_records_usage() {
         2_000,
         100,
     ))]);
-    let provider = format!(
-        r#"provider api {{
-  kind "anthropic"
-  url "{}"
-  key env("PAI_TEST_ANTHROPIC_KEY")
-  max-tokens 1k
-}}"#,
-        server.url()
-    );
     let file = scratch.write(
         "judge.pai",
-        &judge_workflow(&provider, "retries 0\n  system \"Be terse.\"")
-            .replace("model \"gpt-4o-mini\"", "model \"claude-sonnet-4-5\""),
+        &anthropic_judge(
+            &server,
+            "\n  max-tokens 1k",
+            "retries 0\n  system \"Be terse.\"",
+        ),
     );
     let output = scratch.run(
         &file,
@@ -584,15 +589,7 @@ fn an_anthropic_answer_without_text_is_no_answer() {
     ] {
         let scratch = Scratch::new("anthropic-no-text");
         let server = FakeServer::start(vec![Reply::json(reply)]);
-        let provider = format!(
-            "provider api {{\n  kind \"anthropic\"\n  url \"{}\"\n  key env(\"PAI_TEST_ANTHROPIC_KEY\")\n}}",
-            server.url()
-        );
-        let file = scratch.write(
-            "judge.pai",
-            &judge_workflow(&provider, "retries 0")
-                .replace("model \"gpt-4o-mini\"", "model \"claude-sonnet-4-5\""),
-        );
+        let file = scratch.write("judge.pai", &anthropic_judge(&server, "", "retries 0"));
         let output = scratch.run(
             &file,
             &["--arg", "claim=x"],
@@ -643,19 +640,7 @@ fn a_redirect_is_not_followed_with_the_key() {
     let server = FakeServer::start(vec![
         Reply::status(307, "").header("location", &format!("{}/v1/messages", elsewhere.url()))
     ]);
-    let provider = format!(
-        r#"provider api {{
-  kind "anthropic"
-  url "{}"
-  key env("PAI_TEST_ANTHROPIC_KEY")
-}}"#,
-        server.url()
-    );
-    let file = scratch.write(
-        "judge.pai",
-        &judge_workflow(&provider, "retries 0")
-            .replace("model \"gpt-4o-mini\"", "model \"claude-sonnet-4-5\""),
-    );
+    let file = scratch.write("judge.pai", &anthropic_judge(&server, "", "retries 0"));
     let output = scratch.run(
         &file,
         &["--arg", "claim=x"],
