@@ -1084,7 +1084,8 @@ fn test_workflow(file: &Path) -> ExitCode {
             for mismatch in &mismatches {
                 stdoutln!("  {mismatch}");
             }
-            stdoutln!("{} mismatches", mismatches.len());
+            let count = mismatches.len();
+            stdoutln!("{count} mismatch{}", if count == 1 { "" } else { "es" });
             Exit::Failed
         }
         Err(error) => {

@@ -498,6 +498,31 @@ fn pai_test_passes_on_expectations_and_shows_each_mismatch() {
         "{stdout}"
     );
     assert!(stdout.contains("4 mismatches"), "{stdout}");
+
+    // Expectations that could never fail, or never pass, are refused before the run.
+    for (expectations, says) in [
+        (
+            "args: [\"x=go\"]\nmax_cost: .nan\n",
+            "`max_cost: NaN` is not an amount of dollars",
+        ),
+        (
+            "args: [\"x=go\"]\nmax_cost: -1\n",
+            "`max_cost: -1` is not an amount of dollars",
+        ),
+        (
+            "args: [\"x=go\"]\nstatus: complet\n",
+            "`status: complet` is not a run status",
+        ),
+        (
+            "args: [\"x=go\"]\nnodes:\n  flaky-run/flaky:\n    status: done\n",
+            "`status: done` is not a node status",
+        ),
+    ] {
+        std::fs::write(dir.join("flaky.expect.yaml"), expectations).expect("write expectations");
+        let refused = pai(&["test", dir.join("flaky.pai").to_str().expect("utf-8")]);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -57,10 +57,48 @@ pub struct NodeExpectation {
 }
 
 impl Expectations {
-    /// Reads an expectations file.
+    /// Reads an expectations file, refusing ones that could never fail or never pass:
+    /// `max_cost: .nan` passed every run, and `status: complet` failed every one.
     pub fn load(path: &Path) -> Result<Expectations, String> {
         let text = crate::source::read_text(path)?;
-        serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+        let expectations: Expectations =
+            serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))?;
+        expectations.problem().map_or(Ok(expectations), |problem| {
+            Err(format!("`{}`: {problem}", path.display()))
+        })
+    }
+
+    /// What makes these expectations meaningless, if anything.
+    fn problem(&self) -> Option<String> {
+        const RUN_STATUSES: &[&str] = &["complete", "partial", "failed"];
+        const NODE_STATUSES: &[&str] = &["complete", "partial", "failed", "waiting"];
+        if let Some(max) = self
+            .max_cost
+            .filter(|max| !(max.is_finite() && *max >= 0.0))
+        {
+            return Some(format!(
+                "`max_cost: {max}` is not an amount of dollars, 0 or more"
+            ));
+        }
+        if let Some(status) = self
+            .status
+            .as_ref()
+            .filter(|s| !RUN_STATUSES.contains(&s.as_str()))
+        {
+            return Some(format!(
+                "`status: {status}` is not a run status: {}",
+                crate::diagnostics::backticked(RUN_STATUSES)
+            ));
+        }
+        self.nodes.iter().find_map(|(id, node)| {
+            let status = node.status.as_ref()?;
+            (!NODE_STATUSES.contains(&status.as_str())).then(|| {
+                format!(
+                    "`{id}`: `status: {status}` is not a node status: {}",
+                    crate::diagnostics::backticked(NODE_STATUSES)
+                )
+            })
+        })
     }
 
     /// Every way the run differs from what was expected, as `what: expected …, got …`.
