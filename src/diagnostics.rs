@@ -846,13 +846,16 @@ pub fn invalid_quantity(span: Span, what: &str, expected: &str) -> Diagnostic {
     .help(format!("write {expected}"))
 }
 
-/// A constant over the bound declared for it (E033): `what` is over `max` by `size`.
-pub fn over_bound(span: Span, what: &str, size: &str, bound: &str) -> Diagnostic {
+/// A constant over the bound declared for it (E033): `what` is `amount` `unit`
+/// (`14 tokens`, `3 elements`), more than its `max`.
+pub fn over_bound(span: Span, what: &str, amount: u64, unit: &str, max: u64) -> Diagnostic {
+    let size = format!("{} {unit}", thousands(amount));
+    let bound = format!("max {}", thousands(max));
     Diagnostic::new(
         Code::E033,
         span,
         format!("{what} is {size}, more than its `{bound}`"),
-        size.to_string(),
+        size,
     )
     .help(format!("shorten it, or raise the `{bound}`"))
 }

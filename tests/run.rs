@@ -79,6 +79,23 @@ fn stderr(output: &Output) -> String {
 
 const ORCHESTRATE: &str = "tests/fixtures/orchestrate.pai";
 
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 fn every_manifest(dir: &Path, out: &mut Vec<serde_yaml::Value>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -741,18 +758,11 @@ fn exec_steps_keep_the_huge_page_setting_pai_was_started_with() {
         "workflow probe() -> result {\n  return exec([\"cat\", \"/proc/self/status\"])\n}\n",
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let mut outputs = Vec::new();
-    let mut dirs = vec![runs.run_dir()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.file_name().is_some_and(|n| n == "output.md") {
-                outputs.push(std::fs::read_to_string(&path).expect("output"));
-            }
-        }
-    }
+    let outputs: Vec<String> = files_under(&runs.run_dir())
+        .into_iter()
+        .filter(|path| path.file_name().is_some_and(|n| n == "output.md"))
+        .map(|path| std::fs::read_to_string(path).expect("output"))
+        .collect();
     let seen: Vec<_> = outputs.iter().filter_map(|o| thp_line(o)).collect();
     assert_eq!(seen, vec![expected]);
 }
@@ -802,19 +812,10 @@ fn an_exec_step_that_prints_the_environment_leaks_no_key() {
         .output()
         .expect("pai runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let mut files = Vec::new();
-    let mut dirs = vec![runs.run_dir()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(std::fs::read_to_string(&path).expect("text"));
-            }
-        }
-    }
-    let all = files.concat();
+    let all: String = files_under(&runs.run_dir())
+        .into_iter()
+        .map(|path| std::fs::read_to_string(path).expect("text"))
+        .collect();
     assert!(all.contains("EXEC_CANARY_PLAIN=plain-value-kept"), "{all}");
     assert!(all.contains("EXEC_CANARY_API_KEY=[redacted]"), "{all}");
     assert!(!all.contains(&canary));

@@ -911,8 +911,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 self.emit(diagnostics::over_bound(
                     f.iter.span,
                     "the list `for` iterates",
-                    &format!("{} elements", diagnostics::thousands(items.len() as u64)),
-                    &format!("max {}", diagnostics::thousands(declared)),
+                    items.len() as u64,
+                    "elements",
+                    declared,
                 ));
             }
         }

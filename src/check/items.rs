@@ -745,8 +745,9 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
                     found.push(diagnostics::over_bound(
                         default.span,
                         &format!("the default of `{name}`"),
-                        &format!("{} tokens", diagnostics::thousands(tokens)),
-                        &format!("max {}", diagnostics::thousands(max)),
+                        tokens,
+                        "tokens",
+                        max,
                     ));
                 }
             }
@@ -756,8 +757,9 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
                 found.push(diagnostics::over_bound(
                     default.span,
                     &format!("the default of `{name}`"),
-                    &format!("{} elements", diagnostics::thousands(items.len() as u64)),
-                    &format!("max {}", diagnostics::thousands(max)),
+                    items.len() as u64,
+                    "elements",
+                    max,
                 ));
             }
             let element_max = match &param.ty {
@@ -770,8 +772,9 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
                         found.push(diagnostics::over_bound(
                             item.span,
                             &format!("an element of the default of `{name}`"),
-                            &format!("{} tokens", diagnostics::thousands(tokens)),
-                            &format!("max {}", diagnostics::thousands(element_max)),
+                            tokens,
+                            "tokens",
+                            element_max,
                         ));
                     }
                 }

@@ -157,11 +157,7 @@ pub const SEGMENT_BYTES: usize = 160;
 /// characters, no `,` (which joins nested labels, so a joined label reads back one
 /// way), never `.` or `..`, at most [`LABEL_BYTES`] bytes.
 pub fn safe_label(label: &str) -> String {
-    let mut out: String = label
-        .chars()
-        .map(|c| if c == ',' { '_' } else { c })
-        .collect();
-    out = safe_segment(&out);
+    let mut out = never_dots(sanitized(label, &[',']));
     cut_at_bytes(&mut out, LABEL_BYTES);
     out
 }
@@ -171,19 +167,31 @@ pub fn safe_label(label: &str) -> String {
 /// eight hex digits of a hash of the whole, so that labels which share a long start
 /// stay apart.
 pub fn safe_segment(label: &str) -> String {
-    let mut out: String = label
+    let mut out = sanitized(label, &[]);
+    cut_with_hash(&mut out, SEGMENT_BYTES);
+    never_dots(out)
+}
+
+/// `label` with separators, brackets, control characters and `also` made `_`.
+fn sanitized(label: &str, also: &[char]) -> String {
+    label
         .chars()
         .map(|c| match c {
             '/' | '\\' | '[' | ']' => '_',
-            c if c.is_control() => '_',
+            c if c.is_control() || also.contains(&c) => '_',
             c => c,
         })
-        .collect();
-    cut_with_hash(&mut out, SEGMENT_BYTES);
-    if out.is_empty() || out.chars().all(|c| c == '.') {
-        out = format!("_{out}");
+        .collect()
+}
+
+/// `segment`, or `_` before it when it is empty, `.` or `..`: never a name that
+/// stands for a directory other than its own.
+fn never_dots(segment: String) -> String {
+    if segment.chars().all(|c| c == '.') {
+        format!("_{segment}")
+    } else {
+        segment
     }
-    out
 }
 
 /// The most bytes of a whole segment (`name#k[label]`), under the 255 a file name may

@@ -8,7 +8,7 @@ use handlebars::{Context, Handlebars};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::provider::{Provider, ProviderError, Request, Response, Shape};
+use super::provider::{Provider, ProviderError, Request, Response, Shape, Spent};
 use crate::check::scope::ItemRef;
 
 /// What a call produced, before it becomes a manifest.
@@ -30,6 +30,16 @@ pub struct CallResult {
     pub partial: Option<String>,
     /// The provider's conversation id.
     pub session: Option<String>,
+}
+
+impl CallResult {
+    /// Adds what one attempt cost, saturating: the counts are a server's, and
+    /// 2^64 - 1 wrapped to 0.
+    fn spend(&mut self, spent: Spent) {
+        self.tokens_in = self.tokens_in.saturating_add(spent.tokens_in);
+        self.tokens_out = self.tokens_out.saturating_add(spent.tokens_out);
+        self.cost_usd += spent.cost_usd;
+    }
 }
 
 /// A rendered prompt, its system prompt, and the hash of both with the model.
@@ -177,10 +187,11 @@ async fn call_agent_inner(
         let answer = tokio::time::timeout(policy.timeout, provider.complete(&request)).await;
         let error = match answer {
             Ok(Ok(response)) => {
-                // Saturating: the counts are a server's, and 2^64 - 1 wrapped to 0.
-                result.tokens_in = result.tokens_in.saturating_add(response.tokens_in);
-                result.tokens_out = result.tokens_out.saturating_add(response.tokens_out);
-                result.cost_usd += response.cost_usd;
+                result.spend(Spent {
+                    tokens_in: response.tokens_in,
+                    tokens_out: response.tokens_out,
+                    cost_usd: response.cost_usd,
+                });
                 result.session = response.session.clone().or(result.session.take());
                 let checked = validate(&request.shape, &response, request.max_items)
                     .and_then(|value| within_summary(value, policy.summary));
@@ -209,9 +220,7 @@ async fn call_agent_inner(
                 }
             }
             Ok(Err(error)) => {
-                result.tokens_in = result.tokens_in.saturating_add(error.spent.tokens_in);
-                result.tokens_out = result.tokens_out.saturating_add(error.spent.tokens_out);
-                result.cost_usd += error.spent.cost_usd;
+                result.spend(error.spent);
                 error
             }
             Err(_) => ProviderError::transient(format!(
@@ -255,16 +264,21 @@ fn validate(
         None => serde_json::from_str(extract_json(&response.text))
             .map_err(|e| format!("the answer is not JSON ({e})"))?,
     };
-    check_shape(shape, &value, "the answer")?;
-    if let (Some(max), Value::Array(items)) = (max_items, &value) {
-        if items.len() > max {
-            return Err(format!(
-                "the answer has {} elements, more than the {max} allowed",
-                items.len()
-            ));
-        }
-    }
+    check_answer(shape, &value, max_items)?;
     Ok(Some(value))
+}
+
+/// Whether `value` has the shape of an answer, and no more elements than `max_items`
+/// when a `for` bounds it.
+fn check_answer(shape: &Shape, value: &Value, max_items: Option<usize>) -> Result<(), String> {
+    check_shape(shape, value, "the answer")?;
+    match (max_items, value) {
+        (Some(max), Value::Array(items)) if items.len() > max => Err(format!(
+            "the answer has {} elements, more than the {max} allowed",
+            items.len()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `value`, recorded by an earlier run, is still an answer its agent could give:
@@ -274,13 +288,7 @@ pub(super) fn still_fits(shape: &Shape, value: Option<&Value>, max_items: Option
     match (shape, value) {
         (Shape::Result, _) => true,
         (_, None) => false,
-        (shape, Some(value)) => {
-            check_shape(shape, value, "the answer").is_ok()
-                && match (max_items, value) {
-                    (Some(max), Value::Array(items)) => items.len() <= max,
-                    _ => true,
-                }
-        }
+        (shape, Some(value)) => check_answer(shape, value, max_items).is_ok(),
     }
 }
 

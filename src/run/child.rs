@@ -129,8 +129,8 @@ pub async fn wait_capped(mut group: Group) -> Result<Captured, CaptureError> {
     let (stdout, stderr) = match read {
         Ok(both) => both,
         Err(error) => {
-            group.kill_all();
-            // Killing may fail only for a child that has already exited.
+            // Killing may fail only for a child that has already exited; the rest of
+            // its group goes once it is reaped.
             let _ = group.child.start_kill();
             let _ = group.child.wait().await;
             group.finish();

@@ -232,11 +232,7 @@ impl Batch {
         match document.to_yaml() {
             Ok(text) => self.stage(path, text.as_bytes()),
             Err(error) => {
-                self.errors.push(format!(
-                    "cannot write `{}`: {}",
-                    path.display(),
-                    error.to_string().to_lowercase()
-                ));
+                self.errors.push(cannot_write(&path, &error));
                 false
             }
         }
@@ -265,11 +261,7 @@ impl Batch {
                 true
             }
             Err(error) => {
-                self.errors.push(format!(
-                    "cannot write `{}`: {}",
-                    path.display(),
-                    error.to_string().to_lowercase()
-                ));
+                self.errors.push(cannot_write(&path, &error));
                 false
             }
         }
@@ -325,11 +317,7 @@ impl Batch {
             previous_written = written.is_ok();
             if let Err(error) = written {
                 let _ = std::fs::remove_file(&temp);
-                self.errors.push(format!(
-                    "cannot write `{}`: {}",
-                    path.display(),
-                    error.to_string().to_lowercase()
-                ));
+                self.errors.push(cannot_write(&path, &error));
             }
         }
     }
@@ -419,6 +407,15 @@ fn sync_file(path: &Path) -> std::io::Result<()> {
         .write(true)
         .open(path)
         .and_then(|file| file.sync_data())
+}
+
+/// The error for a file that could not be written, in the lowercase of every message.
+fn cannot_write(path: &Path, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "cannot write `{}`: {}",
+        path.display(),
+        error.to_string().to_lowercase()
+    )
 }
 
 /// Temp file, sync, rename, for one file outside the writer thread.

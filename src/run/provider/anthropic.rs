@@ -102,8 +102,6 @@ impl Provider for Anthropic {
                 .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
                 .filter_map(|b| b.get("text").and_then(Value::as_str))
                 .collect();
-            // No text at all (only a `tool_use` block, or none) is no answer, as for
-            // `openai`: it completed the node with an empty output.
             let usage = |field: &str| {
                 answer
                     .pointer(&format!("/usage/{field}"))
@@ -115,6 +113,8 @@ impl Provider for Anthropic {
                 .saturating_add(usage("cache_read_input_tokens"));
             let tokens_out = usage("output_tokens");
             let cost_usd = (self.prices.of(model)).map_or(0.0, |p| p.cost(tokens_in, tokens_out));
+            // No text at all (only a `tool_use` block, or none) is no answer, as for
+            // `openai`: it completed the node with an empty output.
             if texts.is_empty() {
                 let reason =
                     (answer.get("stop_reason").and_then(Value::as_str)).unwrap_or("none given");

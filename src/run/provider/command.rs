@@ -99,8 +99,7 @@ impl Command {
             // in the answer's JSON).
             .filter(|(name, value)| {
                 spec.key.as_deref() == Some(name.as_str())
-                    || (secret::looks_secret(name)
-                        && value.trim().len() >= secret::MIN_ENVIRONMENT_SECRET)
+                    || secret::is_environment_secret(name, value)
             })
             .map(|(_, value)| Secret::new(value.clone()))
             .collect();
@@ -208,9 +207,7 @@ impl Command {
     }
 
     fn redact(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(text.to_string(), |text, secret| secret.redact(&text))
+        secret::redact_all(&self.secrets, text.to_string())
     }
 
     async fn spawn(&self, args: &[String], stdin: Option<&[u8]>) -> Result<Output, ProviderError> {

@@ -56,7 +56,13 @@ pub fn looks_secret(name: &str) -> bool {
 
 /// The shortest value of a credential-named variable that [`environment_secrets`]
 /// redacts: shorter ones (`GH_TOKEN_ENABLED=true`) would blank ordinary words.
-pub const MIN_ENVIRONMENT_SECRET: usize = 8;
+const MIN_ENVIRONMENT_SECRET: usize = 8;
+
+/// Whether the variable `name` set to `value` holds a credential worth redacting: its
+/// name says so ([`looks_secret`]) and the value is long enough to be one.
+pub fn is_environment_secret(name: &str, value: &str) -> bool {
+    looks_secret(name) && value.trim().len() >= MIN_ENVIRONMENT_SECRET
+}
 
 /// The values of this process's credential-named variables ([`looks_secret`]) of at
 /// least eight characters, read once: what an `exec` step prints is redacted of them,
@@ -67,9 +73,7 @@ pub fn environment_secrets() -> &'static [Secret] {
     SECRETS.get_or_init(|| {
         std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-            .filter(|(name, value)| {
-                looks_secret(name) && value.trim().len() >= MIN_ENVIRONMENT_SECRET
-            })
+            .filter(|(name, value)| is_environment_secret(name, value))
             .map(|(_, value)| Secret::new(value.trim()))
             .collect()
     })
