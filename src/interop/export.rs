@@ -24,8 +24,6 @@ use crate::syntax::ast::{self, Expr, ExprKind, Item};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exported {
     pub skill: String,
-    /// Where the skill comes from: `skill `x` of `file.pai``, for messages.
-    pub origin: String,
     pub dir: PathBuf,
     /// Each file's path and text, with the `.pai` item it comes from.
     pub files: Vec<(PathBuf, String, String)>,
@@ -250,7 +248,6 @@ fn export_skill(outcome: &Outcome, module: ModuleId, skill: &ast::Skill, out: &P
     }
     Exported {
         skill: name,
-        origin,
         dir,
         files,
         notes,
