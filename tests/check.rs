@@ -80,13 +80,14 @@ fn synthesizer_handed_seventeen_results_breaks_fanout_sixteen() {
 
 #[test]
 fn budget_error_names_every_term_of_the_sum() {
-    // 16 children of 80 tokens, the scope path (1,024), the template's literal text.
+    // 16 children of 80 tokens each with their fence and status (30), the scope path
+    // (1,024), the template's literal text.
     let outcome = check(&orchestrate(16, "2k", 10));
     assert_eq!(codes(&outcome), vec![Code::E017]);
     let message = &messages(&outcome, Code::E017)[0];
     assert_eq!(
         message,
-        "worst-case input of `synthesizer` exceeds its context: 1,024 (scope) + 16 × 80 (children) + 3 (template) = 2,307 > context 2,000"
+        "worst-case input of `synthesizer` exceeds its context: 1,024 (scope) + 16 × 110 (children) + 3 (template) = 2,787 > context 2,000"
     );
 }
 

@@ -1124,3 +1124,26 @@ fn a_structured_answer_over_its_summary_fails_its_node() {
     let fits = run_in(&runs, &workflow, &["--arg", "task=go", "--sim-list", "1"]);
     assert_eq!(fits.status.code(), Some(0), "{}", stderr(&fits));
 }
+
+/// The checker assumes 4,000 tokens for a full `output` (with W009); a run holds the
+/// call to the agent's `context` itself, and does not send a larger prompt.
+#[test]
+fn a_prompt_past_its_context_is_not_sent() {
+    let (runs, _scratch, workflow) = runs_and_file(
+        "past-context",
+        "reads.pai",
+        "agent reader(log: result) -> result {\n  context 5k\n  summary 10 tokens\n  prompt \"Read {{log.output}}\"\n}\n\nworkflow main() -> result {\n  let log = exec([\"seq\", \"1\", \"20000\"])\n  return reader(log: log)\n}\n",
+    );
+    let output = run_in(&runs, &workflow, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let reader = runs.manifest("main/reader");
+    assert_eq!(reader["status"], "failed");
+    let error = reader["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the prompt is 27,")
+            && error.contains("more than the agent's `context 5,000`, and was not sent"),
+        "{error}"
+    );
+    assert_eq!(reader["tokens"]["input"].as_u64(), Some(0), "{reader:?}");
+    assert_eq!(reader["attempts"].as_u64(), Some(0), "{reader:?}");
+}

@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use foldhash::{HashMap, HashMapExt, HashSet};
 use petgraph::algo::kosaraju_scc;
 
-use super::budget::{self, Bound, Chain};
+use super::budget::{self, Bound};
+use super::cost::{self, Size};
 use super::graph::{binding_graph, cycle_path};
 use super::items::{literal_type, AgentInfo};
 use super::modules::ModuleId;
@@ -35,6 +36,8 @@ pub struct Value {
     pub elem: Option<Bound>,
     /// For lists: an upper bound on the length, when one is known before the run.
     pub len: Option<u64>,
+    /// For lists of lists: an upper bound on the length of every element.
+    pub elem_len: Option<u64>,
     /// How many `read(...)` values it carries.
     pub reads: u64,
     /// How many agent results it carries.
@@ -52,6 +55,7 @@ impl Value {
             bound,
             elem: None,
             len: None,
+            elem_len: None,
             reads: 0,
             results: 0,
             outputs: Vec::new(),
@@ -67,9 +71,28 @@ impl Value {
         Value::of(Type::Unknown, Bound::default())
     }
 
-    /// The value of an agent's answer: bounded by its summary budget.
+    /// Its worst case as a template sees it.
+    fn size(&self) -> Size {
+        Size {
+            whole: self.bound.clone(),
+            len: self.len,
+            elem_len: self.elem_len,
+            elem: self.elem.clone().unwrap_or_else(|| self.bound.element()),
+            results: self.results,
+            answer: self.results > 0,
+            list: self.ty.is_list(),
+        }
+    }
+
+    /// The value of an agent's answer: bounded by its summary budget, and a `result`
+    /// by what its fence and other fields add.
     fn answer(ty: Type, summary: u64) -> Value {
-        let bound = Bound::of(summary);
+        let overhead = if ty == Type::Result {
+            budget::RESULT_OVERHEAD
+        } else {
+            0
+        };
+        let bound = Bound::of(summary.saturating_add(overhead));
         let mut value = Value::of(ty, bound.clone());
         if value.ty.is_list() {
             value.elem = Some(bound);
@@ -657,8 +680,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
         let mut element: Option<Type> = None;
         let mut value = Value::of(Type::EmptyList, Bound::default());
         let mut elem = Bound::default();
+        let mut longest = Some(0u64);
         for item in items {
             let item_value = self.expr(item);
+            longest = longest.zip(item_value.len).map(|(a, b)| a.max(b));
             match &element {
                 None => element = Some(item_value.ty.clone()),
                 Some(first) if item_value.ty.fits(first) => {}
@@ -684,6 +709,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
         value.elem = Some(elem);
         value.len = Some(items.len() as u64);
+        value.elem_len = longest;
         value
     }
 
@@ -841,6 +867,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 let mut value = Value::of(ty, l.bound.plus(r.bound));
                 value.elem = Some(l.elem.unwrap_or_default().max(r.elem.unwrap_or_default()));
                 value.len = l.len.zip(r.len).map(|(a, b)| a.saturating_add(b));
+                value.elem_len = l.elem_len.zip(r.elem_len).map(|(a, b)| a.max(b));
                 value.reads = l.reads + r.reads;
                 value.results = l.results + r.results;
                 value.outputs = [l.outputs, r.outputs].concat();
@@ -961,7 +988,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
         var_value.reads = iter.reads.min(1);
         var_value.outputs = iter.outputs.clone();
         if var_value.ty.is_list() {
-            var_value.elem = Some(var_value.bound.clone());
+            var_value.elem = Some(var_value.bound.element());
+            var_value.len = iter.elem_len;
         }
         self.push_frame(&f.body.lets, Some((&f.var, var_value)));
         let body = self.expr(&f.body.value);
@@ -973,6 +1001,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         let mut value = Value::of(Type::List(Box::new(body.ty.clone())), bound);
         value.elem = Some(body.bound);
         value.len = count;
+        value.elem_len = body.len;
         value.reads = body.reads.saturating_mul(times);
         value.results = body.results.saturating_mul(times);
         value.outputs = body.outputs;
@@ -1007,6 +1036,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
             (a, b) => a.or(b),
         };
         value.len = then.len.zip(otherwise.len).map(|(a, b)| a.max(b));
+        value.elem_len = then.elem_len.zip(otherwise.elem_len).map(|(a, b)| a.max(b));
         value.reads = then.reads.max(otherwise.reads);
         value.results = then.results.max(otherwise.results);
         value.outputs = [then.outputs, otherwise.outputs].concat();
@@ -1260,30 +1290,17 @@ impl<'c, 'p> Analysis<'c, 'p> {
         span: Span,
     ) {
         let agent_file = self.checker.program.module(target.module).file;
-        let mut chain = Chain::default();
-        let mut assumed = Vec::new();
+        let size_of = |name: &str| {
+            args.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.size())
+        };
+        let priced = cost::price(&info.cost, &size_of);
+        let mut assumed = priced.assumed;
         let mut unproven = false;
-        // A template that reads a result's `output` (by name, or by rendering or
-        // iterating it whole) is handed the full output, whose size is not its summary.
-        let reads_output = info.result_fields.contains("output");
         for (name, value) in args {
-            let uses = info.uses.get(name).copied().unwrap_or(0);
-            if uses == 0 {
+            if !info.cost.mentions(name) {
                 continue;
-            }
-            chain.push(value.bound.clone().times(uses), name.clone());
-            if reads_output && value.results > 0 && value.ty.may_hold_result() {
-                let output = Bound::assumed(
-                    budget::ASSUMED_TEXT.saturating_mul(value.results),
-                    format!(
-                        "the full `output` of `{name}` that the template reads ({} tokens assumed for each)",
-                        diagnostics::thousands(budget::ASSUMED_TEXT)
-                    ),
-                    span,
-                );
-                assumed.extend(output.assumed.iter().map(|a| a.what.clone()));
-                chain.push(output.times(uses), format!("{name}.output"));
-                self.emit(diagnostics::output_instead_of_summary(span));
             }
             assumed.extend(value.bound.assumed.iter().map(|a| a.what.clone()));
             unproven |= value.bound.unproven.is_some();
@@ -1291,7 +1308,16 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 self.emit(diagnostics::output_instead_of_summary(*output));
             }
         }
-        chain.push(Bound::of(info.template_tokens), "template");
+        // A template that reads a result's `output` (by name, or by rendering or
+        // iterating it whole) is handed the full output, whose size is not its summary.
+        for name in &priced.reads_output {
+            assumed.push(format!(
+                "the full `output` of `{name}` that the template reads ({} tokens assumed for each)",
+                diagnostics::thousands(budget::ASSUMED_TEXT)
+            ));
+            self.emit(diagnostics::output_instead_of_summary(span));
+        }
+        let chain = priced.chain;
         let Some(context) = info.context else {
             if !info.context_written && self.share.warned_no_context.insert((target, self.module)) {
                 let mut diagnostic = diagnostics::no_context(span, &info.name, info.span);

@@ -1,6 +1,6 @@
 //! Worst-case sizes of values, in tokens, and the chain of terms a budget error prints.
 //!
-//! Tokens are estimated as bytes ÷ 4, rounded up (docs/budgets.md). A bound is a sum of
+//! Tokens are estimated as bytes ÷ 4, rounded up (docs/checking.md, "Context budgets"). A bound is a sum of
 //! terms `count × each`, so that an error can say where the tokens come from:
 //! `6 × 80 + 10 × 80 (children) + 12 (template) = 1,292 > context 1,000`.
 
@@ -18,9 +18,24 @@ pub const DEFAULT_SUMMARY: u64 = 200;
 /// Length assumed for a list parameter without `max`.
 pub const ASSUMED_LIST: u64 = 16;
 
+/// The most bytes of a node id or path a fence names as its source; a longer one
+/// keeps its end, the part that tells nodes apart.
+pub const FENCE_SOURCE_BYTES: usize = 64;
+/// Tokens of the `<untrusted source="...">` fence around text a model or a file wrote,
+/// with a source of at most [`FENCE_SOURCE_BYTES`]: 35 bytes of markup and the source.
+pub const FENCE_TOKENS: u64 = (35 + FENCE_SOURCE_BYTES as u64).div_ceil(4);
+/// Tokens a `result` adds to its summary when it enters a prompt: the summary's fence,
+/// and its other fields (`status` at most 8 bytes, `outputs` 11, `children` 2).
+pub const RESULT_OVERHEAD: u64 = (35 + FENCE_SOURCE_BYTES as u64 + 8 + 11 + 2).div_ceil(4);
+
 /// Estimated tokens of `bytes` bytes of text.
 pub fn tokens_of_bytes(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(4)
+}
+
+/// [`tokens_of_bytes`] of a byte count that may not fit a `usize`.
+pub fn tokens_of_bytes_u64(bytes: u64) -> u64 {
+    bytes.div_ceil(4)
 }
 
 /// One term of a bound: `count` values of at most `each` tokens.

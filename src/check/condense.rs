@@ -11,7 +11,8 @@
 //! - the whitespace (Unicode's) at both ends of a run is kept, so whitespace control (`{{~x~}}`)
 //!   and standalone block lines are decided as before, and they only ever remove
 //!   whitespace, never the condensed middle;
-//! - a run holding `\` (an escaped `\{{`) is copied as it is;
+//! - a run holding `\` is copied as it is, and a template holding an escaped `\{{`
+//!   is not condensed at all;
 //! - a template whose tags hold string literals, comments, `[...]` keys or raw blocks
 //!   (where `}}` may not end the tag), partials or decorators (whose insides the
 //!   checker does not visit), or whose tags are not closed, is not condensed at all.
@@ -29,8 +30,9 @@ pub(super) struct Condensed {
     /// `(offset in text, offset in the original)` at the start of every copied or
     /// condensed piece, in order; empty when `text` is the original.
     anchors: Vec<(usize, usize)>,
-    /// Literal bytes removed by condensing.
-    pub removed_bytes: usize,
+    /// The literal runs condensed: `(start, end)` in the original and the bytes
+    /// removed from the middle, in order.
+    runs: Vec<(usize, usize, usize)>,
 }
 
 impl Condensed {
@@ -41,10 +43,10 @@ impl Condensed {
 
     /// The original text, unchanged.
     pub fn identity(original: &str) -> Self {
-        Self::with(original.to_string(), Vec::new(), 0)
+        Self::with(original.to_string(), Vec::new(), Vec::new())
     }
 
-    fn with(text: String, anchors: Vec<(usize, usize)>, removed_bytes: usize) -> Self {
+    fn with(text: String, anchors: Vec<(usize, usize)>, runs: Vec<(usize, usize, usize)>) -> Self {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -52,7 +54,17 @@ impl Condensed {
             text,
             line_starts,
             anchors,
-            removed_bytes,
+            runs,
+        }
+    }
+
+    /// The bytes condensing removed from the literal run holding `offset` (in the
+    /// original): what a literal handlebars read there is short of the original.
+    pub fn removed_at(&self, offset: usize) -> usize {
+        let run = self.runs.partition_point(|&(start, _, _)| start <= offset);
+        match run.checked_sub(1).and_then(|i| self.runs.get(i)) {
+            Some(&(_, end, removed)) if offset < end => removed,
+            _ => 0,
         }
     }
 
@@ -89,16 +101,24 @@ fn condense(original: &str) -> Option<Condensed> {
     if original.matches("{{#").count() >= super::templates::MAX_BLOCK_DEPTH {
         return None;
     }
+    // An escaped `\{{x}}` is literal text: handlebars reads it and the runs around it
+    // as one literal, which the literal bytes of one run would not account for.
+    if original.contains("\\{{") {
+        return None;
+    }
     let mut text = String::with_capacity(original.len() / 4);
     let mut anchors = Vec::new();
-    let mut removed = 0;
+    let mut runs = Vec::new();
     let mut rest = original;
     let mut at = 0;
     while !rest.is_empty() {
         let run_len = rest.find("{{").unwrap_or(rest.len());
         let (run, after) = rest.split_at(run_len);
         if !run.is_empty() {
-            removed += copy_run(run, at, &mut text, &mut anchors);
+            let removed = copy_run(run, at, &mut text, &mut anchors);
+            if removed > 0 {
+                runs.push((at, at + run_len, removed));
+            }
         }
         at += run_len;
         rest = after;
@@ -113,10 +133,10 @@ fn condense(original: &str) -> Option<Condensed> {
         rest = after;
     }
     // Nothing to gain: let handlebars read the original.
-    if removed == 0 {
+    if runs.is_empty() {
         return None;
     }
-    Some(Condensed::with(text, anchors, removed))
+    Some(Condensed::with(text, anchors, runs))
 }
 
 /// The length of the tag at the start of `rest` (which starts with `{{`), or `None`
@@ -179,7 +199,14 @@ mod tests {
             condensed.text,
             "x {{root}} x\n  {{#each xs}}\n  - {{this.summary}} x\n{{/each}}\n"
         );
-        assert_eq!(condensed.removed_bytes, 2 + 3 + 2);
+        // What each condensed run lost, found from any offset inside it.
+        assert_eq!(condensed.removed_at(0), 2);
+        assert_eq!(condensed.removed_at(original.find("for:").unwrap()), 3);
+        assert_eq!(
+            original.find("now").map(|at| condensed.removed_at(at)),
+            Some(2)
+        );
+        assert_eq!(condensed.removed_at(original.find("{{root}}").unwrap()), 0);
         // `{{this.summary}}` is on line 3, column 5 of the condensed text.
         let at = condensed.offset_of(3, 5).expect("a position");
         assert_eq!(&original[at..at + 16], "{{this.summary}}");
@@ -203,10 +230,11 @@ mod tests {
     }
 
     #[test]
-    fn escapes_and_short_runs_are_copied() {
-        let original = "a \\{{x}} b {{y}} c";
-        let condensed = Condensed::new(original);
-        assert!(condensed.text.contains("a \\{{x}} b"), "{}", condensed.text);
+    fn escapes_are_left_alone_and_short_runs_copied() {
+        let escaped = "a \\{{x}} b {{y}} long prose";
+        assert!(!Condensed::new(escaped).is_condensed());
+        let condensed = Condensed::new("a {{x}} b {{y}} long prose");
+        assert_eq!(condensed.text, "a {{x}} b {{y}} x");
     }
 
     #[test]

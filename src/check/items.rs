@@ -4,6 +4,7 @@
 use foldhash::{HashMap, HashMapExt};
 
 use super::budget::tokens_of_bytes;
+use super::cost::Cost;
 use super::modules::ModuleId;
 use super::scope::{Binding, ItemKind, ItemRef};
 use super::templates;
@@ -104,9 +105,8 @@ pub struct AgentInfo {
     /// Whether a `context` is written at all: one that is not a token count has its
     /// own error, and no W010 that says none is declared.
     pub context_written: bool,
-    pub template_tokens: u64,
-    /// How many times each parameter is rendered by the templates.
-    pub uses: HashMap<String, u64>,
+    /// What rendering its templates costs, by what they render.
+    pub cost: Cost,
     /// The fields of `result` values the templates can read.
     pub result_fields: ResultFields,
 }
@@ -359,8 +359,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             }
         }
 
-        let mut uses: HashMap<String, u64> = HashMap::new();
-        let mut literal_bytes = 0;
+        let mut cost = Cost::default();
         let mut parsed = true;
         let mut result_fields = ResultFields::default();
         let mut found = Vec::new();
@@ -377,12 +376,9 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
                     &fields,
                     &mut found,
                 );
-                literal_bytes += used.literal_bytes;
                 parsed &= used.parsed;
                 result_fields = result_fields.union(used.result_fields);
-                for (name, count) in used.uses {
-                    *uses.entry(name).or_insert(0) += count;
-                }
+                cost.absorb(used.cost);
             }
         }
         for diagnostic in found {
@@ -391,7 +387,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
         // A template that does not parse says nothing about which parameters it uses.
         if values.contains_key("prompt") && parsed {
             for param in &agent.params {
-                if !uses.contains_key(&param.name.name) {
+                if !cost.mentions(&param.name.name) {
                     self.emit(
                         module,
                         diagnostics::unused_parameter(
@@ -415,8 +411,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             summary: tokens("summary"),
             context: tokens("context"),
             context_written: agent.setting("context").is_some(),
-            template_tokens: tokens_of_bytes(literal_bytes),
-            uses,
+            cost,
             result_fields,
         }
     }

@@ -17,6 +17,7 @@
 mod analyze;
 pub mod budget;
 mod condense;
+pub mod cost;
 pub(crate) mod graph;
 pub(crate) mod items;
 mod levels;

@@ -2,11 +2,12 @@
 //! the agent's parameters and their types, every diagnostic mapped back to the exact
 //! variable in the `.pai` source.
 
-use foldhash::{HashMap, HashMapExt};
 use handlebars::template::{BlockParam, HelperTemplate, Parameter, Template, TemplateElement};
 use handlebars::{Path as HbPath, TemplateErrorReason};
 
+use super::budget;
 use super::condense::Condensed;
+use super::cost::{Cost, Loop, Root};
 use super::types::{ResultFields, Type, RESULT_FIELDS};
 use crate::diagnostics::{self, Diagnostic};
 use crate::syntax::ast::Text;
@@ -29,10 +30,8 @@ pub const MAX_SUBEXPRESSION_DEPTH: usize = 32;
 /// What the checker learns from an agent's templates.
 #[derive(Debug)]
 pub struct TemplateUse {
-    /// How many times each parameter is rendered.
-    pub uses: HashMap<String, u64>,
-    /// Bytes of literal text (everything outside `{{ }}`).
-    pub literal_bytes: usize,
+    /// What rendering it costs, by what it renders (`cost.rs`).
+    pub cost: Cost,
     /// Whether handlebars could parse the template at all.
     pub parsed: bool,
     /// The fields of `result` values the template can read.
@@ -260,13 +259,14 @@ pub fn check_parsed(
         out,
         read: &parsed.read,
         result: TemplateUse {
-            uses: HashMap::new(),
-            literal_bytes: 0,
+            cost: Cost::default(),
             parsed: true,
             result_fields: ResultFields::default(),
         },
+        bodies: Vec::new(),
         frames: vec![Frame {
             this: None,
+            this_root: None,
             block_params: Vec::new(),
             iterating: None,
         }],
@@ -275,10 +275,7 @@ pub fn check_parsed(
         too_deep_reported: false,
     };
     match &parsed.outcome {
-        Outcome::Template(template) => {
-            checker.template(template);
-            checker.result.literal_bytes += parsed.read.removed_bytes;
-        }
+        Outcome::Template(template) => checker.template(template),
         Outcome::Refused(start, end, reason) => {
             checker.result.parsed = false;
             checker.result.result_fields.read_all();
@@ -322,7 +319,10 @@ pub fn check_parsed(
 struct Frame {
     /// The type of `this`; `None` at the top, where `this` is the agent's parameters.
     this: Option<Type>,
-    block_params: Vec<(String, Type)>,
+    /// What `this` renders from.
+    this_root: Option<Root>,
+    /// Block parameters: name, type, and what they render from.
+    block_params: Vec<(String, Type, Option<Root>)>,
     /// Inside `#each`, where `@index` and friends exist: over a list, or over the
     /// fields of an object (where `@key` exists too).
     iterating: Option<Iterating>,
@@ -344,6 +344,9 @@ struct Checker<'a> {
     /// What handlebars read, and how its positions map back to the template.
     read: &'a Condensed,
     result: TemplateUse,
+    /// The costs of the `#each` bodies being walked, innermost last (the template's own
+    /// is `result.cost`).
+    bodies: Vec<Cost>,
     frames: Vec<Frame>,
     /// Where to start looking for the next path's text in the template.
     cursor: usize,
@@ -351,7 +354,28 @@ struct Checker<'a> {
     too_deep_reported: bool,
 }
 
+/// What a path in a template reaches, for its cost.
+enum Target {
+    /// A parameter or an element, through its first field when the path names one.
+    Value(Root, Option<String>),
+    /// `@index`, `@key` and friends: this many tokens.
+    Scalar(u64),
+}
+
 impl Checker<'_> {
+    /// The cost being recorded: the innermost `#each` body's, or the template's.
+    fn cost(&mut self) -> &mut Cost {
+        match self.bodies.last_mut() {
+            Some(body) => body,
+            None => &mut self.result.cost,
+        }
+    }
+
+    /// How many `#each` blocks enclose the walk.
+    fn each_depth(&self) -> usize {
+        self.bodies.len()
+    }
+
     fn template(&mut self, template: &Template) {
         for (i, element) in template.elements.iter().enumerate() {
             if let Some(mapping) = template.mapping.get(i) {
@@ -365,7 +389,12 @@ impl Checker<'_> {
 
     fn element(&mut self, element: &TemplateElement) {
         match element {
-            TemplateElement::RawString(raw) => self.result.literal_bytes += raw.len(),
+            TemplateElement::RawString(raw) => {
+                // Condensing shortened the prose handlebars read: count the original's.
+                let bytes = raw.len() + self.read.removed_at(self.cursor);
+                let cost = self.cost();
+                cost.literal_bytes = cost.literal_bytes.saturating_add(bytes as u64);
+            }
             TemplateElement::Comment(_) => {}
             TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
                 self.expression(helper)
@@ -385,6 +414,18 @@ impl Checker<'_> {
         }
     }
 
+    /// Counts what a rendered path renders.
+    fn record(&mut self, target: Option<Target>) {
+        match target {
+            Some(Target::Value(root, field)) => self.cost().render(root, field.as_deref()),
+            Some(Target::Scalar(tokens)) => {
+                let cost = self.cost();
+                cost.scalar_tokens = cost.scalar_tokens.saturating_add(tokens);
+            }
+            None => {}
+        }
+    }
+
     /// `{{x}}`, `{{x.y}}` or `{{helper a b}}`.
     fn expression(&mut self, helper: &HelperTemplate) {
         let is_call = !helper.params.is_empty() || !helper.hash.is_empty();
@@ -392,15 +433,22 @@ impl Checker<'_> {
             Parameter::Name(name) if is_call => {
                 self.helper_name(name);
                 self.params(name, helper);
+                // What the helper gives is rendered too: a number or a bool, or for
+                // `lookup` a part of its subject, which is counted whole already.
+                if name != "lookup" {
+                    self.record(Some(Target::Scalar(budget::SCALAR_TOKENS)));
+                }
             }
             // A value rendered whole shows every field it has.
             Parameter::Name(name) => {
-                let ty = self.path_text(name, false);
-                self.read_whole_if_result(ty.as_ref());
+                let (ty, target) = self.path_text(name);
+                self.read_whole_if_result(ty.as_ref(), target.as_ref());
+                self.record(target);
             }
             Parameter::Path(path) => {
-                let ty = self.path(path);
-                self.read_whole_if_result(ty.as_ref());
+                let (ty, target) = self.path(path);
+                self.read_whole_if_result(ty.as_ref(), target.as_ref());
+                self.record(target);
             }
             Parameter::Subexpression(sub) => self.element(&sub.element),
             _ => {}
@@ -408,22 +456,25 @@ impl Checker<'_> {
     }
 
     /// The arguments of a helper call: a helper sees every field of a `result` it is
-    /// given, except `len` of a list, which counts the elements only.
+    /// given, except `len` of a list, which counts the elements only. Each is counted
+    /// as rendered whole, which bounds whatever the helper renders of it.
     fn params(&mut self, helper_name: &str, helper: &HelperTemplate) {
         for (i, param) in helper.params.iter().enumerate() {
-            let ty = self.param(param);
+            let (ty, target) = self.param(param);
             if helper_name == "lookup" && i == 0 {
                 self.lookup_subject(param, ty.as_ref());
             }
             if !(helper_name == "len" && ty.as_ref().is_some_and(Type::is_list)) {
-                self.read_whole_if_result(ty.as_ref());
+                self.read_whole_if_result(ty.as_ref(), target.as_ref());
             }
+            self.record(target);
         }
         let mut hash: Vec<_> = helper.hash.iter().collect();
         hash.sort_by(|a, b| a.0.cmp(b.0));
         for (_, param) in hash {
-            let ty = self.param(param);
-            self.read_whole_if_result(ty.as_ref());
+            let (ty, target) = self.param(param);
+            self.read_whole_if_result(ty.as_ref(), target.as_ref());
+            self.record(target);
         }
     }
 
@@ -449,22 +500,26 @@ impl Checker<'_> {
         ));
     }
 
-    /// Counts every field of `result` as read when a value of type `ty` is used whole.
-    fn read_whole_if_result(&mut self, ty: Option<&Type>) {
+    /// Counts every field of `result` as read when a value of type `ty` is used whole,
+    /// the full `output` among them.
+    fn read_whole_if_result(&mut self, ty: Option<&Type>, target: Option<&Target>) {
         if ty.is_some_and(Type::may_hold_result) {
             self.result.result_fields.read_all();
+            if let Some(Target::Value(root, _)) = target {
+                self.cost().render(root.clone(), Some("output"));
+            }
         }
     }
 
-    fn param(&mut self, param: &Parameter) -> Option<Type> {
+    fn param(&mut self, param: &Parameter) -> (Option<Type>, Option<Target>) {
         match param {
-            Parameter::Name(name) => self.path_text(name, false),
+            Parameter::Name(name) => self.path_text(name),
             Parameter::Path(path) => self.path(path),
             Parameter::Subexpression(sub) => {
                 self.element(&sub.element);
-                None
+                (None, None)
             }
-            _ => None,
+            _ => (None, None),
         }
     }
 
@@ -500,7 +555,10 @@ impl Checker<'_> {
             _ => "",
         };
         self.helper_name(name);
-        let subject = helper.params.first().and_then(|p| self.param(p));
+        let (subject, subject_target) = match helper.params.first() {
+            Some(p) => self.param(p),
+            None => (None, None),
+        };
         // `#if`, `#unless` and `#with` read no field themselves (a run keeps at least one
         // field in every `result`, so it stays truthy), nor does `#each` over a list;
         // `#each` over a `result` iterates all its fields.
@@ -510,17 +568,35 @@ impl Checker<'_> {
             _ => true,
         };
         if reads_subject_whole {
-            self.read_whole_if_result(subject.as_ref());
+            self.read_whole_if_result(subject.as_ref(), subject_target.as_ref());
+        }
+        // What the subject is, for the cost of the body; an unknown helper's subject
+        // is counted as rendered.
+        let subject_root = match &subject_target {
+            Some(Target::Value(root, field)) => Some((root.clone(), field.is_some())),
+            _ => None,
+        };
+        match name {
+            "each" | "with" | "if" | "unless" => {
+                // Mentioned, not rendered: a reference keeps the parameter used.
+                if let Some(Target::Value(root, _)) = &subject_target {
+                    self.cost().renders.entry(root.clone()).or_default();
+                }
+            }
+            _ => self.record(subject_target),
         }
         for param in helper.params.iter().skip(1) {
-            let ty = self.param(param);
-            self.read_whole_if_result(ty.as_ref());
+            let (ty, target) = self.param(param);
+            self.read_whole_if_result(ty.as_ref(), target.as_ref());
+            self.record(target);
         }
         let mut frame = Frame {
             this: None,
+            this_root: None,
             block_params: Vec::new(),
             iterating: None,
         };
+        let mut each = None;
         let pushes = match name {
             "each" => {
                 let element = match &subject {
@@ -543,24 +619,46 @@ impl Checker<'_> {
                         ));
                     }
                 }
+                let object_fields = match &subject {
+                    Some(Type::Result) => Some(RESULT_FIELDS.len() as u64),
+                    Some(Type::Record(record)) => {
+                        Some((self.fields)(record).map_or(budget::ASSUMED_LIST, |f| f.len() as u64))
+                    }
+                    _ => None,
+                };
+                let written = helper
+                    .params
+                    .first()
+                    .and_then(param_name)
+                    .unwrap_or_default();
+                let level = self.each_depth() + 1;
+                each = Some(Loop {
+                    over: subject_root.as_ref().map(|(root, _)| root.clone()),
+                    through_field: subject_root.as_ref().is_some_and(|(_, field)| *field),
+                    object_fields,
+                    written,
+                    body: Cost::default(),
+                });
                 frame.this = element.clone();
+                frame.this_root = Some(Root::Element(level));
                 frame.iterating = Some(match &subject {
                     Some(ty) if ty.is_list() => Iterating::List,
                     _ => Iterating::Object,
                 });
                 if let Some(block_param) = &helper.block_param {
                     let element = element.unwrap_or(Type::Unknown);
+                    let root = Some(Root::Element(level));
                     match block_param {
                         BlockParam::Single(p) => frame
                             .block_params
-                            .extend(param_name(p).map(|n| (n, element))),
+                            .extend(param_name(p).map(|n| (n, element, root))),
                         BlockParam::Pair((a, b)) => {
                             frame
                                 .block_params
-                                .extend(param_name(a).map(|n| (n, element)));
+                                .extend(param_name(a).map(|n| (n, element, root)));
                             frame
                                 .block_params
-                                .extend(param_name(b).map(|n| (n, Type::Number)));
+                                .extend(param_name(b).map(|n| (n, Type::Number, None)));
                         }
                         _ => {}
                     }
@@ -569,9 +667,13 @@ impl Checker<'_> {
             }
             "with" => {
                 frame.this = Some(subject.unwrap_or(Type::Unknown));
+                frame.this_root = subject_root.map(|(root, _)| root);
                 if let Some(BlockParam::Single(p)) = &helper.block_param {
                     let ty = frame.this.clone().unwrap_or(Type::Unknown);
-                    frame.block_params.extend(param_name(p).map(|n| (n, ty)));
+                    let root = frame.this_root.clone();
+                    frame
+                        .block_params
+                        .extend(param_name(p).map(|n| (n, ty, root)));
                 }
                 true
             }
@@ -580,8 +682,15 @@ impl Checker<'_> {
         if pushes {
             self.frames.push(frame);
         }
+        if each.is_some() {
+            self.bodies.push(Cost::default());
+        }
         if let Some(template) = &helper.template {
             self.template(template);
+        }
+        if let Some(mut each) = each {
+            each.body = self.bodies.pop().unwrap_or_default();
+            self.cost().loops.push(each);
         }
         if pushes {
             self.frames.pop();
@@ -591,7 +700,7 @@ impl Checker<'_> {
         }
     }
 
-    fn path(&mut self, path: &HbPath) -> Option<Type> {
+    fn path(&mut self, path: &HbPath) -> (Option<Type>, Option<Target>) {
         match path {
             HbPath::Local((level, name, raw)) => {
                 let iterating = self
@@ -613,7 +722,7 @@ impl Checker<'_> {
                         "which exists only when `#each` iterates the fields of a record, not a list",
                         "over a list, number the elements with `@index`".to_string(),
                     ));
-                    return None;
+                    return (None, None);
                 }
                 if !(iterating.is_some() && known) {
                     let raw = raw.clone();
@@ -630,20 +739,39 @@ impl Checker<'_> {
                         reason,
                         "inside `{{#each xs}}` the variables are `@index`, `@first`, `@last` and `@key`".to_string(),
                     ));
-                    return None;
+                    return (None, None);
                 }
-                Some(match name.as_str() {
-                    "index" => Type::Number,
-                    "key" => Type::Text,
-                    _ => Type::Bool,
-                })
+                let (ty, tokens) = match name.as_str() {
+                    "index" => (Type::Number, budget::SCALAR_TOKENS),
+                    "key" => (Type::Text, self.longest_key(*level)),
+                    _ => (Type::Bool, budget::SCALAR_TOKENS),
+                };
+                (Some(ty), Some(Target::Scalar(tokens)))
             }
-            HbPath::Relative((_, raw)) => self.path_text(raw, true),
+            HbPath::Relative((_, raw)) => self.path_text(raw),
         }
     }
 
+    /// Tokens of the longest `@key` the `#each` `level` frames up can give: a field
+    /// name of the record or `result` it iterates.
+    fn longest_key(&self, level: usize) -> u64 {
+        let this = self
+            .frames
+            .len()
+            .checked_sub(1 + level)
+            .and_then(|i| self.frames.get(i))
+            .and_then(|frame| frame.this.as_ref());
+        let longest = match this {
+            Some(Type::Record(record)) => (self.fields)(record)
+                .map(|fields| fields.iter().map(|(n, _)| n.len()).max().unwrap_or(0)),
+            Some(Type::Result) => RESULT_FIELDS.iter().map(|f| f.len()).max(),
+            _ => None,
+        };
+        longest.map_or(budget::SCALAR_TOKENS, budget::tokens_of_bytes)
+    }
+
     /// Resolves a path as written: `x`, `x.y`, `this`, `this.y`, `../x`, `@root.x`.
-    fn path_text(&mut self, raw: &str, _relative: bool) -> Option<Type> {
+    fn path_text(&mut self, raw: &str) -> (Option<Type>, Option<Target>) {
         let span = self.find(raw);
         let mut rest = raw.trim();
         let mut frame = self.frames.len().saturating_sub(1);
@@ -673,6 +801,9 @@ impl Checker<'_> {
             .filter(|s| !s.is_empty())
             .map(|s| s.trim_start_matches('[').trim_end_matches(']'))
             .collect();
+        let target = |root: Option<Root>, field: Option<&&str>| {
+            root.map(|root| Target::Value(root, field.map(|f| (*f).to_string())))
+        };
 
         // Block parameters are visible from every frame below the one that made them.
         if !explicit_this {
@@ -680,14 +811,18 @@ impl Checker<'_> {
                 let block_param = self.frames[..=frame]
                     .iter()
                     .rev()
-                    .find_map(|f| f.block_params.iter().find(|(n, _)| n == first))
-                    .map(|(_, ty)| ty.clone());
-                if let Some(ty) = block_param {
-                    return self.fields_path(raw, span, ty, segments.get(1..).unwrap_or(&[]));
+                    .find_map(|f| f.block_params.iter().find(|(n, _, _)| n == first))
+                    .map(|(_, ty, root)| (ty.clone(), root.clone()));
+                if let Some((ty, root)) = block_param {
+                    let ty = self.fields_path(raw, span, ty, segments.get(1..).unwrap_or(&[]));
+                    return (ty, target(root, segments.get(1)));
                 }
             }
         }
-        let this = self.frames.get(frame).and_then(|f| f.this.clone());
+        let (this, this_root) = match self.frames.get(frame) {
+            Some(f) => (f.this.clone(), f.this_root.clone()),
+            None => (None, None),
+        };
         match this {
             None => {
                 let Some(first) = segments.first() else {
@@ -698,7 +833,7 @@ impl Checker<'_> {
                         "which is the whole parameter set",
                         "name one parameter, such as `{{task}}`".to_string(),
                     ));
-                    return None;
+                    return (None, None);
                 };
                 let Some((_, ty)) = self.params.iter().find(|(n, _)| n == first) else {
                     let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
@@ -720,13 +855,17 @@ impl Checker<'_> {
                         "which is not a parameter of the agent",
                         help,
                     ));
-                    return None;
+                    return (None, None);
                 };
                 let ty = ty.clone();
-                *self.result.uses.entry((*first).to_string()).or_insert(0) += 1;
-                self.fields_path(raw, span, ty, segments.get(1..).unwrap_or(&[]))
+                let found = target(Some(Root::Param((*first).to_string())), segments.get(1));
+                let ty = self.fields_path(raw, span, ty, segments.get(1..).unwrap_or(&[]));
+                (ty, found)
             }
-            Some(this) => self.fields_path(raw, span, this, &segments),
+            Some(this) => {
+                let ty = self.fields_path(raw, span, this, &segments);
+                (ty, target(this_root, segments.first()))
+            }
         }
     }
 
@@ -872,7 +1011,7 @@ mod tests {
         "{{/layout}}",
     ];
 
-    type Checked = (String, usize, Vec<(String, u64)>, bool, ResultFields);
+    type Checked = (String, Cost, bool, ResultFields);
 
     fn run(template: &str, condensed: bool) -> Checked {
         let text = Text {
@@ -891,12 +1030,9 @@ mod tests {
             parse_as(&text, Condensed::identity(template))
         };
         let used = check_parsed("a", &text, &parsed, &params, &|_| None, &mut out);
-        let mut uses: Vec<_> = used.uses.into_iter().collect();
-        uses.sort();
         (
             format!("{out:?}"),
-            used.literal_bytes,
-            uses,
+            used.cost,
             used.parsed,
             used.result_fields,
         )
@@ -960,7 +1096,7 @@ mod tests {
             .stack_size(256 * 1024)
             .spawn(move || run(&template, true))
             .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")));
-        let (diagnostics, _, _, parsed, _) = checked.unwrap();
+        let (diagnostics, _, parsed, _) = checked.unwrap();
         assert!(!parsed);
         assert!(
             diagnostics.contains(&format!(
@@ -1001,7 +1137,7 @@ mod tests {
                 .stack_size(256 * 1024)
                 .spawn(move || run(&template, true))
                 .and_then(|thread| thread.join().map_err(|_| std::io::Error::other("panicked")));
-            let (diagnostics, _, _, parsed, _) = checked.unwrap();
+            let (diagnostics, _, parsed, _) = checked.unwrap();
             assert!(!parsed, "{shown}: {diagnostics}");
             assert!(diagnostics.contains("E012"), "{shown}: {diagnostics}");
         }
@@ -1011,14 +1147,14 @@ mod tests {
     fn parentheses_in_strings_and_comments_do_not_nest() {
         let parens = "(".repeat(MAX_SUBEXPRESSION_DEPTH + 1);
         let template = format!("{{{{lookup children \"{parens}\"}}}} {{{{! {parens} }}}} {parens}");
-        let (diagnostics, _, _, parsed, _) = run(&template, false);
+        let (diagnostics, _, parsed, _) = run(&template, false);
         assert!(parsed, "{diagnostics}");
         let nested = format!(
             "{{{{len {}children{}}}}}",
             "(len ".repeat(MAX_SUBEXPRESSION_DEPTH),
             ")".repeat(MAX_SUBEXPRESSION_DEPTH)
         );
-        let (diagnostics, _, _, parsed, _) = run(&nested, false);
+        let (diagnostics, _, parsed, _) = run(&nested, false);
         assert!(parsed, "{diagnostics}");
     }
 

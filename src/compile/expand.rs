@@ -23,10 +23,15 @@ use super::ir::{
 use super::node_map::NodeMap;
 use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
-use crate::check::budget::{tokens_of_bytes, ASSUMED_TEXT, DEFAULT_SUMMARY, SCALAR_TOKENS};
+use crate::check::budget::{
+    tokens_of_bytes, Bound, ASSUMED_TEXT, DEFAULT_SUMMARY, FENCE_TOKENS, RESULT_OVERHEAD,
+    SCALAR_TOKENS,
+};
+use crate::check::cost::{self, Size};
 use crate::check::graph::{binding_graph, walk_exprs};
 use crate::check::modules::ModuleId;
 use crate::check::scope::{skill_workflow, ItemKind, ItemRef};
+use crate::check::types::Type;
 use crate::check::Outcome;
 use crate::syntax::ast::{
     self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue,
@@ -663,12 +668,20 @@ impl<'o> Planner<'o> {
         };
         let args = self.named_args(plan, call, &agent.params, frames, ctx)?;
         let info = self.outcome.agents.get(&item);
-        let mut input = info.map_or(0, |i| i.template_tokens);
-        for (name, value) in &args {
-            let uses = info.and_then(|i| i.uses.get(name)).copied().unwrap_or(0);
-            input = input.saturating_add(value.tokens().saturating_mul(uses));
-        }
+        let input = info.map_or(0, |info| {
+            let size_of = |name: &str| {
+                args.iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, value)| plan_size(plan, value))
+            };
+            cost::price(&info.cost, &size_of).chain.total()
+        });
         let summary = info.and_then(|i| i.summary).unwrap_or(DEFAULT_SUMMARY);
+        // A `result` enters the next prompt fenced, with its status.
+        let handed_on = match info.map(|i| &i.returns) {
+            Some(Type::Result) => summary.saturating_add(RESULT_OVERHEAD),
+            _ => summary,
+        };
         let segment = self.segment(call, &agent.name.name, ctx);
         let node = add_node(
             plan,
@@ -710,7 +723,7 @@ impl<'o> Planner<'o> {
         );
         plan.calls
             .insert(node, Box::new(CallRecipe::Agent { item, args }));
-        Ok(PlanValue::produced(node, summary))
+        Ok(PlanValue::produced(node, handed_on))
     }
 
     fn builtin(
@@ -782,7 +795,8 @@ impl<'o> Planner<'o> {
                     .and_then(PlanValue::as_path)
                     .unwrap_or_default();
                 let tokens = std::fs::metadata(&path)
-                    .map_or(UNMEASURED_FILE, |meta| tokens_of_bytes(meta.len() as usize));
+                    .map_or(UNMEASURED_FILE, |meta| tokens_of_bytes(meta.len() as usize))
+                    .saturating_add(FENCE_TOKENS);
                 Ok(PlanValue {
                     val: Val::File { path, tokens },
                     deps,
@@ -839,7 +853,10 @@ impl<'o> Planner<'o> {
                 let dir = self.outcome.program.module(ctx.module).dir.clone();
                 plan.calls
                     .insert(node, Box::new(CallRecipe::Exec { argv, dir }));
-                Ok(PlanValue::produced(node, DEFAULT_SUMMARY))
+                Ok(PlanValue::produced(
+                    node,
+                    DEFAULT_SUMMARY.saturating_add(RESULT_OVERHEAD),
+                ))
             }
             _ => Err(PlanError::internal("a call of an unknown builtin")),
         }
@@ -944,6 +961,67 @@ fn lookup<'f>(frames: &'f Frames, name: &str) -> Option<&'f PlanValue> {
 /// Labels made safe ([`safe_label`]) and then unique: the second `a` is `a#2`, the
 /// next free number after it. Unique after they are made safe, so `a/b` and `a_b`, or
 /// `x#2` after two `x`, still name two nodes.
+/// The worst case of a plan value as a template sees it: measured where the plan
+/// knows the value, bounded by budgets and `max` where the run makes it.
+fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
+    let tokens = value.tokens();
+    let mut size = Size {
+        whole: Bound::of(tokens),
+        elem: Bound::of(tokens),
+        ..Size::default()
+    };
+    size.list = matches!(
+        value.val,
+        Val::List(_) | Val::Concat(_) | Val::Expansion { .. }
+    );
+    match &value.val {
+        Val::List(items) => {
+            size.len = Some(items.len() as u64);
+            size.elem = Bound::of(items.iter().map(PlanValue::tokens).max().unwrap_or(0));
+            size.elem_len = items.iter().try_fold(0u64, |longest, item| {
+                Some(longest.max(plan_size(plan, item).len?))
+            });
+            size.results = items.iter().map(|item| plan_size(plan, item).results).sum();
+            size.answer = items.iter().any(|item| plan_size(plan, item).answer);
+        }
+        Val::Concat(parts) => {
+            let sizes: Vec<Size> = parts.iter().map(|part| plan_size(plan, part)).collect();
+            size.len = sizes
+                .iter()
+                .try_fold(0u64, |sum, part| Some(sum.saturating_add(part.len?)));
+            size.elem = Bound::of(sizes.iter().map(|s| s.elem.total()).max().unwrap_or(0));
+            size.elem_len = sizes
+                .iter()
+                .try_fold(0u64, |longest, part| Some(longest.max(part.elem_len?)));
+            size.results = sizes.iter().map(|s| s.results).sum();
+            size.answer = sizes.iter().any(|s| s.answer);
+        }
+        Val::Choice {
+            then, otherwise, ..
+        } => {
+            let (a, b) = (plan_size(plan, then), plan_size(plan, otherwise));
+            size.len = a.len.zip(b.len).map(|(x, y)| x.max(y));
+            size.elem = Bound::of(a.elem.total().max(b.elem.total()));
+            size.elem_len = a.elem_len.zip(b.elem_len).map(|(x, y)| x.max(y));
+            size.results = a.results.max(b.results);
+            size.answer = a.answer || b.answer;
+        }
+        Val::Expansion { node, tokens } => {
+            size.len = plan.graph.node_weight(*node).and_then(|n| n.max);
+            // Its size is `max` copies of the body's.
+            size.elem = Bound::of(tokens.div_ceil(size.len.unwrap_or(1).max(1)));
+            size.results = size.len.unwrap_or(1);
+            size.answer = true;
+        }
+        Val::Node { .. } | Val::Field { .. } | Val::Json { .. } => {
+            size.results = 1;
+            size.answer = true;
+        }
+        _ => {}
+    }
+    size
+}
+
 fn unique_labels(labels: impl Iterator<Item = String>) -> Vec<String> {
     let labels: Vec<String> = labels.map(|label| safe_label(&label)).collect();
     let mut taken: HashSet<String> = HashSet::with_capacity(labels.len());

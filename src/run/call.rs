@@ -100,6 +100,25 @@ pub fn prepare(
     })
 }
 
+/// Refuses a prompt larger than the agent's `context`: the checker proves that none
+/// is, from bounds; this holds the run to it where a bound was assumed (a file read,
+/// a full `output`), and nothing is sent that the model could not hold.
+pub fn within_context(prepared: &Prepared, context: Option<u64>) -> Result<(), String> {
+    let Some(context) = context else {
+        return Ok(());
+    };
+    let bytes = prepared.prompt.len() + prepared.system.as_ref().map_or(0, String::len);
+    let tokens = crate::check::budget::tokens_of_bytes(bytes);
+    if tokens > context {
+        return Err(format!(
+            "the prompt is {} tokens, more than the agent's `context {}`, and was not sent; what it was handed is larger than the plan assumed (`pai plan` shows each agent's worst case)",
+            crate::diagnostics::thousands(tokens),
+            crate::diagnostics::thousands(context)
+        ));
+    }
+    Ok(())
+}
+
 /// A template registry in strict mode with escaping off.
 pub fn registry() -> Handlebars<'static> {
     let mut handlebars = Handlebars::new();

@@ -111,6 +111,8 @@ struct AgentSpec {
     retries: u32,
     /// Its `summary` budget, which a structured answer must fit.
     summary: u64,
+    /// Its `context`, which no prompt it is sent may pass.
+    context: Option<u64>,
 }
 
 pub(super) struct Executor<'o> {
@@ -563,6 +565,7 @@ impl<'o> Executor<'o> {
                         call::prepare(&templates, &spec.templates, data, spec.model.as_deref())?
                     }
                 };
+                call::within_context(&prepared, spec.context)?;
                 Ok((provider, prepared))
             });
             let (provider, prepared) = match ready {
@@ -640,6 +643,7 @@ impl<'o> Executor<'o> {
             summary: (outcome.agents.get(&item))
                 .and_then(|info| info.summary)
                 .unwrap_or(crate::check::budget::DEFAULT_SUMMARY),
+            context: outcome.agents.get(&item).and_then(|info| info.context),
         });
         self.specs.insert(item, spec.clone());
         Some(spec)
