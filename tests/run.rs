@@ -1065,7 +1065,7 @@ fn a_recorded_answer_that_no_longer_fits_runs_again() {
     let (runs, _scratch, workflow) = runs_and_file(
         "unfit-value",
         "fan.pai",
-        "agent planner(topic: text max 10) -> list<text max 20> {\n  context 4k\n  summary 40\n  prompt \"Split {{topic}}\"\n}\n\nagent worker(part: text max 20) {\n  context 4k\n  summary 40\n  prompt \"Do {{part}}\"\n}\n\nworkflow fan() -> list<result> {\n  let parts = planner(topic: \"x\")\n  return for p in parts max 3 { worker(part: p) }\n}\n",
+        "agent planner(topic: text max 10) -> list<text max 20> {\n  context 4k\n  summary 40\n  prompt \"Split {{topic}}\"\n}\n\nagent worker(part: text max 40) {\n  context 4k\n  summary 40\n  prompt \"Do {{part}}\"\n}\n\nworkflow fan() -> list<result> {\n  let parts = planner(topic: \"x\")\n  return for p in parts max 3 { worker(part: p) }\n}\n",
     );
     let first = run_in(&runs, &workflow, &[]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));

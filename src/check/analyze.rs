@@ -42,6 +42,9 @@ pub struct Value {
     pub reads: u64,
     /// How many agent results it carries.
     pub results: u64,
+    /// Whether it is (part of) a model's structured answer, whose lists its summary
+    /// budget bounds.
+    pub answer: bool,
     /// Where a child's full `output` flows into it.
     pub outputs: Vec<Span>,
     /// Whether it is a text literal (which may stand for a path).
@@ -58,6 +61,7 @@ impl Value {
             elem_len: None,
             reads: 0,
             results: 0,
+            answer: false,
             outputs: Vec::new(),
             literal_text: false,
         }
@@ -79,7 +83,7 @@ impl Value {
             elem_len: self.elem_len,
             elem: self.elem.clone().unwrap_or_else(|| self.bound.element()),
             results: self.results,
-            answer: self.results > 0,
+            answer: self.answer,
             list: self.ty.is_list(),
         }
     }
@@ -98,6 +102,7 @@ impl Value {
             value.elem = Some(bound);
         }
         value.results = 1;
+        value.answer = overhead == 0;
         value
     }
 }
@@ -390,8 +395,15 @@ impl<'c, 'p> Analysis<'c, 'p> {
         value
     }
 
-    /// The worst-case value of a workflow parameter, from its declaration.
+    /// The worst-case value of a workflow parameter, from its declaration, with the
+    /// results it can carry: the protocols' `max fanout` holds inside the workflow too.
     fn param_value(&mut self, param: &ast::Param) -> Value {
+        let mut value = self.param_bound(param);
+        value.results = results_in(&value.ty, value.len);
+        value
+    }
+
+    fn param_bound(&mut self, param: &ast::Param) -> Value {
         let ty = self.checker.resolve_type_quiet(self.module, &param.ty);
         let max = param.max.as_ref().and_then(|q| q.as_count());
         let name = &param.name.name;
@@ -702,6 +714,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
             value.bound = value.bound.plus(item_value.bound);
             value.reads += item_value.reads;
             value.results += item_value.results;
+            value.answer |= item_value.answer;
             value.outputs.extend(item_value.outputs);
         }
         if let Some(element) = element {
@@ -821,6 +834,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                             out.elem = Some(value.bound.clone());
                         }
                         out.results = value.results;
+                        out.answer = value.answer;
                         out.reads = value.reads;
                         out.outputs = value.outputs;
                         out
@@ -870,6 +884,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 value.elem_len = l.elem_len.zip(r.elem_len).map(|(a, b)| a.max(b));
                 value.reads = l.reads + r.reads;
                 value.results = l.results + r.results;
+                value.answer = l.answer || r.answer;
                 value.outputs = [l.outputs, r.outputs].concat();
                 value
             }
@@ -985,6 +1000,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
             iter.elem.clone().unwrap_or_else(|| iter.bound.element()),
         );
         var_value.results = iter.results.min(1);
+        var_value.answer = iter.answer;
         var_value.reads = iter.reads.min(1);
         var_value.outputs = iter.outputs.clone();
         if var_value.ty.is_list() {
@@ -1004,6 +1020,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         value.elem_len = body.len;
         value.reads = body.reads.saturating_mul(times);
         value.results = body.results.saturating_mul(times);
+        value.answer = body.answer;
         value.outputs = body.outputs;
         value
     }
@@ -1039,6 +1056,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         value.elem_len = then.elem_len.zip(otherwise.elem_len).map(|(a, b)| a.max(b));
         value.reads = then.reads.max(otherwise.reads);
         value.results = then.results.max(otherwise.results);
+        value.answer = then.answer || otherwise.answer;
         value.outputs = [then.outputs, otherwise.outputs].concat();
         value
     }
@@ -1154,6 +1172,63 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
     }
 
+    /// Holds a call's arguments to the bounds its parameters declare (`pai::E033`): a
+    /// workflow's proof took them at their word, and an agent's are what its author
+    /// promised its prompt. Sizes that are guesses are left to `pai plan`, which
+    /// measures them.
+    fn hold_to_bounds(&mut self, call: &'p Call, params: &[ast::Param], args: &[(String, Value)]) {
+        let callee = call.callee.name.as_str();
+        for (name, value) in args {
+            let Some(param) = params.iter().find(|p| &p.name.name == name) else {
+                continue;
+            };
+            let Some(arg) =
+                (call.args.iter()).find(|a| a.name.as_ref().is_some_and(|n| &n.name == name))
+            else {
+                continue; // a default, held to its bounds where it is declared
+            };
+            let span = arg.value.span;
+            let what = format!("argument `{name}` of `{callee}`");
+            let max = param.max.as_ref().and_then(ast::Quantity::as_count);
+            let guessed = |bound: &Bound| !bound.assumed.is_empty() || bound.unproven.is_some();
+            if value.ty.is_list() {
+                if let (Some(max), Some(len)) = (max, value.len) {
+                    if len > max {
+                        self.emit(diagnostics::over_bound(span, &what, len, "elements", max));
+                    }
+                }
+                let element_max = match &param.ty {
+                    ast::TypeExpr::List(_, Some(q), _) => q.as_count(),
+                    _ => None,
+                };
+                let elem = value.elem.clone().unwrap_or_else(|| value.bound.element());
+                if let Some(element_max) = element_max {
+                    if !guessed(&elem) && elem.total() > element_max {
+                        self.emit(diagnostics::over_bound(
+                            span,
+                            &format!("an element of {what}"),
+                            elem.total(),
+                            "tokens",
+                            element_max,
+                        ));
+                    }
+                }
+            } else if value.ty == Type::Text {
+                if let Some(max) =
+                    max.filter(|&max| !guessed(&value.bound) && value.bound.total() > max)
+                {
+                    self.emit(diagnostics::over_bound(
+                        span,
+                        &what,
+                        value.bound.total(),
+                        "tokens",
+                        max,
+                    ));
+                }
+            }
+        }
+    }
+
     /// Matches named arguments to parameters; returns each parameter's value.
     fn arguments(
         &mut self,
@@ -1254,7 +1329,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
         else {
             return Value::unknown();
         };
-        self.arguments(call, target.module, &workflow.params);
+        let args = self.arguments(call, target.module, &workflow.params);
+        self.hold_to_bounds(call, &workflow.params, &args);
         // What the callee reads and hands on stays inside it: its own calls are checked
         // in its own body.
         let checker = self.checker;
@@ -1270,6 +1346,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
             return Value::unknown();
         };
         let args = self.arguments(call, target.module, &agent.params);
+        self.hold_to_bounds(call, &agent.params, &args);
         let Some(info) = self.checker.agents.get(&target) else {
             return Value::unknown();
         };
@@ -1532,6 +1609,18 @@ impl<'c, 'p> Analysis<'c, 'p> {
             "len" => Value::scalar(Type::Number),
             _ => Value::answer(Type::Result, budget::DEFAULT_SUMMARY),
         })
+    }
+}
+
+/// How many results a value of type `ty` (a list of `len` elements, when known) can
+/// carry: a list of unknown length counts [`budget::ASSUMED_LIST`].
+fn results_in(ty: &Type, len: Option<u64>) -> u64 {
+    match ty {
+        Type::Result | Type::Record(_) => 1,
+        Type::List(element) => {
+            results_in(element, None).saturating_mul(len.unwrap_or(budget::ASSUMED_LIST))
+        }
+        _ => 0,
     }
 }
 
