@@ -252,3 +252,32 @@ fn text_inside_each_is_counted_once_per_element() {
         assert_sound(template);
     }
 }
+
+/// What the review of the cost model found handlebars rendering past the proof: block
+/// parameters that win over `../` and `this.`, an index block parameter, values a
+/// helper picks, a block over a full `output`.
+#[test]
+fn block_parameters_helper_subjects_and_outputs_are_counted() {
+    for template in [
+        "{{#each items as |task|}}<{{../task}}>{{/each}}",
+        "{{#each items as |summary|}}{{#each @root.children}}{{this.summary}}{{/each}}{{/each}}",
+        "{{#each items as |x i|}}{{i}}{{x}}{{/each}}",
+        "{{#each review as |value key|}}{{key}}{{/each}}",
+        "{{#with (lookup items 0)}}{{this}}{{this}}{{this}}{{/with}}",
+        "{{#each (lookup nested 0)}}{{this}}, {{/each}}",
+        "{{#with review.output}}{{this}}{{/with}}",
+        "{{#with review as |r|}}{{r.summary}}{{r.status}}{{/with}}",
+    ] {
+        assert_sound(template);
+    }
+}
+
+/// handlebars takes a `../` past the top for the innermost block: the checker refuses
+/// it rather than count the parameter it seems to name.
+#[test]
+fn a_path_that_climbs_past_the_top_is_refused() {
+    let found = errors("{{#each children}}<{{../../task}}>{{/each}}", 1_000_000);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, Code::E013);
+    assert!(found[0].1.contains("`../../task`"), "{found:?}");
+}

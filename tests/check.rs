@@ -690,3 +690,31 @@ fn provider_urls_and_zero_timeouts_are_checked() {
         );
     }
 }
+
+/// A list of numbers in a model's answer renders longer than its JSON (`1,` is `1, `):
+/// 100 tokens of `[0,0,...]` render as 150.
+#[test]
+fn an_answer_list_rendered_whole_counts_its_separators() {
+    let text = |context: u32| {
+        format!(
+            r#"
+agent counter(topic: text max 10) -> list<number> {{
+  context 1k
+  summary 100 tokens
+  prompt "Count {{{{topic}}}}"
+}}
+
+agent user(counts: list<number>) {{
+  context {context}
+  prompt "{{{{counts}}}}"
+}}
+
+workflow w(topic: text max 10) -> result {{
+  return user(counts: counter(topic: topic))
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&text(149))), vec![Code::E017]);
+    assert_eq!(codes(&check(&text(150))), Vec::<Code>::new());
+}

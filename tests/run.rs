@@ -1065,7 +1065,7 @@ fn a_recorded_answer_that_no_longer_fits_runs_again() {
     let (runs, _scratch, workflow) = runs_and_file(
         "unfit-value",
         "fan.pai",
-        "agent planner(topic: text max 10) -> list<text max 20> {\n  context 4k\n  summary 40\n  prompt \"Split {{topic}}\"\n}\n\nagent worker(part: text max 40) {\n  context 4k\n  summary 40\n  prompt \"Do {{part}}\"\n}\n\nworkflow fan() -> list<result> {\n  let parts = planner(topic: \"x\")\n  return for p in parts max 3 { worker(part: p) }\n}\n",
+        "agent planner(topic: text max 10) -> list<text max 20> {\n  context 4k\n  summary 80\n  prompt \"Split {{topic}}\"\n}\n\nagent worker(part: text max 40) {\n  context 4k\n  summary 40\n  prompt \"Do {{part}}\"\n}\n\nworkflow fan() -> list<result> {\n  let parts = planner(topic: \"x\")\n  return for p in parts max 3 { worker(part: p) }\n}\n",
     );
     let first = run_in(&runs, &workflow, &[]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
@@ -1146,4 +1146,22 @@ fn a_prompt_past_its_context_is_not_sent() {
     );
     assert_eq!(reader["tokens"]["input"].as_u64(), Some(0), "{reader:?}");
     assert_eq!(reader["attempts"].as_u64(), Some(0), "{reader:?}");
+}
+
+/// A failed node hands its error on as its summary, cut to the agent's `summary`
+/// budget, which is what the parent's proof counted; it used to be at least 20 tokens.
+#[test]
+fn a_failed_node_hands_on_an_error_within_its_summary_budget() {
+    let (runs, _scratch, workflow) = runs_and_file(
+        "failed-summary",
+        "tiny.pai",
+        "agent leaf(x: text) -> result {\n  context 8k\n  summary 2 tokens\n  prompt \"Do {{x}}\"\n}\n\nagent fold(children: list<result>) -> result {\n  context 1k\n  summary 10 tokens\n  prompt \"{{#each children}}{{this.summary}}{{/each}}\"\n}\n\nworkflow w() -> result {\n  return fold(children: [leaf(x: read(\"missing.txt\"))])\n}\n",
+    );
+    // The file is missing when the leaf's input is read, which fails the leaf.
+    let output = run_in(&runs, &workflow, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let leaf = runs.manifest("w/leaf");
+    assert_eq!(leaf["status"], "failed");
+    let summary = leaf["summary"].as_str().unwrap_or_default();
+    assert!(!summary.is_empty() && summary.len() <= 2 * 4, "{summary:?}");
 }

@@ -1172,10 +1172,10 @@ impl<'c, 'p> Analysis<'c, 'p> {
         }
     }
 
-    /// Holds a call's arguments to the bounds its parameters declare (`pai::E033`): a
-    /// workflow's proof took them at their word, and an agent's are what its author
-    /// promised its prompt. Sizes that are guesses are left to `pai plan`, which
-    /// measures them.
+    /// Holds a workflow call's arguments to the bounds its parameters declare
+    /// (`pai::E033`): the callee's proof took them at their word. Sizes that are
+    /// guesses are left to `pai plan`, which measures them. An agent's proof counts
+    /// what it is actually handed, so its parameters' bounds are not needed there.
     fn hold_to_bounds(&mut self, call: &'p Call, params: &[ast::Param], args: &[(String, Value)]) {
         let callee = call.callee.name.as_str();
         for (name, value) in args {
@@ -1346,7 +1346,6 @@ impl<'c, 'p> Analysis<'c, 'p> {
             return Value::unknown();
         };
         let args = self.arguments(call, target.module, &agent.params);
-        self.hold_to_bounds(call, &agent.params, &args);
         let Some(info) = self.checker.agents.get(&target) else {
             return Value::unknown();
         };

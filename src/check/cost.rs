@@ -350,22 +350,29 @@ impl Pricer<'_> {
     }
 }
 
-/// What a list rendered whole adds to its elements: `[`, `]` and `, ` between them
-/// (and the same inside each element that is a list). A model's answer needs none:
-/// its bound is its JSON's, which is longer than its rendering.
+/// What a list rendered whole adds to its elements: `[`, `]` and `, ` between them,
+/// at every depth. A list the workflow made counts 4 bytes per element and per inner
+/// list (its leaves are its bound's counts). A model's answer is bounded by its JSON,
+/// which is longer than its rendering but for one byte per element (`1,` renders
+/// `1, `): at most half a token per token of the answer.
 fn separators(size: &Size) -> Bound {
     if !size.list {
         return Bound::default();
     }
-    let len = match size.len {
-        Some(len) => len,
-        None if size.answer => return Bound::default(),
-        None => ASSUMED_LENGTH,
-    };
-    let inner = size.elem_len.unwrap_or(0).saturating_add(1);
-    let bytes = len
-        .saturating_add(1)
-        .saturating_mul(2)
-        .saturating_mul(inner);
+    if size.answer && size.len.is_none() {
+        return Bound::of(size.whole.total().div_ceil(2));
+    }
+    let len = size.len.unwrap_or(ASSUMED_LENGTH);
+    let leaves = size
+        .whole
+        .terms
+        .iter()
+        .fold(0u64, |sum, term| sum.saturating_add(term.count))
+        .max(len);
+    let inner_lists = len.saturating_mul(size.elem_len.map_or(0, |n| n.saturating_add(1)));
+    let bytes = leaves
+        .saturating_add(inner_lists)
+        .saturating_mul(4)
+        .saturating_add(2);
     Bound::of(budget::tokens_of_bytes_u64(bytes))
 }

@@ -321,8 +321,8 @@ struct Frame {
     this: Option<Type>,
     /// What `this` renders from.
     this_root: Option<Root>,
-    /// Block parameters: name, type, and what they render from.
-    block_params: Vec<(String, Type, Option<Root>)>,
+    /// Block parameters: name, type, and what they render.
+    block_params: Vec<(String, Type, Option<Target>)>,
     /// Inside `#each`, where `@index` and friends exist: over a list, or over the
     /// fields of an object (where `@key` exists too).
     iterating: Option<Iterating>,
@@ -355,9 +355,13 @@ struct Checker<'a> {
 }
 
 /// What a path in a template reaches, for its cost.
+#[derive(Clone, Debug)]
 enum Target {
     /// A parameter or an element, through its first field when the path names one.
     Value(Root, Option<String>),
+    /// A part of a parameter or an element that a helper picks (`lookup xs 0`): at
+    /// most the whole, and a loop over it has a length of its own.
+    Part(Root),
     /// `@index`, `@key` and friends: this many tokens.
     Scalar(u64),
 }
@@ -418,6 +422,7 @@ impl Checker<'_> {
     fn record(&mut self, target: Option<Target>) {
         match target {
             Some(Target::Value(root, field)) => self.cost().render(root, field.as_deref()),
+            Some(Target::Part(root)) => self.cost().render(root, None),
             Some(Target::Scalar(tokens)) => {
                 let cost = self.cost();
                 cost.scalar_tokens = cost.scalar_tokens.saturating_add(tokens);
@@ -505,7 +510,7 @@ impl Checker<'_> {
     fn read_whole_if_result(&mut self, ty: Option<&Type>, target: Option<&Target>) {
         if ty.is_some_and(Type::may_hold_result) {
             self.result.result_fields.read_all();
-            if let Some(Target::Value(root, _)) = target {
+            if let Some(Target::Value(root, _) | Target::Part(root)) = target {
                 self.cost().render(root.clone(), Some("output"));
             }
         }
@@ -517,10 +522,45 @@ impl Checker<'_> {
             Parameter::Path(path) => self.path(path),
             Parameter::Subexpression(sub) => {
                 self.element(&sub.element);
-                (None, None)
+                (None, Some(self.subexpression_target(&sub.element)))
             }
             _ => (None, None),
         }
+    }
+
+    /// What a `(helper ...)` gives: for `lookup`, a part of its subject; otherwise a
+    /// number or a bool.
+    fn subexpression_target(&mut self, element: &TemplateElement) -> Target {
+        let scalar = Target::Scalar(budget::SCALAR_TOKENS);
+        let (TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper)) =
+            element
+        else {
+            return scalar;
+        };
+        match (&helper.name, helper.params.first()) {
+            (Parameter::Name(name), Some(subject)) if name == "lookup" => {
+                match self.resolve_quietly(subject) {
+                    Some(Target::Value(root, _) | Target::Part(root)) => Target::Part(root),
+                    _ => scalar,
+                }
+            }
+            _ => scalar,
+        }
+    }
+
+    /// What a parameter already checked reaches, without reporting it again.
+    fn resolve_quietly(&mut self, param: &Parameter) -> Option<Target> {
+        let (out_len, cursor) = (self.out.len(), self.cursor);
+        let fields = self.result.result_fields;
+        let (_, target) = match param {
+            Parameter::Name(name) => self.path_text(name),
+            Parameter::Path(path) => self.path(path),
+            _ => (None, None),
+        };
+        self.result.result_fields = fields;
+        self.out.truncate(out_len);
+        self.cursor = cursor;
+        target
     }
 
     fn helper_name(&mut self, name: &str) {
@@ -574,15 +614,21 @@ impl Checker<'_> {
         // is counted as rendered.
         let subject_root = match &subject_target {
             Some(Target::Value(root, field)) => Some((root.clone(), field.is_some())),
+            Some(Target::Part(root)) => Some((root.clone(), true)),
             _ => None,
         };
         match name {
-            "each" | "with" | "if" | "unless" => {
+            "each" | "with" | "if" | "unless" => match &subject_target {
+                // A block over a result's full output hands the body the output.
+                Some(Target::Value(root, Some(field))) if field == "output" => {
+                    self.cost().render(root.clone(), Some("output"))
+                }
                 // Mentioned, not rendered: a reference keeps the parameter used.
-                if let Some(Target::Value(root, _)) = &subject_target {
+                Some(Target::Value(root, _) | Target::Part(root)) => {
                     self.cost().renders.entry(root.clone()).or_default();
                 }
-            }
+                _ => {}
+            },
             _ => self.record(subject_target),
         }
         for param in helper.params.iter().skip(1) {
@@ -647,18 +693,25 @@ impl Checker<'_> {
                 });
                 if let Some(block_param) = &helper.block_param {
                     let element = element.unwrap_or(Type::Unknown);
-                    let root = Some(Root::Element(level));
+                    let target = Some(Target::Value(Root::Element(level), None));
                     match block_param {
                         BlockParam::Single(p) => frame
                             .block_params
-                            .extend(param_name(p).map(|n| (n, element, root))),
+                            .extend(param_name(p).map(|n| (n, element, target))),
                         BlockParam::Pair((a, b)) => {
                             frame
                                 .block_params
-                                .extend(param_name(a).map(|n| (n, element, root)));
+                                .extend(param_name(a).map(|n| (n, element, target)));
+                            // The second is the index over a list, the key over fields.
+                            let (ty, tokens) = if object_fields.is_some() {
+                                (Type::Text, self.longest_key_of(subject.as_ref()))
+                            } else {
+                                (Type::Number, budget::SCALAR_TOKENS)
+                            };
+                            let index = Some(Target::Scalar(tokens));
                             frame
                                 .block_params
-                                .extend(param_name(b).map(|n| (n, Type::Number, None)));
+                                .extend(param_name(b).map(|n| (n, ty, index)));
                         }
                         _ => {}
                     }
@@ -667,13 +720,19 @@ impl Checker<'_> {
             }
             "with" => {
                 frame.this = Some(subject.unwrap_or(Type::Unknown));
-                frame.this_root = subject_root.map(|(root, _)| root);
+                frame.this_root = subject_root.as_ref().map(|(root, _)| root.clone());
                 if let Some(BlockParam::Single(p)) = &helper.block_param {
                     let ty = frame.this.clone().unwrap_or(Type::Unknown);
-                    let root = frame.this_root.clone();
+                    let target = subject_root.map(|(root, part)| {
+                        if part {
+                            Target::Part(root)
+                        } else {
+                            Target::Value(root, None)
+                        }
+                    });
                     frame
                         .block_params
-                        .extend(param_name(p).map(|n| (n, ty, root)));
+                        .extend(param_name(p).map(|n| (n, ty, target)));
                 }
                 true
             }
@@ -761,7 +820,12 @@ impl Checker<'_> {
             .checked_sub(1 + level)
             .and_then(|i| self.frames.get(i))
             .and_then(|frame| frame.this.as_ref());
-        let longest = match this {
+        self.longest_key_of(this)
+    }
+
+    /// Tokens of the longest field name of a record or `result` of type `ty`.
+    fn longest_key_of(&self, ty: Option<&Type>) -> u64 {
+        let longest = match ty {
             Some(Type::Record(record)) => (self.fields)(record)
                 .map(|fields| fields.iter().map(|(n, _)| n.len()).max().unwrap_or(0)),
             Some(Type::Result) => RESULT_FIELDS.iter().map(|f| f.len()).max(),
@@ -775,26 +839,40 @@ impl Checker<'_> {
         let span = self.find(raw);
         let mut rest = raw.trim();
         let mut frame = self.frames.len().saturating_sub(1);
-        let mut explicit_this = false;
+        let mut from_root = false;
         if let Some(after) = rest.strip_prefix("@root") {
             frame = 0;
             rest = after.trim_start_matches(['.', '/']);
-            explicit_this = true;
+            from_root = true;
         }
+        let mut ups = 0;
         while let Some(after) = rest.strip_prefix("../") {
-            frame = frame.saturating_sub(1);
+            ups += 1;
             rest = after;
+        }
+        // handlebars falls back to the innermost block for a `../` past the top, so a
+        // path that reads as a parameter would render the element instead.
+        match frame.checked_sub(ups) {
+            Some(up) => frame = up,
+            None => {
+                self.out.push(diagnostics::template_out_of_scope(
+                    span,
+                    self.agent,
+                    raw,
+                    "which climbs past the top of the template",
+                    "each `../` leaves one `{{#each}}` or `{{#with}}`; name a parameter from anywhere with `@root.x`".to_string(),
+                ));
+                return (None, None);
+            }
         }
         if rest == "this" || rest == "." {
             rest = "";
-            explicit_this = true;
         } else if let Some(after) = rest
             .strip_prefix("this.")
             .or_else(|| rest.strip_prefix("this/"))
             .or_else(|| rest.strip_prefix("./"))
         {
             rest = after;
-            explicit_this = true;
         }
         let segments: Vec<&str> = rest
             .split(['.', '/'])
@@ -805,17 +883,20 @@ impl Checker<'_> {
             root.map(|root| Target::Value(root, field.map(|f| (*f).to_string())))
         };
 
-        // Block parameters are visible from every frame below the one that made them.
-        if !explicit_this {
+        // handlebars looks a path's first name up in the parameters of every block
+        // around it, innermost first, whatever `../` or `this.` come before it.
+        if !from_root {
             if let Some(first) = segments.first() {
-                let block_param = self.frames[..=frame]
-                    .iter()
-                    .rev()
+                let block_param = (self.frames.iter().rev())
                     .find_map(|f| f.block_params.iter().find(|(n, _, _)| n == first))
-                    .map(|(_, ty, root)| (ty.clone(), root.clone()));
-                if let Some((ty, root)) = block_param {
+                    .map(|(_, ty, target)| (ty.clone(), target.clone()));
+                if let Some((ty, found)) = block_param {
                     let ty = self.fields_path(raw, span, ty, segments.get(1..).unwrap_or(&[]));
-                    return (ty, target(root, segments.get(1)));
+                    let found = match found {
+                        Some(Target::Value(root, None)) => target(Some(root), segments.get(1)),
+                        other => other,
+                    };
+                    return (ty, found);
                 }
             }
         }

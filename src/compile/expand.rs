@@ -512,6 +512,7 @@ impl<'o> Planner<'o> {
             val: Val::Expansion {
                 node: expansion,
                 tokens: body.tokens().saturating_mul(max),
+                elem_len: plan_size(plan, &body).len,
             },
             deps,
         })
@@ -976,13 +977,18 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
     );
     match &value.val {
         Val::List(items) => {
+            // Each item is sized once: sizing it again per field took 3^depth.
+            let sizes: Vec<Size> = items.iter().map(|item| plan_size(plan, item)).collect();
             size.len = Some(items.len() as u64);
-            size.elem = Bound::of(items.iter().map(PlanValue::tokens).max().unwrap_or(0));
-            size.elem_len = items.iter().try_fold(0u64, |longest, item| {
-                Some(longest.max(plan_size(plan, item).len?))
-            });
-            size.results = items.iter().map(|item| plan_size(plan, item).results).sum();
-            size.answer = items.iter().any(|item| plan_size(plan, item).answer);
+            // The sum of its items' bounds: its terms count its leaves, at every depth.
+            size.whole =
+                (sizes.iter()).fold(Bound::default(), |sum, item| sum.plus(item.whole.clone()));
+            size.elem = Bound::of(sizes.iter().map(|s| s.whole.total()).max().unwrap_or(0));
+            size.elem_len = sizes
+                .iter()
+                .try_fold(0u64, |longest, item| Some(longest.max(item.len?)));
+            size.results = sizes.iter().map(|s| s.results).sum();
+            size.answer = sizes.iter().any(|s| s.answer);
         }
         Val::Concat(parts) => {
             let sizes: Vec<Size> = parts.iter().map(|part| plan_size(plan, part)).collect();
@@ -1006,8 +1012,13 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
             size.results = a.results.max(b.results);
             size.answer = a.answer || b.answer;
         }
-        Val::Expansion { node, tokens } => {
+        Val::Expansion {
+            node,
+            tokens,
+            elem_len,
+        } => {
             size.len = plan.graph.node_weight(*node).and_then(|n| n.max);
+            size.elem_len = *elem_len;
             // Its size is `max` copies of the body's.
             size.elem = Bound::of(tokens.div_ceil(size.len.unwrap_or(1).max(1)));
             size.results = size.len.unwrap_or(1);

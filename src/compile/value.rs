@@ -41,6 +41,8 @@ pub enum Val {
     Expansion {
         node: NodeIndex,
         tokens: u64,
+        /// The length of each copy's value, when it is a list of known length.
+        elem_len: Option<u64>,
     },
     /// One element of a list a model produced, bound at run time (`source` made it).
     Json {

@@ -213,7 +213,7 @@ async fn call_agent_inner(
                 });
                 result.session = response.session.clone().or(result.session.take());
                 let checked = validate(&request.shape, &response, request.max_items)
-                    .and_then(|value| within_summary(value, policy.summary));
+                    .and_then(|value| within_summary(value, policy.summary, &request.node));
                 match checked {
                     Ok(value) => {
                         result.ok = true;
@@ -313,17 +313,37 @@ pub(super) fn still_fits(shape: &Shape, value: Option<&Value>, max_items: Option
 
 /// A structured answer, refused when it is larger than the `summary` budget it is
 /// handed on at: a list of 1,000 elements went whole into a prompt whose budget counted
-/// its summary.
-fn within_summary(value: Option<Value>, summary: u64) -> Result<Option<Value>, String> {
+/// its summary. It is measured as it enters a prompt: its JSON, and the fence around
+/// each of its strings, which names the node `source` that answered.
+fn within_summary(
+    value: Option<Value>,
+    summary: u64,
+    source: &str,
+) -> Result<Option<Value>, String> {
     if let Some(value) = &value {
-        let tokens = crate::check::budget::tokens_of_bytes(value.to_string().len());
+        let fence = crate::run::resolve::fence("", source).len();
+        let bytes = value
+            .to_string()
+            .len()
+            .saturating_add(strings_in(value).saturating_mul(fence));
+        let tokens = crate::check::budget::tokens_of_bytes(bytes);
         if tokens > summary {
             return Err(format!(
-                "the answer is {tokens} tokens, more than the agent's `summary {summary}`; answer more briefly"
+                "the answer is {tokens} tokens with the fences its strings enter a prompt in, more than the agent's `summary {summary}`; answer more briefly"
             ));
         }
     }
     Ok(value)
+}
+
+/// How many strings a JSON value holds (each is fenced on its way into a prompt).
+fn strings_in(value: &Value) -> usize {
+    match value {
+        Value::String(_) => 1,
+        Value::Array(items) => items.iter().map(strings_in).sum(),
+        Value::Object(fields) => fields.values().map(strings_in).sum(),
+        _ => 0,
+    }
 }
 
 /// The JSON inside an answer that may wrap it in a Markdown code fence.

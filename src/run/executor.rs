@@ -829,7 +829,7 @@ impl<'o> Executor<'o> {
     fn fail(&mut self, node: NodeIndex, error: &str) {
         let id = self.plan.graph[node].id.clone();
         self.records.get_or_default(node).rare_mut().error = Some(error.to_string());
-        let (summary, _) = call::summarize(error, self.plan.graph[node].output_tokens.max(20));
+        let (summary, _) = call::summarize(error, self.plan.graph[node].output_tokens);
         self.finish(
             node,
             NodeResult {

@@ -457,6 +457,7 @@ mod tests {
                         Val::Expansion {
                             node: NodeIndex::new(9),
                             tokens: 10,
+                            elem_len: None,
                         },
                         &[],
                     ),
