@@ -1156,3 +1156,29 @@ fn an_answer_larger_than_sixteen_mebibytes_fails_the_call() {
     assert!(error.contains("answered with more than 16 MiB"), "{error}");
     assert_eq!(server.requests().len(), 1, "retried");
 }
+
+/// A server that ignores `response_format` answers bare: a record whose one field is
+/// named `answer` was unwrapped to that field and failed validation on every attempt.
+/// And some compatible servers write usage as floats or strings, which read as 0.
+#[test]
+fn a_bare_record_named_answer_and_usage_written_as_text_are_read() {
+    let scratch = Scratch::new("openai-bare");
+    let mut bare: serde_json::Value =
+        serde_json::from_str(&openai_answer(r#"{"answer":"yes, it holds"}"#, 0, 0)).unwrap();
+    bare["usage"] = serde_json::json!({ "prompt_tokens": "1000", "completion_tokens": 199.2 });
+    let wrapped = openai_answer(r#"{"answer":{"answer":"wrapped"}}"#, 7, 3);
+    let server = FakeServer::start(vec![Reply::json(bare.to_string()), Reply::json(wrapped)]);
+    let workflow = judge_workflow(&openai_provider(&server), "retries 0")
+        .replace("ok: bool,\n  reason: text", "answer: text")
+        .replace("workflow main(claim: text max 200) -> Verdict {\n  return judge(claim: claim)\n}", "workflow main(claim: text max 200) -> list<Verdict> {\n  let first = judge(claim: claim)\n  let second = judge(claim: claim) after first\n  return [first, second]\n}");
+    let file = scratch.write("judge.pai", &workflow);
+    let output = scratch.run(&file, &["--arg", "claim=x"], &[KEY]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let first = scratch.manifest("main/judge");
+    assert_eq!(first["attempts"], 1, "{first:?}");
+    assert_eq!(first["value"]["answer"], "yes, it holds");
+    assert_eq!(first["tokens"]["input"], 1_000);
+    assert_eq!(first["tokens"]["output"], 200);
+    let second = scratch.manifest("main/judge#2");
+    assert_eq!(second["value"]["answer"], "wrapped");
+}

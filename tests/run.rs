@@ -1165,3 +1165,43 @@ fn a_failed_node_hands_on_an_error_within_its_summary_budget() {
     let summary = leaf["summary"].as_str().unwrap_or_default();
     assert!(!summary.is_empty() && summary.len() <= 2 * 4, "{summary:?}");
 }
+
+/// `--max-cost` cannot count a call whose model has no known price: the run says so
+/// rather than let the limit look like it holds.
+#[test]
+fn max_cost_says_which_calls_it_cannot_count() {
+    let runs = Runs::new("unpriced");
+    let output = pai(&[
+        "run",
+        "tests/fixtures/research.pai",
+        "--arg",
+        "question=why",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+        "--max-cost",
+        "5",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "warning: --max-cost $5.00 could not count 1 agent call whose model has no known price"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let priced = pai(&[
+        "run",
+        "tests/fixtures/research.pai",
+        "--arg",
+        "question=why",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert!(
+        !stderr(&priced).contains("could not count"),
+        "{}",
+        stderr(&priced)
+    );
+}

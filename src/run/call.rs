@@ -358,6 +358,11 @@ fn extract_json(text: &str) -> &str {
     body.find("```").map_or(body, |end| &body[..end]).trim()
 }
 
+/// Whether `value` has the shape `shape` (elements and fields included).
+pub(crate) fn fits_shape(shape: &Shape, value: &Value) -> bool {
+    check_shape(shape, value, "the answer").is_ok()
+}
+
 fn check_shape(shape: &Shape, value: &Value, at: &str) -> Result<(), String> {
     let ok = match (shape, value) {
         (Shape::Text | Shape::Path | Shape::Duration | Shape::Result, Value::String(_)) => true,

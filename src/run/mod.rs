@@ -161,6 +161,17 @@ pub async fn run(
         help: error.help,
     })?;
     let totals = plan.totals(prices);
+    // `--max-cost` counts what providers report and what the price table knows; a
+    // call whose model it does not know costs nothing as far as the limit can tell.
+    let mut warnings = Vec::new();
+    if let Some(max) = options.max_cost.filter(|_| totals.unpriced_agents > 0) {
+        warnings.push(format!(
+            "--max-cost {} could not count {} agent call{} whose model has no known price (unless its provider reported a cost); give its price with `--prices FILE` or `.pai/prices.yaml` to count it",
+            dollars(max),
+            totals.unpriced_agents,
+            if totals.unpriced_agents == 1 { "" } else { "s" },
+        ));
+    }
     if !options.yes {
         let mut over = Vec::new();
         if let Some(max) = options.max_agents {
@@ -225,9 +236,12 @@ pub async fn run(
         finished_at: None,
         totals: RunTotals::default(),
     };
-    executor::Executor::new(outcome, planner, plan, providers, options, run_dir)
+    let mut report = executor::Executor::new(outcome, planner, plan, providers, options, run_dir)
         .run(meta)
-        .await
+        .await?;
+    warnings.append(&mut report.warnings);
+    report.warnings = warnings;
+    Ok(report)
 }
 
 #[cfg(test)]

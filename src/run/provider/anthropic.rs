@@ -102,12 +102,7 @@ impl Provider for Anthropic {
                 .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
                 .filter_map(|b| b.get("text").and_then(Value::as_str))
                 .collect();
-            let usage = |field: &str| {
-                answer
-                    .pointer(&format!("/usage/{field}"))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-            };
+            let usage = |field: &str| super::http::usage(&answer, &format!("/usage/{field}"));
             let tokens_in = usage("input_tokens")
                 .saturating_add(usage("cache_creation_input_tokens"))
                 .saturating_add(usage("cache_read_input_tokens"));

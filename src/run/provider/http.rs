@@ -211,6 +211,22 @@ fn excerpt(text: &str) -> String {
 
 /// How long the server asked to wait: `retry-after-ms`, `Retry-After` in seconds, or
 /// `Retry-After` as an HTTP date. Capped at five minutes.
+/// A token count at `pointer` in a server's answer: a whole number, or one written as
+/// a float (`100.0`) or a string (`"100"`), as some compatible servers do; 0 when
+/// there is none. A count is never negative, and a huge one saturates.
+pub fn usage(answer: &Value, pointer: &str) -> u64 {
+    match answer.pointer(pointer) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or_else(|| {
+            // Finite and non-negative, rounded up; `as` saturates past u64::MAX.
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f > 0.0)
+                .map_or(0, |f| f.ceil() as u64)
+        }),
+        Some(Value::String(text)) => text.trim().parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let wait = if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())

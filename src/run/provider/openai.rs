@@ -107,14 +107,8 @@ impl Provider for OpenAi {
                 key: self.key.as_ref(),
             };
             let answer = http::post_json(post, &self.body(request, model), &endpoint).await?;
-            let tokens_in = answer
-                .pointer("/usage/prompt_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let tokens_out = answer
-                .pointer("/usage/completion_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let tokens_in = http::usage(&answer, "/usage/prompt_tokens");
+            let tokens_out = http::usage(&answer, "/usage/completion_tokens");
             // An answer that is no answer is billed all the same.
             let spent = Spent {
                 tokens_in,
@@ -144,7 +138,7 @@ impl Provider for OpenAi {
                 .and_then(Value::as_str)
                 == Some("length");
             let value = (request.shape != Shape::Result)
-                .then(|| unwrap_answer(text))
+                .then(|| unwrap_answer(text, &request.shape))
                 .flatten();
             Ok(Response {
                 text: match &value {
@@ -162,12 +156,18 @@ impl Provider for OpenAi {
     }
 }
 
-/// The value inside `{"answer": ...}`. An answer of another shape is left to the
-/// validator, which says what is wrong and asks again.
-fn unwrap_answer(text: &str) -> Option<Value> {
+/// The value inside `{"answer": ...}`. A server that ignores `response_format` sends
+/// the answer bare, so a record whose one field is `answer` is kept whole when it, and
+/// not what is inside it, has the shape asked for. An answer of another shape is left
+/// to the validator, which says what is wrong and asks again.
+fn unwrap_answer(text: &str, shape: &Shape) -> Option<Value> {
     let value: Value = serde_json::from_str(text.trim()).ok()?;
-    match value {
-        Value::Object(mut object) if object.len() == 1 => object.remove("answer"),
-        _ => None,
+    let inner = match &value {
+        Value::Object(object) if object.len() == 1 => object.get("answer")?,
+        _ => return None,
+    };
+    if !crate::run::call::fits_shape(shape, inner) && crate::run::call::fits_shape(shape, &value) {
+        return Some(value);
     }
+    Some(inner.clone())
 }
