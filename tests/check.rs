@@ -718,3 +718,32 @@ workflow w(topic: text max 10) -> result {{
     assert_eq!(codes(&check(&text(149))), vec![Code::E017]);
     assert_eq!(codes(&check(&text(150))), Vec::<Code>::new());
 }
+
+/// `-> list<text max N>` bounds each text of the answer at N tokens (the run holds it
+/// to that), and it enters a prompt fenced: 2 + 6, not the answer's whole 80.
+#[test]
+fn an_answer_of_bounded_texts_hands_on_each_at_its_bound() {
+    let text = |context: u32| {
+        format!(
+            r#"
+agent splitter(task: text max 10) -> list<text max 2> {{
+  context 1k
+  summary 80 tokens
+  prompt "Split {{{{task}}}}"
+}}
+
+agent worker(part: text) {{
+  context {context}
+  prompt "Do {{{{part}}}}"
+}}
+
+workflow w(task: text max 10) -> list<result> {{
+  let parts = splitter(task: task)
+  return for p in parts max 3 {{ worker(part: p) }}
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&text(8))), vec![Code::E017]);
+    assert_eq!(codes(&check(&text(9))), Vec::<Code>::new());
+}

@@ -1205,3 +1205,44 @@ fn max_cost_says_which_calls_it_cannot_count() {
         stderr(&priced)
     );
 }
+
+/// An answer of `list<text max N>` whose text is longer is asked for again with the
+/// reason, then fails: the checker counted each text at N tokens.
+#[test]
+fn a_text_over_its_list_bound_is_refused() {
+    let (runs, scratch, workflow) = runs_and_file(
+        "element-max",
+        "split.pai",
+        "agent splitter(task: text max 10) -> list<text max 2> {\n  context 1k\n  summary 80 tokens\n  prompt \"Split {{task}}\"\n}\n\nworkflow w(task: text max 10) -> list<text> {\n  return splitter(task: task)\n}\n",
+    );
+    let fixture = scratch.join("split.replay.yaml");
+    std::fs::write(
+        &fixture,
+        "answers:\n  - agent: splitter\n    value: [\"ok\", \"a text far longer than two tokens\"]\n",
+    )
+    .expect("fixture");
+    let fixture = fixture.to_str().expect("utf-8");
+    let output = run_in(
+        &runs,
+        &workflow,
+        &[
+            "--arg",
+            "task=go",
+            "--provider",
+            "replay",
+            "--fixture",
+            fixture,
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let splitter = runs.manifest("w/splitter");
+    assert_eq!(splitter["status"], "failed");
+    let error = splitter["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("element 1 is 9 tokens, more than the `list<text max 2>` the agent returns"),
+        "{error}"
+    );
+    // `sim` answers within the bound.
+    let simulated = run_in(&runs, &workflow, &["--arg", "task=go"]);
+    assert_eq!(simulated.status.code(), Some(0), "{}", stderr(&simulated));
+}

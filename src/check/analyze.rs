@@ -1351,10 +1351,15 @@ impl<'c, 'p> Analysis<'c, 'p> {
         };
         self.prove_budget(info, target, &args, span);
         self.protocol_rules_at_call(info, &args, span);
-        Value::answer(
-            info.returns.clone(),
-            info.summary.unwrap_or(budget::DEFAULT_SUMMARY),
-        )
+        let summary = info.summary.unwrap_or(budget::DEFAULT_SUMMARY);
+        let mut value = Value::answer(info.returns.clone(), summary);
+        // `-> list<text max N>`: the run holds each text to N tokens, and it enters a
+        // prompt fenced.
+        if let Some(max) = agent.answer_element_max() {
+            let fenced = max.saturating_add(budget::STRUCTURED_FENCE_TOKENS);
+            value.elem = Some(Bound::of(fenced.min(summary)));
+        }
+        value
     }
 
     /// The context budget of one agent call (DESIGN §2).

@@ -28,6 +28,12 @@ pub const FENCE_TOKENS: u64 = (35 + FENCE_SOURCE_BYTES as u64).div_ceil(4);
 /// and its other fields (`status` at most 8 bytes, `outputs` 11, `children` 2).
 pub const RESULT_OVERHEAD: u64 = (35 + FENCE_SOURCE_BYTES as u64 + 8 + 11 + 2).div_ceil(4);
 
+/// Bytes of the `<untrusted>...</untrusted>` fence around each text of a model's
+/// structured answer, which the answer's `summary` budget pays for.
+pub const STRUCTURED_FENCE_BYTES: usize = 23;
+/// [`STRUCTURED_FENCE_BYTES`] in tokens.
+pub const STRUCTURED_FENCE_TOKENS: u64 = (STRUCTURED_FENCE_BYTES as u64).div_ceil(4);
+
 /// Estimated tokens of `bytes` bytes of text.
 pub fn tokens_of_bytes(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(4)

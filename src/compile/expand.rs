@@ -25,7 +25,7 @@ use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
 use crate::check::budget::{
     tokens_of_bytes, Bound, ASSUMED_TEXT, DEFAULT_SUMMARY, FENCE_TOKENS, RESULT_OVERHEAD,
-    SCALAR_TOKENS,
+    SCALAR_TOKENS, STRUCTURED_FENCE_TOKENS,
 };
 use crate::check::cost::{self, Size};
 use crate::check::graph::{binding_graph, walk_exprs};
@@ -495,7 +495,7 @@ impl<'o> Planner<'o> {
         let element = PlanValue {
             val: Val::Node {
                 node: expansion,
-                tokens: list.tokens(),
+                tokens: self.element_tokens(plan, &list),
             },
             deps: vec![expansion],
         };
@@ -652,6 +652,26 @@ impl<'o> Planner<'o> {
             ctx.after.clone(),
             ctx.guards.clone(),
         )
+    }
+
+    /// The most tokens one element of `list`, a list only known at run time, enters a
+    /// prompt with: the whole list's, or for an answer of `list<text max N>`, N and its
+    /// fence.
+    fn element_tokens(&self, plan: &Plan<'o>, list: &PlanValue) -> u64 {
+        let whole = list.tokens();
+        let Val::Node { node, .. } = &list.val else {
+            return whole;
+        };
+        let Some(CallRecipe::Agent { item, .. }) = plan.calls.get(*node).map(|recipe| &**recipe)
+        else {
+            return whole;
+        };
+        match self.item(*item) {
+            Item::Agent(agent) => agent.answer_element_max().map_or(whole, |max| {
+                max.saturating_add(STRUCTURED_FENCE_TOKENS).min(whole)
+            }),
+            _ => whole,
+        }
     }
 
     fn agent_call(

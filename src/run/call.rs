@@ -213,7 +213,8 @@ async fn call_agent_inner(
                 });
                 result.session = response.session.clone().or(result.session.take());
                 let checked = validate(&request.shape, &response, request.max_items)
-                    .and_then(|value| within_summary(value, policy.summary, &request.node));
+                    .and_then(|value| within_summary(value, policy.summary))
+                    .and_then(|value| within_element_max(value, request.max_element_tokens));
                 match checked {
                     Ok(value) => {
                         result.ok = true;
@@ -314,14 +315,10 @@ pub(super) fn still_fits(shape: &Shape, value: Option<&Value>, max_items: Option
 /// A structured answer, refused when it is larger than the `summary` budget it is
 /// handed on at: a list of 1,000 elements went whole into a prompt whose budget counted
 /// its summary. It is measured as it enters a prompt: its JSON, and the fence around
-/// each of its strings, which names the node `source` that answered.
-fn within_summary(
-    value: Option<Value>,
-    summary: u64,
-    source: &str,
-) -> Result<Option<Value>, String> {
+/// each of its strings.
+fn within_summary(value: Option<Value>, summary: u64) -> Result<Option<Value>, String> {
     if let Some(value) = &value {
-        let fence = crate::run::resolve::fence("", source).len();
+        let fence = crate::check::budget::STRUCTURED_FENCE_BYTES;
         let bytes = value
             .to_string()
             .len()
@@ -331,6 +328,24 @@ fn within_summary(
             return Err(format!(
                 "the answer is {tokens} tokens with the fences its strings enter a prompt in, more than the agent's `summary {summary}`; answer more briefly"
             ));
+        }
+    }
+    Ok(value)
+}
+
+/// A list answer whose texts must each fit `max` tokens (`-> list<text max N>`): the
+/// checker counted each at that size.
+fn within_element_max(value: Option<Value>, max: Option<u64>) -> Result<Option<Value>, String> {
+    if let (Some(max), Some(Value::Array(items))) = (max, &value) {
+        for (i, item) in items.iter().enumerate() {
+            let tokens = item
+                .as_str()
+                .map_or(0, |text| crate::check::budget::tokens_of_bytes(text.len()));
+            if tokens > max {
+                return Err(format!(
+                    "the answer's element {i} is {tokens} tokens, more than the `list<text max {max}>` the agent returns; answer each more briefly"
+                ));
+            }
         }
     }
     Ok(value)

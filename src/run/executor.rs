@@ -113,6 +113,8 @@ struct AgentSpec {
     summary: u64,
     /// Its `context`, which no prompt it is sent may pass.
     context: Option<u64>,
+    /// For `-> list<text max N>`: N.
+    element_max: Option<u64>,
 }
 
 pub(super) struct Executor<'o> {
@@ -588,6 +590,7 @@ impl<'o> Executor<'o> {
                 tools: spec.tools.clone(),
                 shape: spec.shape.clone(),
                 max_items,
+                max_element_tokens: spec.element_max,
                 attempt: 1,
             };
             let policy = Policy {
@@ -644,6 +647,7 @@ impl<'o> Executor<'o> {
                 .and_then(|info| info.summary)
                 .unwrap_or(crate::check::budget::DEFAULT_SUMMARY),
             context: outcome.agents.get(&item).and_then(|info| info.context),
+            element_max: agent.answer_element_max(),
         });
         self.specs.insert(item, spec.clone());
         Some(spec)

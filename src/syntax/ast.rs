@@ -114,6 +114,16 @@ impl Agent {
     pub fn setting(&self, key: &str) -> Option<&Setting> {
         self.settings.iter().find(|s| s.key.name == key)
     }
+
+    /// The tokens each text of its answer may have, when it returns `list<text max N>`.
+    pub fn answer_element_max(&self) -> Option<u64> {
+        match &self.returns {
+            Some(TypeExpr::List(element, Some(max), _)) if matches!(&**element, TypeExpr::Named(name) if name.name == "text") => {
+                max.as_count()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// `key value` inside an agent, skill, protocol or provider.

@@ -742,6 +742,7 @@ mod tests {
             tools: Vec::new(),
             shape: super::super::Shape::Result,
             max_items: None,
+            max_element_tokens: None,
             attempt: 1,
         };
         let prompt = provider.prompt(&request);

@@ -47,6 +47,8 @@ pub struct Request {
     pub shape: Shape,
     /// The most elements a list answer may have: the `max` of the `for` it feeds.
     pub max_items: Option<usize>,
+    /// The most tokens each text of a list answer may have (`-> list<text max N>`).
+    pub max_element_tokens: Option<u64>,
     /// Which attempt this is, from 1.
     pub attempt: u32,
 }

@@ -39,6 +39,15 @@ pub fn prompt_with_instructions(request: &Request) -> String {
     if let (Some(max), Some(object)) = (request.max_items, schema.as_object_mut()) {
         object.insert("maxItems".to_string(), json!(max));
     }
+    // About four characters a token: the run holds each text to the tokens.
+    if let (Some(max), Some(items)) = (
+        request.max_element_tokens,
+        schema
+            .get_mut("items")
+            .and_then(|items| items.as_object_mut()),
+    ) {
+        items.insert("maxLength".to_string(), json!(max.saturating_mul(4)));
+    }
     format!(
         "{}\n\nAnswer with JSON only, no prose and no code fence, matching this JSON Schema:\n{}",
         request.prompt, schema

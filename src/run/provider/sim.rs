@@ -36,12 +36,15 @@ impl Sim {
         let tag = crate::run::call::hex(digest.get(..4).unwrap_or_default());
         let value = match &request.shape {
             Shape::Result => None,
-            shape => Some(self.value(
-                shape,
-                &request.agent,
-                &tag,
-                0,
-                request.max_items.unwrap_or(usize::MAX),
+            shape => Some(within_element_tokens(
+                self.value(
+                    shape,
+                    &request.agent,
+                    &tag,
+                    0,
+                    request.max_items.unwrap_or(usize::MAX),
+                ),
+                request.max_element_tokens,
             )),
         };
         let text = match &value {
@@ -100,6 +103,33 @@ impl Sim {
     }
 }
 
+/// The texts of a list answer cut to `max` tokens each (4 bytes a token), as the run
+/// holds a `list<text max N>` answer to.
+fn within_element_tokens(value: serde_json::Value, max: Option<u64>) -> serde_json::Value {
+    use serde_json::Value;
+    let (max, items) = match (max, value) {
+        (Some(max), Value::Array(items)) => (max, items),
+        (_, value) => return value,
+    };
+    let limit = usize::try_from(max.saturating_mul(4)).unwrap_or(usize::MAX);
+    Value::Array(
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(mut text) if text.len() > limit => {
+                    let mut end = limit;
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.truncate(end);
+                    Value::String(text)
+                }
+                other => other,
+            })
+            .collect(),
+    )
+}
+
 impl Provider for Sim {
     fn name(&self) -> &str {
         "sim"
@@ -130,6 +160,7 @@ mod tests {
             tools: Vec::new(),
             shape: Shape::Result,
             max_items: None,
+            max_element_tokens: None,
             attempt: 1,
         };
         // The first 4 bytes of SHA-256 over "leaf\nHandle i7." (Python's hashlib):
