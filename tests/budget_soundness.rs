@@ -267,6 +267,7 @@ fn block_parameters_helper_subjects_and_outputs_are_counted() {
         "{{#each (lookup nested 0)}}{{this}}, {{/each}}",
         "{{#with review.output}}{{this}}{{/with}}",
         "{{#with review as |r|}}{{r.summary}}{{r.status}}{{/with}}",
+        "{{#with (lookup nested 0)}}{{#each this}}an item {{/each}}{{/with}}",
     ] {
         assert_sound(template);
     }

@@ -1246,3 +1246,33 @@ fn a_text_over_its_list_bound_is_refused() {
     let simulated = run_in(&runs, &workflow, &["--arg", "task=go"]);
     assert_eq!(simulated.status.code(), Some(0), "{}", stderr(&simulated));
 }
+
+/// A record answer with a field its type does not declare is refused: templates that
+/// walk its fields would hand it on, past what the checker counted.
+#[test]
+fn a_record_answer_with_an_undeclared_field_is_refused() {
+    let (runs, scratch, workflow) = runs_and_file(
+        "extra-field",
+        "one.pai",
+        "type One { a: number }\n\nagent stats(t: text max 10) -> One {\n  context 1k\n  summary 40 tokens\n  prompt \"Count {{t}}\"\n}\n\nworkflow w(t: text max 10) -> One {\n  return stats(t: t)\n}\n",
+    );
+    let fixture = scratch.join("one.replay.yaml");
+    std::fs::write(
+        &fixture,
+        "answers:\n  - agent: stats\n    value: {a: 1, b: 2}\n",
+    )
+    .expect("fixture");
+    let fixture = fixture.to_str().expect("utf-8");
+    let output = run_in(
+        &runs,
+        &workflow,
+        &["--arg", "t=x", "--provider", "replay", "--fixture", fixture],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let stats = runs.manifest("w/stats");
+    let error = stats["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("has a field `b` its type does not declare; answer with only `a`"),
+        "{error}"
+    );
+}

@@ -38,6 +38,9 @@ pub struct Value {
     pub len: Option<u64>,
     /// For lists of lists: an upper bound on the length of every element.
     pub elem_len: Option<u64>,
+    /// For lists: an upper bound on the length even where `len` is unknown (a model's
+    /// list holds at most 2 × its budget elements, each at least two bytes of JSON).
+    pub len_bound: Option<u64>,
     /// How many `read(...)` values it carries.
     pub reads: u64,
     /// How many agent results it carries.
@@ -59,6 +62,7 @@ impl Value {
             elem: None,
             len: None,
             elem_len: None,
+            len_bound: None,
             reads: 0,
             results: 0,
             answer: false,
@@ -80,6 +84,7 @@ impl Value {
         Size {
             whole: self.bound.clone(),
             len: self.len,
+            len_bound: self.len.or(self.len_bound),
             elem_len: self.elem_len,
             elem: self.elem.clone().unwrap_or_else(|| self.bound.element()),
             results: self.results,
@@ -88,21 +93,21 @@ impl Value {
         }
     }
 
-    /// The value of an agent's answer: bounded by its summary budget, and a `result`
-    /// by what its fence and other fields add.
+    /// The value of an agent's answer: its summary budget, and what a `result` adds
+    /// around it (its fence and other fields). A structured answer's own fences are in
+    /// its budget, but one that failed enters a prompt as a `result` all the same.
     fn answer(ty: Type, summary: u64) -> Value {
-        let overhead = if ty == Type::Result {
-            budget::RESULT_OVERHEAD
-        } else {
-            0
-        };
-        let bound = Bound::of(summary.saturating_add(overhead));
+        let structured = ty != Type::Result;
+        let bound = Bound::of(summary.saturating_add(budget::RESULT_OVERHEAD));
         let mut value = Value::of(ty, bound.clone());
         if value.ty.is_list() {
             value.elem = Some(bound);
         }
         value.results = 1;
-        value.answer = overhead == 0;
+        value.answer = structured;
+        if value.ty.is_list() {
+            value.len_bound = Some(value.bound.total().saturating_mul(2));
+        }
         value
     }
 }
@@ -882,6 +887,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 value.elem = Some(l.elem.unwrap_or_default().max(r.elem.unwrap_or_default()));
                 value.len = l.len.zip(r.len).map(|(a, b)| a.saturating_add(b));
                 value.elem_len = l.elem_len.zip(r.elem_len).map(|(a, b)| a.max(b));
+                value.len_bound = (l.len.or(l.len_bound))
+                    .zip(r.len.or(r.len_bound))
+                    .map(|(a, b)| a.saturating_add(b));
                 value.reads = l.reads + r.reads;
                 value.results = l.results + r.results;
                 value.answer = l.answer || r.answer;
@@ -1054,6 +1062,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
         };
         value.len = then.len.zip(otherwise.len).map(|(a, b)| a.max(b));
         value.elem_len = then.elem_len.zip(otherwise.elem_len).map(|(a, b)| a.max(b));
+        value.len_bound = (then.len.or(then.len_bound))
+            .zip(otherwise.len.or(otherwise.len_bound))
+            .map(|(a, b)| a.max(b));
         value.reads = then.reads.max(otherwise.reads);
         value.results = then.results.max(otherwise.results);
         value.answer = then.answer || otherwise.answer;
@@ -1353,11 +1364,16 @@ impl<'c, 'p> Analysis<'c, 'p> {
         self.protocol_rules_at_call(info, &args, span);
         let summary = info.summary.unwrap_or(budget::DEFAULT_SUMMARY);
         let mut value = Value::answer(info.returns.clone(), summary);
+        if info.answer_len.is_some() {
+            value.len_bound = info.answer_len;
+        }
         // `-> list<text max N>`: the run holds each text to N tokens, and it enters a
         // prompt fenced.
         if let Some(max) = agent.answer_element_max() {
             let fenced = max.saturating_add(budget::STRUCTURED_FENCE_TOKENS);
-            value.elem = Some(Bound::of(fenced.min(summary)));
+            value.elem = Some(Bound::of(
+                fenced.min(summary.saturating_add(budget::RESULT_OVERHEAD)),
+            ));
         }
         value
     }

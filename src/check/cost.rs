@@ -122,6 +122,9 @@ pub struct Size {
     pub whole: Bound,
     /// For a list: its length, when one is known.
     pub len: Option<u64>,
+    /// For a list whose length is not known: a bound on it all the same, when its
+    /// parts have one (a `for` joined with a model's list).
+    pub len_bound: Option<u64>,
     /// For a list of lists: the length of its elements, when one is known.
     pub elem_len: Option<u64>,
     /// For a list: its largest element.
@@ -139,7 +142,7 @@ pub struct Size {
 impl Size {
     /// A bound on its length, and what was assumed to get one.
     fn length(&self, written: &str) -> (u64, Option<String>) {
-        if let Some(len) = self.len {
+        if let Some(len) = self.len.or(self.len_bound) {
             return (len, None);
         }
         if self.answer {
@@ -310,6 +313,7 @@ impl Pricer<'_> {
             // A list inside a record: its length is bounded only by the record's.
             let inner = Size {
                 len: None,
+                len_bound: None,
                 ..size.clone()
             };
             inner.length(&each.written)
@@ -336,6 +340,7 @@ impl Pricer<'_> {
             elem: elem_whole.element(),
             whole: elem_whole,
             len: size.elem_len,
+            len_bound: None,
             elem_len: None,
             results: size.results,
             answer: size.answer,

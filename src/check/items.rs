@@ -107,11 +107,39 @@ pub struct AgentInfo {
     pub context_written: bool,
     /// What rendering its templates costs, by what they render.
     pub cost: Cost,
+    /// For an agent that returns a list: the most elements its answer can hold.
+    pub answer_len: Option<u64>,
     /// The fields of `result` values the templates can read.
     pub result_fields: ResultFields,
 }
 
 impl Checker<'_> {
+    /// The most elements a list answer of `element`s fits in `summary` tokens: each
+    /// takes at least its smallest JSON, a comma, and the fence of every text in it
+    /// (which the answer's budget pays for).
+    pub(super) fn answer_length(&self, module: ModuleId, element: &Type, summary: u64) -> u64 {
+        let smallest = self.smallest_json(module, element, 0).saturating_add(1);
+        summary.saturating_mul(4).div_ceil(smallest)
+    }
+
+    fn smallest_json(&self, module: ModuleId, ty: &Type, depth: usize) -> u64 {
+        let text = 2 + super::budget::STRUCTURED_FENCE_BYTES as u64;
+        match ty {
+            Type::Text | Type::Path | Type::Duration | Type::Result => text,
+            Type::Number => 1,
+            Type::Bool => 4,
+            Type::Record(name) if depth < 16 => {
+                let fields = self.record_fields(module, name).unwrap_or_default();
+                // `{`, `}`, and per field `"name":` and its value, with commas between.
+                fields.iter().fold(1u64, |sum, (field, field_ty)| {
+                    sum.saturating_add(field.len() as u64 + 4)
+                        .saturating_add(self.smallest_json(module, field_ty, depth + 1))
+                })
+            }
+            _ => 1,
+        }
+    }
+
     /// The threads worth checking the program's agents on: one per core when their
     /// templates are big, one otherwise.
     pub(super) fn item_threads(&self) -> usize {
@@ -404,6 +432,13 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             Some(Value::Quantity(q)) => q.as_count(),
             _ => None,
         };
+        let answer_len = match &returns {
+            Type::List(element) => {
+                let summary = tokens("summary").unwrap_or(super::budget::DEFAULT_SUMMARY);
+                Some(self.checker.answer_length(module, element, summary))
+            }
+            _ => None,
+        };
         AgentInfo {
             name: agent.name.name.clone(),
             span: agent.name.span,
@@ -412,6 +447,7 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             context: tokens("context"),
             context_written: agent.setting("context").is_some(),
             cost,
+            answer_len,
             result_fields,
         }
     }

@@ -267,8 +267,10 @@ pub fn check_parsed(
         frames: vec![Frame {
             this: None,
             this_root: None,
+            this_part: false,
             block_params: Vec::new(),
             iterating: None,
+            key_tokens: 0,
         }],
         cursor: 0,
         block_depth: 0,
@@ -321,11 +323,15 @@ struct Frame {
     this: Option<Type>,
     /// What `this` renders from.
     this_root: Option<Root>,
+    /// Whether `this` is only a part of that (`{{#with (lookup xs 0)}}`, `{{#with r.items}}`).
+    this_part: bool,
     /// Block parameters: name, type, and what they render.
     block_params: Vec<(String, Type, Option<Target>)>,
     /// Inside `#each`, where `@index` and friends exist: over a list, or over the
     /// fields of an object (where `@key` exists too).
     iterating: Option<Iterating>,
+    /// Over an object's fields: the tokens of its longest field name.
+    key_tokens: u64,
 }
 
 /// What an `#each` iterates.
@@ -506,13 +512,33 @@ impl Checker<'_> {
     }
 
     /// Counts every field of `result` as read when a value of type `ty` is used whole,
-    /// the full `output` among them.
+    /// the full `output` among them when it holds a `result` (a record a model answered
+    /// has no `output`).
     fn read_whole_if_result(&mut self, ty: Option<&Type>, target: Option<&Target>) {
         if ty.is_some_and(Type::may_hold_result) {
             self.result.result_fields.read_all();
-            if let Some(Target::Value(root, _) | Target::Part(root)) = target {
+            let holds_result = ty.is_some_and(|ty| self.holds_result(ty, 0));
+            if let (true, Some(Target::Value(root, _) | Target::Part(root))) =
+                (holds_result, target)
+            {
                 self.cost().render(root.clone(), Some("output"));
             }
+        }
+    }
+
+    /// Whether a value of type `ty` can hold a `result`, through lists and record fields.
+    fn holds_result(&self, ty: &Type, depth: usize) -> bool {
+        match ty {
+            Type::Result | Type::Unknown => true,
+            Type::List(element) => self.holds_result(element, depth),
+            // Records nest only as deep as their declarations; a cycle is cut here.
+            Type::Record(_) if depth > 16 => true,
+            Type::Record(name) => (self.fields)(name).is_none_or(|fields| {
+                fields
+                    .iter()
+                    .any(|(_, field)| self.holds_result(field, depth + 1))
+            }),
+            _ => false,
         }
     }
 
@@ -639,15 +665,30 @@ impl Checker<'_> {
         let mut frame = Frame {
             this: None,
             this_root: None,
+            this_part: false,
             block_params: Vec::new(),
             iterating: None,
+            key_tokens: 0,
         };
         let mut each = None;
         let pushes = match name {
             "each" => {
                 let element = match &subject {
                     Some(Type::List(element)) => Some((**element).clone()),
-                    Some(ty @ (Type::Record(_) | Type::Result)) => Some(ty.clone()),
+                    // Over a record's fields, `this` is each field's value in turn: of
+                    // their type when they share one.
+                    Some(Type::Record(record)) => {
+                        let types: Vec<Type> = (self.fields)(record)
+                            .map(|fields| fields.into_iter().map(|(_, ty)| ty).collect())
+                            .unwrap_or_default();
+                        match types.split_first() {
+                            Some((first, rest)) if rest.iter().all(|ty| ty == first) => {
+                                Some(first.clone())
+                            }
+                            _ => Some(Type::Unknown),
+                        }
+                    }
+                    Some(Type::Result) => Some(Type::Unknown),
                     _ => Some(Type::Unknown),
                 };
                 if let (Some(ty), Some(Parameter::Path(path))) = (&subject, helper.params.first()) {
@@ -687,6 +728,7 @@ impl Checker<'_> {
                 });
                 frame.this = element.clone();
                 frame.this_root = Some(Root::Element(level));
+                frame.key_tokens = self.longest_key_of(subject.as_ref());
                 frame.iterating = Some(match &subject {
                     Some(ty) if ty.is_list() => Iterating::List,
                     _ => Iterating::Object,
@@ -721,6 +763,7 @@ impl Checker<'_> {
             "with" => {
                 frame.this = Some(subject.unwrap_or(Type::Unknown));
                 frame.this_root = subject_root.as_ref().map(|(root, _)| root.clone());
+                frame.this_part = subject_root.as_ref().is_some_and(|(_, part)| *part);
                 if let Some(BlockParam::Single(p)) = &helper.block_param {
                     let ty = frame.this.clone().unwrap_or(Type::Unknown);
                     let target = subject_root.map(|(root, part)| {
@@ -814,13 +857,11 @@ impl Checker<'_> {
     /// Tokens of the longest `@key` the `#each` `level` frames up can give: a field
     /// name of the record or `result` it iterates.
     fn longest_key(&self, level: usize) -> u64 {
-        let this = self
-            .frames
+        self.frames
             .len()
             .checked_sub(1 + level)
             .and_then(|i| self.frames.get(i))
-            .and_then(|frame| frame.this.as_ref());
-        self.longest_key_of(this)
+            .map_or(budget::SCALAR_TOKENS, |frame| frame.key_tokens)
     }
 
     /// Tokens of the longest field name of a record or `result` of type `ty`.
@@ -900,9 +941,9 @@ impl Checker<'_> {
                 }
             }
         }
-        let (this, this_root) = match self.frames.get(frame) {
-            Some(f) => (f.this.clone(), f.this_root.clone()),
-            None => (None, None),
+        let (this, this_root, this_part) = match self.frames.get(frame) {
+            Some(f) => (f.this.clone(), f.this_root.clone(), f.this_part),
+            None => (None, None, false),
         };
         match this {
             None => {
@@ -945,7 +986,10 @@ impl Checker<'_> {
             }
             Some(this) => {
                 let ty = self.fields_path(raw, span, this, &segments);
-                (ty, target(this_root, segments.first()))
+                match this_root {
+                    Some(root) if this_part => (ty, Some(Target::Part(root))),
+                    root => (ty, target(root, segments.first())),
+                }
             }
         }
     }

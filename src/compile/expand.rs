@@ -31,7 +31,6 @@ use crate::check::cost::{self, Size};
 use crate::check::graph::{binding_graph, walk_exprs};
 use crate::check::modules::ModuleId;
 use crate::check::scope::{skill_workflow, ItemKind, ItemRef};
-use crate::check::types::Type;
 use crate::check::Outcome;
 use crate::syntax::ast::{
     self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue,
@@ -512,7 +511,7 @@ impl<'o> Planner<'o> {
             val: Val::Expansion {
                 node: expansion,
                 tokens: body.tokens().saturating_mul(max),
-                elem_len: plan_size(plan, &body).len,
+                elem_len: plan_size(plan, &body, &|node| self.answer_len(plan, node)).len,
             },
             deps,
         })
@@ -654,6 +653,14 @@ impl<'o> Planner<'o> {
         )
     }
 
+    /// The most elements node `node`'s list answer can hold (the checker's bound).
+    fn answer_len(&self, plan: &Plan<'o>, node: NodeIndex) -> Option<u64> {
+        match plan.calls.get(node).map(|recipe| &**recipe) {
+            Some(CallRecipe::Agent { item, .. }) => self.outcome.agents.get(item)?.answer_len,
+            _ => None,
+        }
+    }
+
     /// The most tokens one element of `list`, a list only known at run time, enters a
     /// prompt with: the whole list's, or for an answer of `list<text max N>`, N and its
     /// fence.
@@ -693,16 +700,14 @@ impl<'o> Planner<'o> {
             let size_of = |name: &str| {
                 args.iter()
                     .find(|(n, _)| n == name)
-                    .map(|(_, value)| plan_size(plan, value))
+                    .map(|(_, value)| plan_size(plan, value, &|node| self.answer_len(plan, node)))
             };
             cost::price(&info.cost, &size_of).chain.total()
         });
         let summary = info.and_then(|i| i.summary).unwrap_or(DEFAULT_SUMMARY);
-        // A `result` enters the next prompt fenced, with its status.
-        let handed_on = match info.map(|i| &i.returns) {
-            Some(Type::Result) => summary.saturating_add(RESULT_OVERHEAD),
-            _ => summary,
-        };
+        // A `result` enters the next prompt fenced, with its status, and so does a
+        // structured answer that failed.
+        let handed_on = summary.saturating_add(RESULT_OVERHEAD);
         let segment = self.segment(call, &agent.name.name, ctx);
         let node = add_node(
             plan,
@@ -982,9 +987,12 @@ fn lookup<'f>(frames: &'f Frames, name: &str) -> Option<&'f PlanValue> {
 /// Labels made safe ([`safe_label`]) and then unique: the second `a` is `a#2`, the
 /// next free number after it. Unique after they are made safe, so `a/b` and `a_b`, or
 /// `x#2` after two `x`, still name two nodes.
+/// The most elements the list answer of the node it is given can hold, when known.
+type Answers<'a> = dyn Fn(NodeIndex) -> Option<u64> + 'a;
+
 /// The worst case of a plan value as a template sees it: measured where the plan
 /// knows the value, bounded by budgets and `max` where the run makes it.
-fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
+fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size {
     let tokens = value.tokens();
     let mut size = Size {
         whole: Bound::of(tokens),
@@ -998,7 +1006,10 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
     match &value.val {
         Val::List(items) => {
             // Each item is sized once: sizing it again per field took 3^depth.
-            let sizes: Vec<Size> = items.iter().map(|item| plan_size(plan, item)).collect();
+            let sizes: Vec<Size> = items
+                .iter()
+                .map(|item| plan_size(plan, item, answers))
+                .collect();
             size.len = Some(items.len() as u64);
             // The sum of its items' bounds: its terms count its leaves, at every depth.
             size.whole =
@@ -1011,10 +1022,16 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
             size.answer = sizes.iter().any(|s| s.answer);
         }
         Val::Concat(parts) => {
-            let sizes: Vec<Size> = parts.iter().map(|part| plan_size(plan, part)).collect();
+            let sizes: Vec<Size> = parts
+                .iter()
+                .map(|part| plan_size(plan, part, answers))
+                .collect();
             size.len = sizes
                 .iter()
                 .try_fold(0u64, |sum, part| Some(sum.saturating_add(part.len?)));
+            size.len_bound = sizes.iter().try_fold(0u64, |sum, part| {
+                Some(sum.saturating_add(part.len.or(part.len_bound)?))
+            });
             size.elem = Bound::of(sizes.iter().map(|s| s.elem.total()).max().unwrap_or(0));
             size.elem_len = sizes
                 .iter()
@@ -1025,8 +1042,14 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
         Val::Choice {
             then, otherwise, ..
         } => {
-            let (a, b) = (plan_size(plan, then), plan_size(plan, otherwise));
+            let (a, b) = (
+                plan_size(plan, then, answers),
+                plan_size(plan, otherwise, answers),
+            );
             size.len = a.len.zip(b.len).map(|(x, y)| x.max(y));
+            size.len_bound = (a.len.or(a.len_bound))
+                .zip(b.len.or(b.len_bound))
+                .map(|(x, y)| x.max(y));
             size.elem = Bound::of(a.elem.total().max(b.elem.total()));
             size.elem_len = a.elem_len.zip(b.elem_len).map(|(x, y)| x.max(y));
             size.results = a.results.max(b.results);
@@ -1038,15 +1061,22 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue) -> Size {
             elem_len,
         } => {
             size.len = plan.graph.node_weight(*node).and_then(|n| n.max);
+            size.len_bound = size.len;
             size.elem_len = *elem_len;
             // Its size is `max` copies of the body's.
             size.elem = Bound::of(tokens.div_ceil(size.len.unwrap_or(1).max(1)));
             size.results = size.len.unwrap_or(1);
             size.answer = true;
         }
-        Val::Node { .. } | Val::Field { .. } | Val::Json { .. } => {
+        Val::Node { node, .. } => {
             size.results = 1;
             size.answer = true;
+            size.len_bound = answers(*node).or(Some(tokens.saturating_mul(2)));
+        }
+        Val::Field { .. } | Val::Json { .. } => {
+            size.results = 1;
+            size.answer = true;
+            size.len_bound = Some(tokens.saturating_mul(2));
         }
         _ => {}
     }

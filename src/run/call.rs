@@ -102,12 +102,15 @@ pub fn prepare(
 
 /// Refuses a prompt larger than the agent's `context`: the checker proves that none
 /// is, from bounds; this holds the run to it where a bound was assumed (a file read,
-/// a full `output`), and nothing is sent that the model could not hold.
-pub fn within_context(prepared: &Prepared, context: Option<u64>) -> Result<(), String> {
+/// a full `output`), and nothing is sent that the model could not hold. What a
+/// provider adds for a structured answer (its JSON Schema) and a retry's reason count.
+fn within_context(request: &Request, context: Option<u64>) -> Result<(), String> {
     let Some(context) = context else {
         return Ok(());
     };
-    let bytes = prepared.prompt.len() + prepared.system.as_ref().map_or(0, String::len);
+    let bytes = request.prompt.len()
+        + request.system.as_ref().map_or(0, String::len)
+        + super::provider::schema::instructions(request).len();
     let tokens = crate::check::budget::tokens_of_bytes(bytes);
     if tokens > context {
         return Err(format!(
@@ -176,6 +179,8 @@ pub struct Policy {
     pub summary: u64,
     /// The first backoff; it doubles on each retry, with jitter.
     pub backoff: Duration,
+    /// The agent's `context`, which no prompt sent may pass.
+    pub context: Option<u64>,
 }
 
 /// Calls the provider until it answers validly, retrying transient failures and
@@ -201,6 +206,11 @@ async fn call_agent_inner(
     // A malformed structured answer is asked for again once, with what was wrong.
     let mut malformed_retries = 1u32;
     for attempt in 1.. {
+        // Checked before every attempt: a retry's prompt carries the reason too.
+        if let Err(error) = within_context(&request, policy.context) {
+            result.error = Some(error);
+            break;
+        }
         request.attempt = attempt;
         result.attempts = attempt;
         let answer = tokio::time::timeout(policy.timeout, provider.complete(&request)).await;
@@ -394,6 +404,19 @@ fn check_shape(shape: &Shape, value: &Value, at: &str) -> Result<(), String> {
                     .get(name)
                     .ok_or_else(|| format!("{at} has no field `{name}`"))?;
                 check_shape(field, item, &format!("{at}.{name}"))?;
+            }
+            // A field the type does not declare is handed on all the same (`{{#each r}}`
+            // walks it), past what the checker counted.
+            if let Some(extra) = object.keys().find(|k| !fields.iter().any(|(n, _)| n == *k)) {
+                let shown: String = extra.chars().take(40).collect();
+                return Err(format!(
+                    "{at} has a field `{shown}` its type does not declare; answer with only {}",
+                    fields
+                        .iter()
+                        .map(|(n, _)| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
             true
         }

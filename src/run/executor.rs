@@ -567,7 +567,6 @@ impl<'o> Executor<'o> {
                         call::prepare(&templates, &spec.templates, data, spec.model.as_deref())?
                     }
                 };
-                call::within_context(&prepared, spec.context)?;
                 Ok((provider, prepared))
             });
             let (provider, prepared) = match ready {
@@ -598,6 +597,7 @@ impl<'o> Executor<'o> {
                 retries: spec.retries,
                 summary: spec.summary,
                 backoff,
+                context: spec.context,
             };
             // Boxed: the call's future (retries, the provider's request) is most of
             // the task's size, and a task's memory is reserved for its whole life, from

@@ -35,6 +35,14 @@ pub fn prompt_with_instructions(request: &Request) -> String {
     if request.shape == Shape::Result {
         return request.prompt.clone();
     }
+    format!("{}{}", request.prompt, instructions(request))
+}
+
+/// What [`prompt_with_instructions`] adds after the prompt: nothing for a `result`.
+pub fn instructions(request: &Request) -> String {
+    if request.shape == Shape::Result {
+        return String::new();
+    }
     let mut schema = json_schema(&request.shape);
     if let (Some(max), Some(object)) = (request.max_items, schema.as_object_mut()) {
         object.insert("maxItems".to_string(), json!(max));
@@ -49,8 +57,7 @@ pub fn prompt_with_instructions(request: &Request) -> String {
         items.insert("maxLength".to_string(), json!(max.saturating_mul(4)));
     }
     format!(
-        "{}\n\nAnswer with JSON only, no prose and no code fence, matching this JSON Schema:\n{}",
-        request.prompt, schema
+        "\n\nAnswer with JSON only, no prose and no code fence, matching this JSON Schema:\n{schema}"
     )
 }
 
