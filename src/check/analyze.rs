@@ -39,7 +39,7 @@ pub struct Value {
     /// For lists of lists: an upper bound on the length of every element.
     pub elem_len: Option<u64>,
     /// For lists: an upper bound on the length even where `len` is unknown (a model's
-    /// list holds at most 2 × its budget elements, each at least two bytes of JSON).
+    /// list holds as many elements as its budget has room for at their smallest).
     pub len_bound: Option<u64>,
     /// How many `read(...)` values it carries.
     pub reads: u64,

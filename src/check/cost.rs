@@ -132,7 +132,7 @@ pub struct Size {
     /// How many agent results it carries (each may have an `output` read).
     pub results: u64,
     /// Whether it is (or holds) a model's answer, whose lists its summary budget
-    /// bounds: every element takes at least two bytes of JSON.
+    /// bounds: a list inside it has at most 2 × its tokens elements.
     pub answer: bool,
     /// Whether it is a list made by the workflow (a literal, a `for`, a parameter),
     /// whose bound is the sum of its elements' and not of its rendering.
