@@ -404,7 +404,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
     /// results it can carry: the protocols' `max fanout` holds inside the workflow too.
     fn param_value(&mut self, param: &ast::Param) -> Value {
         let mut value = self.param_bound(param);
-        value.results = results_in(&value.ty, value.len);
+        let element_max = match &param.ty {
+            ast::TypeExpr::List(_, Some(q), _) => q.as_count(),
+            _ => None,
+        };
+        value.results = results_in(&value.ty, value.len, element_max);
         value
     }
 
@@ -1632,13 +1636,20 @@ impl<'c, 'p> Analysis<'c, 'p> {
     }
 }
 
-/// How many results a value of type `ty` (a list of `len` elements, when known) can
-/// carry: a list of unknown length counts [`budget::ASSUMED_LIST`].
-fn results_in(ty: &Type, len: Option<u64>) -> u64 {
+/// How many results a value of type `ty` (a list of `len` elements of at most
+/// `element_max` tokens, when known) can carry: a list of unknown length counts
+/// [`budget::ASSUMED_LIST`]; an element bounded in tokens holds no more results than
+/// fit in them, each with what a result adds around its summary.
+fn results_in(ty: &Type, len: Option<u64>, element_max: Option<u64>) -> u64 {
     match ty {
         Type::Result | Type::Record(_) => 1,
         Type::List(element) => {
-            results_in(element, None).saturating_mul(len.unwrap_or(budget::ASSUMED_LIST))
+            let inner = results_in(element, None, None);
+            let each = match element_max {
+                Some(max) if inner > 1 => inner.min((max / budget::RESULT_OVERHEAD).max(1)),
+                _ => inner,
+            };
+            each.saturating_mul(len.unwrap_or(budget::ASSUMED_LIST))
         }
         _ => 0,
     }

@@ -199,8 +199,9 @@ pub fn price(cost: &Cost, size_of: &dyn Fn(&str) -> Option<Size>) -> Priced {
     for (label, bound) in parts {
         priced.chain.push(bound, label);
     }
+    let literal_tokens = u64::try_from(literal_bytes.div_ceil(4)).unwrap_or(u64::MAX);
     priced.chain.push(
-        Bound::of(budget::tokens_of_bytes_u64(literal_bytes).saturating_add(scalar_tokens)),
+        Bound::of(literal_tokens.saturating_add(scalar_tokens)),
         "template",
     );
     priced
@@ -210,7 +211,8 @@ struct Pricer<'s> {
     size_of: &'s dyn Fn(&str) -> Option<Size>,
     /// Labelled parts, in the order first met.
     parts: Vec<(String, Bound)>,
-    literal_bytes: u64,
+    /// Wide, so that bytes past 2^64 still count as tokens past 2^64 / 4.
+    literal_bytes: u128,
     scalar_tokens: u64,
     priced: Priced,
 }
@@ -241,7 +243,7 @@ impl Pricer<'_> {
         let all = Self::repeats(levels, &[]);
         self.literal_bytes = self
             .literal_bytes
-            .saturating_add(cost.literal_bytes.saturating_mul(all));
+            .saturating_add(u128::from(cost.literal_bytes) * u128::from(all));
         self.scalar_tokens = self
             .scalar_tokens
             .saturating_add(cost.scalar_tokens.saturating_mul(all));
@@ -273,6 +275,12 @@ impl Pricer<'_> {
             };
             if let Some((separators, times)) = rendered.filter(|_| renders.whole > 0) {
                 whole = whole.plus(separators.times(renders.whole.saturating_mul(times)));
+            }
+            // Lists anywhere inside a model's answer render up to half as long again as
+            // their JSON, however they are reached (`{{s.nums}}`, a row of rows).
+            if size.answer && !size.list && !renders.fields.is_empty() {
+                let half = Bound::of(size.whole.total().div_ceil(2));
+                whole = whole.plus(half.times(weight));
             }
             self.add(&base, whole);
             if renders.outputs > 0 && size.results > 0 {

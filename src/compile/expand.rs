@@ -653,12 +653,16 @@ impl<'o> Planner<'o> {
         )
     }
 
-    /// The most elements node `node`'s list answer can hold (the checker's bound).
-    fn answer_len(&self, plan: &Plan<'o>, node: NodeIndex) -> Option<u64> {
-        match plan.calls.get(node).map(|recipe| &**recipe) {
-            Some(CallRecipe::Agent { item, .. }) => self.outcome.agents.get(item)?.answer_len,
+    /// Whether node `node` answers with a record or a list, and the most elements its
+    /// list answer can hold (the checker's bound).
+    fn answer_len(&self, plan: &Plan<'o>, node: NodeIndex) -> (bool, Option<u64>) {
+        let info = match plan.calls.get(node).map(|recipe| &**recipe) {
+            Some(CallRecipe::Agent { item, .. }) => self.outcome.agents.get(item),
             _ => None,
-        }
+        };
+        info.map_or((false, None), |info| {
+            (info.returns != crate::check::types::Type::Result, info.answer_len)
+        })
     }
 
     /// The most tokens one element of `list`, a list only known at run time, enters a
@@ -987,8 +991,9 @@ fn lookup<'f>(frames: &'f Frames, name: &str) -> Option<&'f PlanValue> {
 /// Labels made safe ([`safe_label`]) and then unique: the second `a` is `a#2`, the
 /// next free number after it. Unique after they are made safe, so `a/b` and `a_b`, or
 /// `x#2` after two `x`, still name two nodes.
-/// The most elements the list answer of the node it is given can hold, when known.
-type Answers<'a> = dyn Fn(NodeIndex) -> Option<u64> + 'a;
+/// Of the node it is given: whether it answers with a record or a list, and the most
+/// elements its list answer can hold, when known.
+type Answers<'a> = dyn Fn(NodeIndex) -> (bool, Option<u64>) + 'a;
 
 /// The worst case of a plan value as a template sees it: measured where the plan
 /// knows the value, bounded by budgets and `max` where the run makes it.
@@ -1069,9 +1074,10 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size 
             size.answer = true;
         }
         Val::Node { node, .. } => {
+            let (structured, len) = answers(*node);
             size.results = 1;
-            size.answer = true;
-            size.len_bound = answers(*node).or(Some(tokens.saturating_mul(2)));
+            size.answer = structured;
+            size.len_bound = len.or(Some(tokens.saturating_mul(2)));
         }
         Val::Field { .. } | Val::Json { .. } => {
             size.results = 1;
