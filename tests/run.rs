@@ -721,6 +721,21 @@ fn run_in(runs: &Runs, file: &Path, args: &[&str]) -> Output {
     pai(&all)
 }
 
+/// `run_in` with the replay provider, answering from `fixture` (written beside the
+/// workflow in its scratch directory).
+fn run_replayed(
+    (runs, scratch, workflow): (&Runs, &Scratch, &Path),
+    fixture: &str,
+    args: &[&str],
+) -> Output {
+    let path = scratch.join("answers.replay.yaml");
+    std::fs::write(&path, fixture).expect("fixture written");
+    let path = path.to_str().expect("utf-8").to_string();
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--provider", "replay", "--fixture", &path]);
+    run_in(runs, workflow, &all)
+}
+
 /// Runs the only workflow of `text` (written to a scratch file) quietly, into runs of
 /// its own named after `name`.
 fn run_one_workflow(name: &str, text: &str) -> (Runs, Output) {
@@ -1215,24 +1230,10 @@ fn a_text_over_its_list_bound_is_refused() {
         "split.pai",
         "agent splitter(task: text max 10) -> list<text max 2> {\n  context 1k\n  summary 80 tokens\n  prompt \"Split {{task}}\"\n}\n\nworkflow w(task: text max 10) -> list<text> {\n  return splitter(task: task)\n}\n",
     );
-    let fixture = scratch.join("split.replay.yaml");
-    std::fs::write(
-        &fixture,
+    let output = run_replayed(
+        (&runs, &scratch, &workflow),
         "answers:\n  - agent: splitter\n    value: [\"ok\", \"a text far longer than two tokens\"]\n",
-    )
-    .expect("fixture");
-    let fixture = fixture.to_str().expect("utf-8");
-    let output = run_in(
-        &runs,
-        &workflow,
-        &[
-            "--arg",
-            "task=go",
-            "--provider",
-            "replay",
-            "--fixture",
-            fixture,
-        ],
+        &["--arg", "task=go"],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let splitter = runs.manifest("w/splitter");
@@ -1256,17 +1257,10 @@ fn a_record_answer_with_an_undeclared_field_is_refused() {
         "one.pai",
         "type One { a: number }\n\nagent stats(t: text max 10) -> One {\n  context 1k\n  summary 40 tokens\n  prompt \"Count {{t}}\"\n}\n\nworkflow w(t: text max 10) -> One {\n  return stats(t: t)\n}\n",
     );
-    let fixture = scratch.join("one.replay.yaml");
-    std::fs::write(
-        &fixture,
+    let output = run_replayed(
+        (&runs, &scratch, &workflow),
         "answers:\n  - agent: stats\n    value: {a: 1, b: 2}\n",
-    )
-    .expect("fixture");
-    let fixture = fixture.to_str().expect("utf-8");
-    let output = run_in(
-        &runs,
-        &workflow,
-        &["--arg", "t=x", "--provider", "replay", "--fixture", fixture],
+        &["--arg", "t=x"],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let stats = runs.manifest("w/stats");

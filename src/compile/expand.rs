@@ -661,7 +661,10 @@ impl<'o> Planner<'o> {
             _ => None,
         };
         info.map_or((false, None), |info| {
-            (info.returns != crate::check::types::Type::Result, info.answer_len)
+            (
+                info.returns != crate::check::types::Type::Result,
+                info.answer_len,
+            )
         })
     }
 
