@@ -1240,7 +1240,9 @@ fn a_text_over_its_list_bound_is_refused() {
     assert_eq!(splitter["status"], "failed");
     let error = splitter["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("element 1 is 9 tokens, more than the `list<text max 2>` the agent returns"),
+        error.contains(
+            "element 1 is 33 bytes, more than the 8 (`list<text max 2>`, 4 bytes a token)"
+        ),
         "{error}"
     );
     // `sim` answers within the bound.

@@ -681,10 +681,22 @@ impl Checker<'_> {
                         let types: Vec<Type> = (self.fields)(record)
                             .map(|fields| fields.into_iter().map(|(_, ty)| ty).collect())
                             .unwrap_or_default();
+                        let scalar = |ty: &Type| {
+                            matches!(
+                                ty,
+                                Type::Text
+                                    | Type::Number
+                                    | Type::Bool
+                                    | Type::Path
+                                    | Type::Duration
+                            )
+                        };
                         match types.split_first() {
                             Some((first, rest)) if rest.iter().all(|ty| ty == first) => {
                                 Some(first.clone())
                             }
+                            // Scalars of several types render as text, and hold no result.
+                            _ if types.iter().all(scalar) => Some(Type::Text),
                             _ => Some(Type::Unknown),
                         }
                     }

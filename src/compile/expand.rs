@@ -655,16 +655,14 @@ impl<'o> Planner<'o> {
 
     /// Whether node `node` answers with a record or a list, and the most elements its
     /// list answer can hold (the checker's bound).
-    fn answer_len(&self, plan: &Plan<'o>, node: NodeIndex) -> (bool, Option<u64>) {
+    fn answer_len(&self, plan: &Plan<'o>, node: NodeIndex) -> (bool, bool, Option<u64>) {
         let info = match plan.calls.get(node).map(|recipe| &**recipe) {
             Some(CallRecipe::Agent { item, .. }) => self.outcome.agents.get(item),
             _ => None,
         };
-        info.map_or((false, None), |info| {
-            (
-                info.returns != crate::check::types::Type::Result,
-                info.answer_len,
-            )
+        info.map_or((false, false, None), |info| {
+            let structured = info.returns != crate::check::types::Type::Result;
+            (structured, info.returns.is_list(), info.answer_len)
         })
     }
 
@@ -673,6 +671,24 @@ impl<'o> Planner<'o> {
     /// fence.
     fn element_tokens(&self, plan: &Plan<'o>, list: &PlanValue) -> u64 {
         let whole = list.tokens();
+        // The largest element of any of the lists it is made of, as the checker has it.
+        let parts = match &list.val {
+            Val::Concat(parts) => Some(parts.iter().collect::<Vec<_>>()),
+            Val::Choice {
+                then, otherwise, ..
+            } => Some(vec![&**then, &**otherwise]),
+            _ => None,
+        };
+        if let Some(parts) = parts {
+            return (parts.into_iter())
+                .map(|part| match &part.val {
+                    Val::List(items) => items.iter().map(PlanValue::tokens).max().unwrap_or(0),
+                    _ => self.element_tokens(plan, part),
+                })
+                .max()
+                .unwrap_or(0)
+                .min(whole);
+        }
         let Val::Node { node, .. } = &list.val else {
             return whole;
         };
@@ -994,9 +1010,9 @@ fn lookup<'f>(frames: &'f Frames, name: &str) -> Option<&'f PlanValue> {
 /// Labels made safe ([`safe_label`]) and then unique: the second `a` is `a#2`, the
 /// next free number after it. Unique after they are made safe, so `a/b` and `a_b`, or
 /// `x#2` after two `x`, still name two nodes.
-/// Of the node it is given: whether it answers with a record or a list, and the most
-/// elements its list answer can hold, when known.
-type Answers<'a> = dyn Fn(NodeIndex) -> (bool, Option<u64>) + 'a;
+/// Of the node it is given: whether it answers with a record or a list, whether with a
+/// list, and the most elements its list answer can hold, when known.
+type Answers<'a> = dyn Fn(NodeIndex) -> (bool, bool, Option<u64>) + 'a;
 
 /// The worst case of a plan value as a template sees it: measured where the plan
 /// knows the value, bounded by budgets and `max` where the run makes it.
@@ -1077,9 +1093,10 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size 
             size.answer = true;
         }
         Val::Node { node, .. } => {
-            let (structured, len) = answers(*node);
+            let (structured, list, len) = answers(*node);
             size.results = 1;
             size.answer = structured;
+            size.list = list;
             size.len_bound = len.or(Some(tokens.saturating_mul(2)));
         }
         Val::Field { .. } | Val::Json { .. } => {

@@ -108,13 +108,20 @@ fn within_context(request: &Request, context: Option<u64>) -> Result<(), String>
     let Some(context) = context else {
         return Ok(());
     };
-    let bytes = request.prompt.len()
-        + request.system.as_ref().map_or(0, String::len)
-        + super::provider::schema::instructions(request).len();
+    let schema = super::provider::schema::instructions(request).len();
+    let bytes = request.prompt.len() + request.system.as_ref().map_or(0, String::len) + schema;
     let tokens = crate::check::budget::tokens_of_bytes(bytes);
     if tokens > context {
+        let with_schema = if schema > 0 {
+            format!(
+                " with the JSON Schema its answer must match ({} tokens, which the plan does not count)",
+                crate::diagnostics::thousands(crate::check::budget::tokens_of_bytes(schema))
+            )
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "the prompt is {} tokens, more than the agent's `context {}`, and was not sent; what it was handed is larger than the plan assumed (`pai plan` shows each agent's worst case)",
+            "the prompt is {} tokens{with_schema}, more than the agent's `context {}`, and was not sent; `pai plan` shows each agent's worst case from what it is handed",
             crate::diagnostics::thousands(tokens),
             crate::diagnostics::thousands(context)
         ));
@@ -208,7 +215,13 @@ async fn call_agent_inner(
     for attempt in 1.. {
         // Checked before every attempt: a retry's prompt carries the reason too.
         if let Err(error) = within_context(&request, policy.context) {
-            result.error = Some(error);
+            // On a retry, what was wrong with the answer before stays the news.
+            result.error = Some(match result.error.take() {
+                Some(previous) => {
+                    format!("{previous}; it was not asked again, since with the reason {error}")
+                }
+                None => error,
+            });
             break;
         }
         request.attempt = attempt;
@@ -311,14 +324,31 @@ fn check_answer(shape: &Shape, value: &Value, max_items: Option<usize>) -> Resul
     }
 }
 
+/// What an answer recorded by an earlier run must still fit to be reused.
+pub(super) struct Fits<'a> {
+    pub shape: &'a Shape,
+    /// The `max` of the `for` it feeds, if one bounds it.
+    pub max_items: Option<usize>,
+    /// The agent's `summary` budget.
+    pub summary: u64,
+    /// For `-> list<text max N>`: N.
+    pub element_max: Option<u64>,
+}
+
 /// Whether `value`, recorded by an earlier run, is still an answer its agent could give:
 /// a `result` agent records none; any other must have one of its shape, within
-/// `max_items` when a `for` bounds it.
-pub(super) fn still_fits(shape: &Shape, value: Option<&Value>, max_items: Option<usize>) -> bool {
-    match (shape, value) {
+/// `max_items` when a `for` bounds it, its summary budget and its texts' bound (all of
+/// which the checker counted it at).
+pub(super) fn still_fits(fits: &Fits<'_>, value: Option<&Value>) -> bool {
+    match (fits.shape, value) {
         (Shape::Result, _) => true,
         (_, None) => false,
-        (shape, Some(value)) => check_answer(shape, value, max_items).is_ok(),
+        (shape, Some(value)) => {
+            check_answer(shape, value, fits.max_items).is_ok()
+                && within_summary(Some(value.clone()), fits.summary)
+                    .and_then(|value| within_element_max(value, fits.element_max))
+                    .is_ok()
+        }
     }
 }
 
@@ -348,12 +378,11 @@ fn within_summary(value: Option<Value>, summary: u64) -> Result<Option<Value>, S
 fn within_element_max(value: Option<Value>, max: Option<u64>) -> Result<Option<Value>, String> {
     if let (Some(max), Some(Value::Array(items))) = (max, &value) {
         for (i, item) in items.iter().enumerate() {
-            let tokens = item
-                .as_str()
-                .map_or(0, |text| crate::check::budget::tokens_of_bytes(text.len()));
-            if tokens > max {
+            let bytes = item.as_str().map_or(0, str::len);
+            let limit = max.saturating_mul(4);
+            if bytes as u64 > limit {
                 return Err(format!(
-                    "the answer's element {i} is {tokens} tokens, more than the `list<text max {max}>` the agent returns; answer each more briefly"
+                    "the answer's element {i} is {bytes} bytes, more than the {limit} (`list<text max {max}>`, 4 bytes a token) the agent returns; answer each more briefly"
                 ));
             }
         }
@@ -570,6 +599,26 @@ async fn call_exec_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A recorded answer is reused only within everything the checker counted it at:
+    /// its shape, its summary budget (with fences) and its texts' bound.
+    #[test]
+    fn a_recorded_answer_is_reused_only_within_its_bounds() {
+        let shape = Shape::List(Box::new(Shape::Text));
+        let fits = |summary, element_max| Fits {
+            shape: &shape,
+            max_items: None,
+            summary,
+            element_max,
+        };
+        let answer = serde_json::json!(["twenty bytes of text", "ok"]);
+        assert!(still_fits(&fits(100, None), Some(&answer)));
+        assert!(still_fits(&fits(100, Some(5)), Some(&answer)));
+        assert!(!still_fits(&fits(100, Some(4)), Some(&answer)));
+        // 29 bytes of JSON and two fences of 23: 75 bytes, 19 tokens.
+        assert!(still_fits(&fits(19, None), Some(&answer)));
+        assert!(!still_fits(&fits(18, None), Some(&answer)));
+    }
 
     #[test]
     fn an_inputs_hash_is_stable_across_versions() {

@@ -513,7 +513,13 @@ impl<'o> Executor<'o> {
             // So does one whose recorded answer no longer fits its agent's shape.
             let max_items = self.list_limit(node);
             let reusable = self.previous(&id, &prepared.hash).and_then(|previous| {
-                if !call::still_fits(&spec.shape, previous.value.as_ref(), max_items) {
+                let fits = call::Fits {
+                    shape: &spec.shape,
+                    max_items,
+                    summary: spec.summary,
+                    element_max: spec.element_max,
+                };
+                if !call::still_fits(&fits, previous.value.as_ref()) {
                     return None;
                 }
                 let wrote_output = previous.outputs.iter().any(|o| o == "output.md");
