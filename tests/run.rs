@@ -721,6 +721,13 @@ fn run_in(runs: &Runs, file: &Path, args: &[&str]) -> Output {
     pai(&all)
 }
 
+/// The error node `id` of `runs` failed with (it must have failed).
+fn failed_node_error(runs: &Runs, id: &str) -> String {
+    let manifest = runs.manifest(id);
+    assert_eq!(manifest["status"], "failed", "{manifest:?}");
+    manifest["error"].as_str().unwrap_or_default().to_string()
+}
+
 /// `run_in` with the replay provider, answering from `fixture` (written beside the
 /// workflow in its scratch directory).
 fn run_replayed(
@@ -1236,9 +1243,7 @@ fn a_text_over_its_list_bound_is_refused() {
         &["--arg", "task=go"],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let splitter = runs.manifest("w/splitter");
-    assert_eq!(splitter["status"], "failed");
-    let error = splitter["error"].as_str().unwrap_or_default();
+    let error = failed_node_error(&runs, "w/splitter");
     assert!(
         error.contains(
             "element 1 is 33 bytes, more than the 8 (`list<text max 2>`, 4 bytes a token)"
@@ -1265,8 +1270,7 @@ fn a_record_answer_with_an_undeclared_field_is_refused() {
         &["--arg", "t=x"],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let stats = runs.manifest("w/stats");
-    let error = stats["error"].as_str().unwrap_or_default();
+    let error = failed_node_error(&runs, "w/stats");
     assert!(
         error.contains("has a field `b` its type does not declare; answer with only `a`"),
         "{error}"
