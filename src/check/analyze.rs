@@ -404,11 +404,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
     /// results it can carry: the protocols' `max fanout` holds inside the workflow too.
     fn param_value(&mut self, param: &ast::Param) -> Value {
         let mut value = self.param_bound(param);
-        let element_max = match &param.ty {
-            ast::TypeExpr::List(_, Some(q), _) => q.as_count(),
-            _ => None,
-        };
-        value.results = results_in(&value.ty, value.len, element_max);
+        value.results = results_in(&value.ty, value.len, param.ty.element_max());
         value
     }
 
@@ -437,11 +433,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
             Type::Path => Value::of(ty, Bound::of(budget::PATH_TOKENS)),
             Type::Number | Type::Bool | Type::Duration => Value::scalar(ty),
             Type::List(element) => {
-                let element_max = match &param.ty {
-                    ast::TypeExpr::List(_, Some(q), _) => q.as_count(),
-                    _ => None,
-                };
-                let elem = match (element_max, &**element) {
+                let elem = match (param.ty.element_max(), &**element) {
                     (Some(max), _) => Bound::of(max),
                     (None, Type::Path) => Bound::of(budget::PATH_TOKENS),
                     (None, Type::Number | Type::Bool | Type::Duration) => {
@@ -1212,12 +1204,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
                         self.emit(diagnostics::over_bound(span, &what, len, "elements", max));
                     }
                 }
-                let element_max = match &param.ty {
-                    ast::TypeExpr::List(_, Some(q), _) => q.as_count(),
-                    _ => None,
-                };
                 let elem = value.elem.clone().unwrap_or_else(|| value.bound.element());
-                if let Some(element_max) = element_max {
+                if let Some(element_max) = param.ty.element_max() {
                     if !guessed(&elem) && elem.total() > element_max {
                         self.emit(diagnostics::over_bound(
                             span,

@@ -250,7 +250,7 @@ impl Pricer<'_> {
         for (root, renders) in &cost.renders {
             let (base, chain) = match root {
                 Root::Param(name) => (Some(name.clone()), Vec::new()),
-                Root::Element(level) => match level.checked_sub(1).and_then(|i| levels.get(i)) {
+                Root::Element(level) => match at(levels, *level) {
                     Some(at) => (at.base.clone(), at.chain.clone()),
                     None => (None, Vec::new()),
                 },
@@ -268,10 +268,9 @@ impl Pricer<'_> {
             // once per rendering of it, or of an element that is a list.
             let rendered = match root {
                 Root::Param(_) => Some((separators(&size), times)),
-                Root::Element(level) => level
-                    .checked_sub(1)
-                    .and_then(|i| levels.get(i))
-                    .map(|at| (separators(&at.elem), Self::repeats(levels, &[]))),
+                Root::Element(level) => {
+                    at(levels, *level).map(|at| (separators(&at.elem), Self::repeats(levels, &[])))
+                }
             };
             if let Some((separators, times)) = rendered.filter(|_| renders.whole > 0) {
                 whole = whole.plus(separators.times(renders.whole.saturating_mul(times)));
@@ -307,7 +306,7 @@ impl Pricer<'_> {
         let here = levels.len() + 1;
         let (base, mut chain, size) = match &each.over {
             Some(Root::Param(name)) => (Some(name.clone()), Vec::new(), (self.size_of)(name)),
-            Some(Root::Element(level)) => match level.checked_sub(1).and_then(|i| levels.get(i)) {
+            Some(Root::Element(level)) => match at(levels, *level) {
                 Some(at) => (at.base.clone(), at.chain.clone(), Some(at.elem.clone())),
                 None => (None, Vec::new(), None),
             },
@@ -326,13 +325,8 @@ impl Pricer<'_> {
             };
             inner.length(&each.written)
         } else if base.is_none() {
-            (
-                ASSUMED_LENGTH,
-                Some(format!(
-                    "the length of `{}` ({ASSUMED_LENGTH} elements assumed)",
-                    each.written
-                )),
-            )
+            // A helper's value: nothing bounds its length.
+            Size::default().length(&each.written)
         } else {
             size.length(&each.written)
         };
@@ -361,6 +355,11 @@ impl Pricer<'_> {
             elem,
         }
     }
+}
+
+/// The loop at `level` (1 is the outermost) among `levels`.
+fn at(levels: &[Level], level: usize) -> Option<&Level> {
+    level.checked_sub(1).and_then(|i| levels.get(i))
 }
 
 /// What a list rendered whole adds to its elements: `[`, `]` and `, ` between them,

@@ -793,11 +793,7 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
                     max,
                 ));
             }
-            let element_max = match &param.ty {
-                ast::TypeExpr::List(_, Some(element_max), _) => element_max.as_count(),
-                _ => None,
-            };
-            if let Some(element_max) = element_max {
+            if let Some(element_max) = param.ty.element_max() {
                 for item in items {
                     if let Some(tokens) = text_tokens(item).filter(|&t| t > element_max) {
                         found.push(diagnostics::over_bound(

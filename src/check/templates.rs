@@ -407,7 +407,7 @@ impl Checker<'_> {
             }
             TemplateElement::Comment(_) => {}
             TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
-                self.expression(helper)
+                self.expression(helper);
             }
             TemplateElement::HelperBlock(helper) => self.block(helper),
             TemplateElement::DecoratorExpression(_)
@@ -437,18 +437,24 @@ impl Checker<'_> {
         }
     }
 
-    /// `{{x}}`, `{{x.y}}` or `{{helper a b}}`.
-    fn expression(&mut self, helper: &HelperTemplate) {
+    /// `{{x}}`, `{{x.y}}` or `{{helper a b}}`. Returns, for `lookup`, the part of its
+    /// subject it gives.
+    fn expression(&mut self, helper: &HelperTemplate) -> Option<Target> {
         let is_call = !helper.params.is_empty() || !helper.hash.is_empty();
         match &helper.name {
             Parameter::Name(name) if is_call => {
                 self.helper_name(name);
-                self.params(name, helper);
+                let subject = self.params(name, helper);
                 // What the helper gives is rendered too: a number or a bool, or for
                 // `lookup` a part of its subject, which is counted whole already.
                 if name != "lookup" {
                     self.record(Some(Target::Scalar(budget::SCALAR_TOKENS)));
+                    return None;
                 }
+                return match subject {
+                    Some(Target::Value(root, _) | Target::Part(root)) => Some(Target::Part(root)),
+                    _ => None,
+                };
             }
             // A value rendered whole shows every field it has.
             Parameter::Name(name) => {
@@ -464,14 +470,20 @@ impl Checker<'_> {
             Parameter::Subexpression(sub) => self.element(&sub.element),
             _ => {}
         }
+        None
     }
 
     /// The arguments of a helper call: a helper sees every field of a `result` it is
     /// given, except `len` of a list, which counts the elements only. Each is counted
-    /// as rendered whole, which bounds whatever the helper renders of it.
-    fn params(&mut self, helper_name: &str, helper: &HelperTemplate) {
+    /// as rendered whole, which bounds whatever the helper renders of it. Returns what
+    /// the first reaches, when it is a path.
+    fn params(&mut self, helper_name: &str, helper: &HelperTemplate) -> Option<Target> {
+        let mut first = None;
         for (i, param) in helper.params.iter().enumerate() {
             let (ty, target) = self.param(param);
+            if i == 0 && matches!(param, Parameter::Name(_) | Parameter::Path(_)) {
+                first = target.clone();
+            }
             if helper_name == "lookup" && i == 0 {
                 self.lookup_subject(param, ty.as_ref());
             }
@@ -487,6 +499,7 @@ impl Checker<'_> {
             self.read_whole_if_result(ty.as_ref(), target.as_ref());
             self.record(target);
         }
+        first
     }
 
     /// `lookup` reads a list's element or an object's field: on a scalar, a strict render
@@ -546,47 +559,24 @@ impl Checker<'_> {
         match param {
             Parameter::Name(name) => self.path_text(name),
             Parameter::Path(path) => self.path(path),
-            Parameter::Subexpression(sub) => {
-                self.element(&sub.element);
-                (None, Some(self.subexpression_target(&sub.element)))
-            }
+            Parameter::Subexpression(sub) => (None, Some(self.subexpression(&sub.element))),
             _ => (None, None),
         }
     }
 
-    /// What a `(helper ...)` gives: for `lookup`, a part of its subject; otherwise a
-    /// number or a bool.
-    fn subexpression_target(&mut self, element: &TemplateElement) -> Target {
-        let scalar = Target::Scalar(budget::SCALAR_TOKENS);
-        let (TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper)) =
-            element
-        else {
-            return scalar;
-        };
-        match (&helper.name, helper.params.first()) {
-            (Parameter::Name(name), Some(subject)) if name == "lookup" => {
-                match self.resolve_quietly(subject) {
-                    Some(Target::Value(root, _) | Target::Part(root)) => Target::Part(root),
-                    _ => scalar,
-                }
+    /// Checks a `(helper ...)` and returns what it gives: for `lookup`, a part of its
+    /// subject; otherwise a number or a bool.
+    fn subexpression(&mut self, element: &TemplateElement) -> Target {
+        let part = match element {
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                self.expression(helper)
             }
-            _ => scalar,
-        }
-    }
-
-    /// What a parameter already checked reaches, without reporting it again.
-    fn resolve_quietly(&mut self, param: &Parameter) -> Option<Target> {
-        let (out_len, cursor) = (self.out.len(), self.cursor);
-        let fields = self.result.result_fields;
-        let (_, target) = match param {
-            Parameter::Name(name) => self.path_text(name),
-            Parameter::Path(path) => self.path(path),
-            _ => (None, None),
+            other => {
+                self.element(other);
+                None
+            }
         };
-        self.result.result_fields = fields;
-        self.out.truncate(out_len);
-        self.cursor = cursor;
-        target
+        part.unwrap_or(Target::Scalar(budget::SCALAR_TOKENS))
     }
 
     fn helper_name(&mut self, name: &str) {

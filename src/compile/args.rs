@@ -9,7 +9,7 @@ use super::PlanError;
 use crate::check::budget::tokens_of_bytes;
 use crate::check::types::Type;
 use crate::diagnostics::{suggest, thousands};
-use crate::syntax::ast::{ExprKind, Param, TypeExpr};
+use crate::syntax::ast::{ExprKind, Param};
 
 /// Splits `name=value`.
 pub fn split(raw: &str) -> Result<(String, String), PlanError> {
@@ -70,9 +70,7 @@ pub fn bind(
                 ));
             }
         }
-        if let (TypeExpr::List(_, Some(element_max), _), Val::List(items)) = (&param.ty, &value.val)
-        {
-            let max = element_max.as_count().unwrap_or(u64::MAX);
+        if let (Some(max), Val::List(items)) = (param.ty.element_max(), &value.val) {
             if let Some((i, item)) = items
                 .iter()
                 .enumerate()

@@ -235,9 +235,12 @@ async fn call_agent_inner(
                     cost_usd: response.cost_usd,
                 });
                 result.session = response.session.clone().or(result.session.take());
-                let checked = validate(&request.shape, &response, request.max_items)
-                    .and_then(|value| within_summary(value, policy.summary))
-                    .and_then(|value| within_element_max(value, request.max_element_tokens));
+                let checked =
+                    validate(&request.shape, &response, request.max_items).and_then(|value| {
+                        let answer = value.as_ref();
+                        within_bounds(answer, policy.summary, request.max_element_tokens)
+                            .map(|()| value)
+                    });
                 match checked {
                     Ok(value) => {
                         result.ok = true;
@@ -345,19 +348,28 @@ pub(super) fn still_fits(fits: &Fits<'_>, value: Option<&Value>) -> bool {
         (_, None) => false,
         (shape, Some(value)) => {
             check_answer(shape, value, fits.max_items).is_ok()
-                && within_summary(Some(value.clone()), fits.summary)
-                    .and_then(|value| within_element_max(value, fits.element_max))
-                    .is_ok()
+                && within_bounds(Some(value), fits.summary, fits.element_max).is_ok()
         }
     }
+}
+
+/// A structured answer within what the checker counted it at: its agent's `summary`
+/// budget and, for `-> list<text max N>`, N tokens per text.
+fn within_bounds(
+    value: Option<&Value>,
+    summary: u64,
+    element_max: Option<u64>,
+) -> Result<(), String> {
+    within_summary(value, summary)?;
+    within_element_max(value, element_max)
 }
 
 /// A structured answer, refused when it is larger than the `summary` budget it is
 /// handed on at: a list of 1,000 elements went whole into a prompt whose budget counted
 /// its summary. It is measured as it enters a prompt: its JSON, and the fence around
 /// each of its strings.
-fn within_summary(value: Option<Value>, summary: u64) -> Result<Option<Value>, String> {
-    if let Some(value) = &value {
+fn within_summary(value: Option<&Value>, summary: u64) -> Result<(), String> {
+    if let Some(value) = value {
         let fence = crate::check::budget::STRUCTURED_FENCE_BYTES;
         let bytes = value
             .to_string()
@@ -370,13 +382,13 @@ fn within_summary(value: Option<Value>, summary: u64) -> Result<Option<Value>, S
             ));
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 /// A list answer whose texts must each fit `max` tokens (`-> list<text max N>`): the
 /// checker counted each at that size.
-fn within_element_max(value: Option<Value>, max: Option<u64>) -> Result<Option<Value>, String> {
-    if let (Some(max), Some(Value::Array(items))) = (max, &value) {
+fn within_element_max(value: Option<&Value>, max: Option<u64>) -> Result<(), String> {
+    if let (Some(max), Some(Value::Array(items))) = (max, value) {
         for (i, item) in items.iter().enumerate() {
             let bytes = item.as_str().map_or(0, str::len);
             let limit = max.saturating_mul(4);
@@ -387,7 +399,7 @@ fn within_element_max(value: Option<Value>, max: Option<u64>) -> Result<Option<V
             }
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 /// How many strings a JSON value holds (each is fenced on its way into a prompt).

@@ -85,6 +85,19 @@ impl TypeExpr {
             TypeExpr::List(_, _, span) => *span,
         }
     }
+
+    /// For `list<T max N>`: N, the tokens each element may have.
+    pub fn element_max(&self) -> Option<u64> {
+        match self {
+            TypeExpr::List(_, Some(max), _) => max.as_count(),
+            _ => None,
+        }
+    }
+
+    /// Whether it is `text`.
+    fn is_text(&self) -> bool {
+        matches!(self, TypeExpr::Named(name) if name.name == "text")
+    }
 }
 
 /// A parameter of an agent or workflow: `file: path`, `request: text max 2k`, `root: path = "."`.
@@ -118,8 +131,8 @@ impl Agent {
     /// The tokens each text of its answer may have, when it returns `list<text max N>`.
     pub fn answer_element_max(&self) -> Option<u64> {
         match &self.returns {
-            Some(TypeExpr::List(element, Some(max), _)) if matches!(&**element, TypeExpr::Named(name) if name.name == "text") => {
-                max.as_count()
+            Some(returns @ TypeExpr::List(element, _, _)) if element.is_text() => {
+                returns.element_max()
             }
             _ => None,
         }
