@@ -111,6 +111,47 @@ workflow run(x: text max 100) -> result {{
     assert_eq!(codes(&check(&text(100))), vec![Code::E017]);
 }
 
+/// An agent that answers a record or a list has the JSON Schema of its answer appended
+/// to its prompt by every provider; the proof counts it, with room for any `maxItems`.
+#[test]
+fn a_structured_answer_counts_its_schema() {
+    let text = |context: u64| {
+        format!(
+            r#"
+type Finding {{ claim: text, weight: number }}
+agent split(task: text) -> list<Finding> {{
+  context {context}
+  summary 200 tokens
+  prompt "Split {{{{task}}}}"
+}}
+agent fold(parts: list<Finding>) -> result {{
+  context 8k
+  summary 10 tokens
+  prompt "Fold {{{{parts}}}}"
+}}
+workflow run(task: text max 10) -> result {{
+  return fold(parts: split(task: task))
+}}
+"#
+        )
+    };
+    let outcome = check(&text(20));
+    assert_eq!(codes(&outcome), vec![Code::E017]);
+    let message = &messages(&outcome, Code::E017)[0];
+    // The prompt: the task (10) and `Split ` (2); then the schema.
+    let schema = message
+        .strip_prefix(
+            "worst-case input of `split` exceeds its context: 10 (task) + 2 (template) + ",
+        )
+        .and_then(|rest| rest.split_once(" (answer schema) = "))
+        .and_then(|(schema, _)| schema.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no schema term in {message}"));
+    // `{"type":"array","items":{...},"maxItems":<20 digits>}` and the sentence before it.
+    assert!((50..100).contains(&schema), "{message}");
+    assert_eq!(codes(&check(&text(12 + schema))), vec![]);
+    assert_eq!(codes(&check(&text(12 + schema - 1))), vec![Code::E017]);
+}
+
 #[test]
 fn a_parameter_rendered_twice_counts_twice() {
     let outcome = check(

@@ -24,6 +24,15 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config as ProptestConfig;
 
+/// Cases per property: 256, or `PROPTEST_CASES` to hunt longer
+/// (`PROPTEST_CASES=20000 cargo test --release --test robustness`).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// `use` resolves relative to this directory, which does not exist: nothing a random
 /// input names can pull in another file.
 const NO_DIR: &str = "/nonexistent/pai-robustness";
@@ -451,7 +460,7 @@ fn apply(buf: &mut Vec<u8>, mutation: &Mutation) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: cases(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

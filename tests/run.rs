@@ -1170,6 +1170,37 @@ fn a_prompt_past_its_context_is_not_sent() {
     assert_eq!(reader["attempts"].as_u64(), Some(0), "{reader:?}");
 }
 
+/// An agent whose `context` holds exactly what the checker counts (the prompt at its
+/// worst, then its answer's JSON Schema) is sent its prompt, whatever `for` bounds the
+/// list it answers; before the schema was counted, this checked clean and then failed.
+#[test]
+fn a_structured_agent_at_its_proven_context_is_sent_its_prompt() {
+    let text = |context: u64| {
+        format!(
+            "agent split(task: text) -> list<text max 5> {{\n  context {context}\n  summary 100 tokens\n  prompt \"Split {{{{task}}}}\"\n}}\n\nagent fold(parts: list<text>) -> result {{\n  context 8k\n  summary 10 tokens\n  prompt \"Fold {{{{parts}}}}\"\n}}\n\nworkflow main(task: text max 10) -> result {{\n  let parts = for p in split(task: task) max 1000000 {{ p }}\n  return fold(parts: parts)\n}}\n"
+        )
+    };
+    let refused = pai::check::check_text("split.pai", &text(12), Path::new("."));
+    let message = refused
+        .diagnostics
+        .iter()
+        .find(|d| d.code == pai::diagnostics::Code::E017)
+        .map(|d| d.message.clone())
+        .unwrap_or_else(|| panic!("no E017: {:?}", refused.diagnostics));
+    let proven: u64 = message
+        .split(" = ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|total| total.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no total in {message}"));
+    let (runs, _scratch, workflow) = runs_and_file("schema-counted", "split.pai", &text(proven));
+    // The task at its `max`: 10 tokens, 40 bytes.
+    let task = format!("task={}", "t".repeat(40));
+    let output = run_in(&runs, &workflow, &["--arg", &task, "--sim-list", "3"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(runs.manifest("main/split")["status"], "complete");
+}
+
 /// A failed node hands its error on as its summary, cut to the agent's `summary`
 /// budget, which is what the parent's proof counted; it used to be at least 20 tokens.
 #[test]

@@ -989,6 +989,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
             (Some((declared, _)), None) => Some(declared),
             (None, len) => len,
         };
+        // A model's list holds no more than its budget has room for, whatever the `max`.
+        let count = match (count, iter.len_bound) {
+            (Some(count), Some(bound)) => Some(count.min(bound)),
+            (count, _) => count,
+        };
         let mut unproven = None;
         // A `max` that is written but invalid has its own error (E029).
         if count.is_none() && iter.ty != Type::Unknown && f.max.is_none() {
@@ -1406,7 +1411,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
             ));
             self.emit(diagnostics::output_instead_of_summary(span));
         }
-        let chain = priced.chain;
+        let mut chain = priced.chain;
+        // A structured answer's JSON Schema follows the prompt (`check::shape`).
+        chain.push(Bound::of(info.schema_tokens), "answer schema");
         let Some(context) = info.context else {
             if !info.context_written && self.share.warned_no_context.insert((target, self.module)) {
                 let mut diagnostic = diagnostics::no_context(span, &info.name, info.span);

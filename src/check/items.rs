@@ -7,6 +7,7 @@ use super::budget::tokens_of_bytes;
 use super::cost::Cost;
 use super::modules::ModuleId;
 use super::scope::{Binding, ItemKind, ItemRef};
+use super::shape::Shape;
 use super::templates;
 use super::types::{ResultFields, Type};
 use super::{Checker, Findings};
@@ -111,6 +112,11 @@ pub struct AgentInfo {
     pub answer_len: Option<u64>,
     /// The fields of `result` values the templates can read.
     pub result_fields: ResultFields,
+    /// The shape its answer must have.
+    pub shape: Shape,
+    /// The tokens of the JSON Schema a provider appends to its prompt for a structured
+    /// answer, at most (`shape::instructions_bound`); 0 for a `result`.
+    pub schema_tokens: u64,
 }
 
 impl Checker<'_> {
@@ -439,6 +445,9 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             }
             _ => None,
         };
+        let shape =
+            super::shape::shape_of(self.checker.program, &self.checker.scopes, module, &returns);
+        let schema_bytes = super::shape::instructions_bound(&shape, agent.answer_element_max());
         AgentInfo {
             name: agent.name.name.clone(),
             span: agent.name.span,
@@ -449,6 +458,8 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             cost,
             answer_len,
             result_fields,
+            shape,
+            schema_tokens: tokens_of_bytes(schema_bytes),
         }
     }
 

@@ -24,6 +24,7 @@ mod levels;
 mod lints;
 pub mod modules;
 pub(crate) mod scope;
+pub mod shape;
 mod templates;
 pub mod types;
 

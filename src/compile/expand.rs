@@ -471,6 +471,12 @@ impl<'o> Planner<'o> {
             ctx,
         )?;
         plan.graph[expansion].max = Some(max);
+        // A model's list holds no more than its budget has room for, whatever the `max`.
+        let listed = plan_size(&list, &|node| self.answer_len(plan, node));
+        let copies = listed
+            .len
+            .or(listed.len_bound)
+            .map_or(max, |len| len.min(max));
         link(plan, expansion, list.deps.clone(), ctx);
         plan.sites.insert(
             expansion,
@@ -488,7 +494,7 @@ impl<'o> Planner<'o> {
         let mut inner = ctx.clone();
         inner.parent = expansion;
         inner.depth = ctx.depth + 1;
-        inner.multiplicity = ctx.multiplicity.saturating_mul(max);
+        inner.multiplicity = ctx.multiplicity.saturating_mul(copies);
         inner.label = None;
         inner.template = true;
         let element = PlanValue {
@@ -510,8 +516,9 @@ impl<'o> Planner<'o> {
         Ok(PlanValue {
             val: Val::Expansion {
                 node: expansion,
-                tokens: body.tokens().saturating_mul(max),
-                elem_len: plan_size(plan, &body, &|node| self.answer_len(plan, node)).len,
+                copies,
+                tokens: body.tokens().saturating_mul(copies),
+                elem_len: plan_size(&body, &|node| self.answer_len(plan, node)).len,
             },
             deps,
         })
@@ -723,9 +730,10 @@ impl<'o> Planner<'o> {
             let size_of = |name: &str| {
                 args.iter()
                     .find(|(n, _)| n == name)
-                    .map(|(_, value)| plan_size(plan, value, &|node| self.answer_len(plan, node)))
+                    .map(|(_, value)| plan_size(value, &|node| self.answer_len(plan, node)))
             };
-            cost::price(&info.cost, &size_of).chain.total()
+            // A structured answer's JSON Schema follows the prompt (`check::shape`).
+            (cost::price(&info.cost, &size_of).chain.total()).saturating_add(info.schema_tokens)
         });
         let summary = info.and_then(|i| i.summary).unwrap_or(DEFAULT_SUMMARY);
         // A `result` enters the next prompt fenced, with its status, and so does a
@@ -1016,7 +1024,7 @@ type Answers<'a> = dyn Fn(NodeIndex) -> (bool, bool, Option<u64>) + 'a;
 
 /// The worst case of a plan value as a template sees it: measured where the plan
 /// knows the value, bounded by budgets and `max` where the run makes it.
-fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size {
+fn plan_size(value: &PlanValue, answers: &Answers<'_>) -> Size {
     let tokens = value.tokens();
     let mut size = Size {
         whole: Bound::of(tokens),
@@ -1030,10 +1038,7 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size 
     match &value.val {
         Val::List(items) => {
             // Each item is sized once: sizing it again per field took 3^depth.
-            let sizes: Vec<Size> = items
-                .iter()
-                .map(|item| plan_size(plan, item, answers))
-                .collect();
+            let sizes: Vec<Size> = items.iter().map(|item| plan_size(item, answers)).collect();
             size.len = Some(items.len() as u64);
             // The sum of its items' bounds: its terms count its leaves, at every depth.
             size.whole =
@@ -1046,10 +1051,7 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size 
             size.answer = sizes.iter().any(|s| s.answer);
         }
         Val::Concat(parts) => {
-            let sizes: Vec<Size> = parts
-                .iter()
-                .map(|part| plan_size(plan, part, answers))
-                .collect();
+            let sizes: Vec<Size> = parts.iter().map(|part| plan_size(part, answers)).collect();
             size.len = sizes
                 .iter()
                 .try_fold(0u64, |sum, part| Some(sum.saturating_add(part.len?)));
@@ -1066,10 +1068,7 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size 
         Val::Choice {
             then, otherwise, ..
         } => {
-            let (a, b) = (
-                plan_size(plan, then, answers),
-                plan_size(plan, otherwise, answers),
-            );
+            let (a, b) = (plan_size(then, answers), plan_size(otherwise, answers));
             size.len = a.len.zip(b.len).map(|(x, y)| x.max(y));
             size.len_bound = (a.len.or(a.len_bound))
                 .zip(b.len.or(b.len_bound))
@@ -1080,16 +1079,17 @@ fn plan_size(plan: &Plan<'_>, value: &PlanValue, answers: &Answers<'_>) -> Size 
             size.answer = a.answer || b.answer;
         }
         Val::Expansion {
-            node,
+            copies,
             tokens,
             elem_len,
+            ..
         } => {
-            size.len = plan.graph.node_weight(*node).and_then(|n| n.max);
+            size.len = Some(*copies);
             size.len_bound = size.len;
             size.elem_len = *elem_len;
-            // Its size is `max` copies of the body's.
-            size.elem = Bound::of(tokens.div_ceil(size.len.unwrap_or(1).max(1)));
-            size.results = size.len.unwrap_or(1);
+            // Its size is `copies` copies of the body's.
+            size.elem = Bound::of(tokens.div_ceil((*copies).max(1)));
+            size.results = *copies;
             size.answer = true;
         }
         Val::Node { node, .. } => {

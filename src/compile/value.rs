@@ -40,6 +40,9 @@ pub enum Val {
     /// The values an expansion point's copies yield, once the list has arrived.
     Expansion {
         node: NodeIndex,
+        /// The most copies it can make: its `max`, or fewer when the list it walks
+        /// is a model's, whose budget bounds its length.
+        copies: u64,
         tokens: u64,
         /// The length of each copy's value, when it is a list of known length.
         elem_len: Option<u64>,

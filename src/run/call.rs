@@ -114,7 +114,7 @@ fn within_context(request: &Request, context: Option<u64>) -> Result<(), String>
     if tokens > context {
         let with_schema = if schema > 0 {
             format!(
-                " with the JSON Schema its answer must match ({} tokens, which the plan does not count)",
+                " with the JSON Schema its answer must match ({} tokens)",
                 crate::diagnostics::thousands(crate::check::budget::tokens_of_bytes(schema))
             )
         } else {

@@ -27,11 +27,11 @@ use super::trace::Trace;
 use super::writer::Writer;
 use super::{Options, RunError, RunReport};
 use crate::check::scope::ItemRef;
-use crate::check::types::{ResultFields, Type};
+use crate::check::types::ResultFields;
 use crate::check::Outcome;
 use crate::compile::value::PlanValue;
 use crate::compile::{CallRecipe, NodeKind, NodeMap, Plan, Planner};
-use crate::syntax::ast::{Item, Value as SettingValue};
+use crate::syntax::ast::Value as SettingValue;
 
 /// Ready nodes started before the scheduler lets the started calls run.
 const START_BATCH: usize = 256;
@@ -643,10 +643,7 @@ impl<'o> Executor<'o> {
             tools: agent
                 .setting("tools")
                 .map_or_else(Vec::new, |s| s.value.words()),
-            shape: outcome
-                .agents
-                .get(&item)
-                .map_or(Shape::Result, |i| shape_of(outcome, item, &i.returns)),
+            shape: (outcome.agents.get(&item)).map_or(Shape::Result, |info| info.shape.clone()),
             timeout: duration("timeout").unwrap_or(Duration::from_secs(600)),
             retries,
             summary: (outcome.agents.get(&item))
@@ -1344,53 +1341,5 @@ fn skipped(id: &str) -> NodeResult {
         output: "".into(),
         wrote_output: false,
         value: None,
-    }
-}
-
-/// The shape a provider must answer in for a value of type `ty`.
-pub fn shape_of(outcome: &Outcome, item: ItemRef, ty: &Type) -> Shape {
-    shape_in(outcome, item.module, ty, 0)
-}
-
-fn shape_in(outcome: &Outcome, module: crate::check::ModuleId, ty: &Type, depth: usize) -> Shape {
-    if depth > 16 {
-        return Shape::Text;
-    }
-    match ty {
-        Type::Result | Type::Unknown | Type::EmptyList => Shape::Result,
-        Type::Text => Shape::Text,
-        Type::Path => Shape::Path,
-        Type::Number => Shape::Number,
-        Type::Bool => Shape::Bool,
-        Type::Duration => Shape::Duration,
-        Type::List(element) => Shape::List(Box::new(
-            match shape_in(outcome, module, element, depth + 1) {
-                Shape::Result => Shape::Text,
-                shape => shape,
-            },
-        )),
-        Type::Record(name) => {
-            let binding = outcome.scopes.get(module.0).and_then(|s| s.names.get(name));
-            let Some(binding) = binding else {
-                return Shape::Text;
-            };
-            let Item::Type(decl) =
-                &outcome.program.module(binding.item.module).ast.items[binding.item.index]
-            else {
-                return Shape::Text;
-            };
-            Shape::Record(
-                decl.fields
-                    .iter()
-                    .map(|f| {
-                        let ty = crate::compile::resolve_type(outcome, binding.item.module, &f.ty);
-                        (
-                            f.name.name.clone(),
-                            shape_in(outcome, binding.item.module, &ty, depth + 1),
-                        )
-                    })
-                    .collect(),
-            )
-        }
     }
 }

@@ -461,6 +461,7 @@ mod tests {
                     PlanValue::derived(
                         Val::Expansion {
                             node: NodeIndex::new(9),
+                            copies: 2,
                             tokens: 10,
                             elem_len: None,
                         },

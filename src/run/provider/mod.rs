@@ -19,19 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// The shape a structured answer must have.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Shape {
-    Text,
-    Path,
-    Number,
-    Bool,
-    Duration,
-    List(Box<Shape>),
-    Record(Vec<(String, Shape)>),
-    /// A `result`: free text whose first line is the summary.
-    Result,
-}
+pub use crate::check::shape::Shape;
 
 /// What an agent call asks of a provider.
 #[derive(Clone, Debug)]
