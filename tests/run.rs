@@ -1201,6 +1201,148 @@ fn a_structured_agent_at_its_proven_context_is_sent_its_prompt() {
     assert_eq!(runs.manifest("main/split")["status"], "complete");
 }
 
+/// Workflows whose parameter is `list<text max 16> max 4` (ten tokens of text and its
+/// fence), handed a model's list.
+const HANDED_A_MODELS_LIST: &str = r#"agent split(task: text) -> list<text max 10> {
+  context 8k
+  summary 200 tokens
+  prompt "Split {{task}}"
+}
+
+agent leaf(x: text) -> result {
+  context 8k
+  summary 10 tokens
+  prompt "Do {{x}}"
+}
+
+agent fold(parts: list<result>) -> result {
+  context 8k
+  summary 10 tokens
+  prompt "{{#each parts}}{{this.summary}}{{/each}}"
+}
+
+agent join(parts: list<text>) -> result {
+  context 8k
+  summary 10 tokens
+  prompt "{{#each parts}}{{this}}{{/each}}"
+}
+
+workflow sub(items: list<text max 16> max 4) -> result {
+  let parts = for i in items { leaf(x: i) }
+  return fold(parts: parts)
+}
+
+workflow joined(items: list<text max 16> max 4) -> result {
+  return join(parts: items)
+}
+
+workflow one(task: text max 10) -> result {
+  return sub(items: split(task: task))
+}
+
+workflow two(task: text max 10) -> result {
+  return joined(items: split(task: task) + split(task: task))
+}
+"#;
+
+/// The checker takes a list parameter's `max` as the length of what it is handed, and
+/// so does the run: a `for` over it needs no `max` of its own, the model that makes
+/// the list is told the `max`, and a list longer than it is refused where it is handed
+/// on. Before, the plan refused the `for` as having no `max`.
+#[test]
+fn a_list_parameters_max_holds_what_it_is_handed() {
+    let (runs, _scratch, workflow) = runs_and_file("param-max", "param.pai", HANDED_A_MODELS_LIST);
+    let one = run_in(
+        &runs,
+        &workflow,
+        &["--workflow", "one", "--arg", "task=go", "--sim-list", "6"],
+    );
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    let split = runs.manifest("one/split");
+    assert_eq!(split["status"], "complete");
+    let leaves = files_under(&runs.run_dir().join("one/sub"))
+        .into_iter()
+        .filter(|p| p.ends_with("manifest.yaml") && p.to_string_lossy().contains("/leaf"))
+        .count();
+    assert_eq!(leaves, 4, "the model was told `maxItems` 4");
+
+    // Two lists of three, joined: six elements for a parameter of four.
+    let runs = Runs::new("param-max-two");
+    let two = run_in(
+        &runs,
+        &workflow,
+        &["--workflow", "two", "--arg", "task=go", "--sim-list", "3"],
+    );
+    assert_eq!(two.status.code(), Some(1), "{}", stderr(&two));
+    let error = failed_node_error(&runs, "two/joined/join");
+    assert!(
+        error.contains("a list of 6 elements is handed to a parameter declared `max 4`"),
+        "{error}"
+    );
+}
+
+/// A list the plan measures (files found) past a parameter's `max` is refused before
+/// anything runs; before, all five became children that the proof had counted as four.
+#[test]
+fn a_measured_list_past_a_parameters_max_is_refused_by_the_plan() {
+    let (_runs, scratch, workflow) = runs_and_file(
+        "param-max-files",
+        "files.pai",
+        "agent leaf(x: path) -> result {\n  context 8k\n  summary 10 tokens\n  prompt \"Do {{x}}\"\n}\n\nworkflow sub(items: list<path> max 4) -> list<result> {\n  return for i in items { leaf(x: i) }\n}\n\nworkflow main(dir: path) -> list<result> {\n  return sub(items: files(dir, \"*.txt\"))\n}\n",
+    );
+    let dir = scratch.join("d");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for name in ["a", "b", "c", "d", "e"] {
+        std::fs::write(dir.join(format!("{name}.txt")), name).expect("file");
+    }
+    let arg = format!("dir={}", dir.display());
+    let output = pai(&[
+        "plan",
+        workflow.to_str().expect("utf-8"),
+        "--workflow",
+        "main",
+        "--arg",
+        &arg,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("workflow `sub` is handed 5 elements for `items`, more than its `max 4`"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_file(dir.join("e.txt")).expect("removed");
+    let output = pai(&[
+        "plan",
+        workflow.to_str().expect("utf-8"),
+        "--workflow",
+        "main",
+        "--arg",
+        &arg,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+/// A `for` over the copies of another `for` takes their number as its bound, as the
+/// checker does; the plan used to refuse it as having no `max`.
+#[test]
+fn a_for_over_the_copies_of_another_needs_no_max() {
+    let (_runs, _scratch, workflow) = runs_and_file(
+        "for-over-copies",
+        "copies.pai",
+        "agent leaf(x: text) -> result {\n  context 8k\n  summary 10 tokens\n  prompt \"Do {{x}}\"\n}\n\nagent split(task: text) -> list<text max 10> {\n  context 8k\n  summary 200 tokens\n  prompt \"Split {{task}}\"\n}\n\nworkflow main(task: text max 10) -> list<result> {\n  let firsts = for t in split(task: task) max 3 { leaf(x: t) }\n  return for r in firsts { leaf(x: r.summary) }\n}\n",
+    );
+    let output = pai(&[
+        "plan",
+        workflow.to_str().expect("utf-8"),
+        "--arg",
+        "task=go",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = String::from_utf8_lossy(&output.stdout);
+    assert!(plan.contains("r[*]") && plan.contains("up to 3"), "{plan}");
+}
+
 /// A failed node hands its error on as its summary, cut to the agent's `summary`
 /// budget, which is what the parent's proof counted; it used to be at least 20 tokens.
 #[test]

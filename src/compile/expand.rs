@@ -111,6 +111,7 @@ impl<'o> Planner<'o> {
             guards: HashMap::new(),
             returns: HashMap::new(),
             sites: HashMap::new(),
+            list_limits: HashMap::new(),
         };
         let root_ctx = Ctx {
             module: workflow.module,
@@ -451,6 +452,10 @@ impl<'o> Planner<'o> {
                 deps,
             });
         }
+        // A list whose length the plan bounds (the copies of another `for`, a list handed
+        // to a parameter declared with a `max`) needs no `max` of its own: the checker
+        // takes the same bound.
+        let max = max.or_else(|| plan_size(&list, &|node| self.answer_len(plan, node)).len);
         // Known only at run time: an expansion point that grows up to `max`.
         let Some(max) = max else {
             return Err(PlanError::plan(
@@ -471,6 +476,9 @@ impl<'o> Planner<'o> {
             ctx,
         )?;
         plan.graph[expansion].max = Some(max);
+        if let Val::Node { node, .. } = list.unbounded().val {
+            plan.limit_list(node, max);
+        }
         // A model's list holds no more than its budget has room for, whatever the `max`.
         let listed = plan_size(&list, &|node| self.answer_len(plan, node));
         let copies = listed
@@ -641,6 +649,7 @@ impl<'o> Planner<'o> {
     ) -> Result<PlanValue, PlanError> {
         let workflow = self.workflow(target)?;
         let args = self.named_args(plan, call, &workflow.params, frames, ctx)?;
+        let args = self.hold_to_list_max(plan, &workflow.name.name, &workflow.params, args, ctx)?;
         let segment = self.segment(call, &workflow.name.name, ctx);
         let node = add_node(
             plan,
@@ -658,6 +667,58 @@ impl<'o> Planner<'o> {
             ctx.after.clone(),
             ctx.guards.clone(),
         )
+    }
+
+    /// Holds the lists handed to parameters declared `list<...> max N` to N: one the
+    /// plan has measured is refused here, one only known at run time is wrapped so that
+    /// the plan counts it at N and the run refuses it longer (a model is told N).
+    fn hold_to_list_max(
+        &self,
+        plan: &mut Plan<'o>,
+        workflow: &str,
+        params: &[ast::Param],
+        args: Vec<(String, PlanValue)>,
+        ctx: &Ctx,
+    ) -> Result<Vec<(String, PlanValue)>, PlanError> {
+        let mut held = Vec::with_capacity(args.len());
+        for (name, value) in args {
+            let declared = params.iter().find(|p| p.name.name == name).and_then(|p| {
+                matches!(p.ty, ast::TypeExpr::List(..))
+                    .then(|| p.max.as_ref().and_then(|q| q.as_count()))
+                    .flatten()
+            });
+            let Some(max) = declared else {
+                held.push((name, value));
+                continue;
+            };
+            match plan_size(&value, &|node| self.answer_len(plan, node)).len {
+                Some(len) if len > max => {
+                    return Err(PlanError::plan(
+                        format!(
+                            "workflow `{workflow}` is handed {len} elements for `{name}`, more than its `max {max}`, at `{}`",
+                            plan.graph[ctx.parent].id
+                        ),
+                        "hand it fewer, or raise the parameter's `max`",
+                    ));
+                }
+                Some(_) => held.push((name, value)),
+                None => {
+                    if let Val::Node { node, .. } = value.unbounded().val {
+                        plan.limit_list(node, max);
+                    }
+                    let deps = value.deps.clone();
+                    let list = Box::new(value);
+                    held.push((
+                        name,
+                        PlanValue {
+                            val: Val::Bounded { list, max },
+                            deps,
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(held)
     }
 
     /// Whether node `node` answers with a record or a list, and the most elements its
@@ -695,6 +756,12 @@ impl<'o> Planner<'o> {
                 .max()
                 .unwrap_or(0)
                 .min(whole);
+        }
+        match &list.val {
+            Val::Bounded { list, .. } => return self.element_tokens(plan, list),
+            // Every copy yields the body's value.
+            Val::Expansion { copies, tokens, .. } => return tokens.div_ceil((*copies).max(1)),
+            _ => {}
         }
         let Val::Node { node, .. } = &list.val else {
             return whole;
@@ -1098,6 +1165,15 @@ fn plan_size(value: &PlanValue, answers: &Answers<'_>) -> Size {
             size.answer = structured;
             size.list = list;
             size.len_bound = len.or(Some(tokens.saturating_mul(2)));
+        }
+        Val::Bounded { list, max } => {
+            let inner = plan_size(list, answers);
+            let len = inner.len.map_or(*max, |len| len.min(*max));
+            return Size {
+                len: Some(len),
+                len_bound: Some(len),
+                ..inner
+            };
         }
         Val::Field { .. } | Val::Json { .. } => {
             size.results = 1;

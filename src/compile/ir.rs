@@ -125,6 +125,18 @@ pub struct Plan<'o> {
     pub returns: HashMap<NodeIndex, PlanValue>,
     /// Expansion points, for growing them at run time.
     pub sites: HashMap<NodeIndex, ExpansionSite<'o>>,
+    /// The most elements a node's list answer may have: the smallest `max` of the
+    /// `for`s that walk it and of the workflow parameters it is handed to. The model is
+    /// told, and a longer answer is asked for again.
+    pub list_limits: HashMap<NodeIndex, u64>,
+}
+
+impl Plan<'_> {
+    /// Holds `node`'s list answer to at most `max` elements.
+    pub fn limit_list(&mut self, node: NodeIndex, max: u64) {
+        let limit = self.list_limits.entry(node).or_insert(max);
+        *limit = (*limit).min(max);
+    }
 }
 
 impl Plan<'_> {

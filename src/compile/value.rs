@@ -72,6 +72,13 @@ pub enum Val {
         right: Box<PlanValue>,
     },
     Len(Box<PlanValue>),
+    /// A list only known at run time handed to a workflow parameter declared
+    /// `list<...> max N`: the plan counts it at N elements at most, and the run refuses
+    /// a longer one.
+    Bounded {
+        list: Box<PlanValue>,
+        max: u64,
+    },
     /// `if` on a condition only known at run time: both branches are planned.
     Choice {
         cond: Box<PlanValue>,
@@ -124,6 +131,15 @@ impl PlanValue {
             Val::Choice {
                 then, otherwise, ..
             } => then.tokens().max(otherwise.tokens()),
+            Val::Bounded { list, .. } => list.tokens(),
+        }
+    }
+
+    /// The value under any [`Val::Bounded`] around it.
+    pub fn unbounded(&self) -> &PlanValue {
+        match &self.val {
+            Val::Bounded { list, .. } => list.unbounded(),
+            _ => self,
         }
     }
 

@@ -145,8 +145,6 @@ pub(super) struct Executor<'o> {
     agents_started: u64,
     tokens_used: u64,
     cost_used: f64,
-    /// For each node whose list answer a `for` iterates, that `for`'s `max`.
-    list_limits: HashMap<NodeIndex, u64>,
     /// Every agent's templates, compiled once, shared with the calls that render them.
     templates: Arc<handlebars::Handlebars<'static>>,
     /// Agents whose templates do not compile (a checked file has none).
@@ -229,7 +227,6 @@ impl<'o> Executor<'o> {
             agents_started: 0,
             tokens_used: 0,
             cost_used: 0.0,
-            list_limits: HashMap::new(),
             templates: Arc::new(templates),
             template_errors,
             specs: HashMap::new(),
@@ -280,7 +277,6 @@ impl<'o> Executor<'o> {
         self.writer
             .yaml(self.run_dir.join("run.yaml"), run_manifest.clone());
 
-        self.index_sites(0);
         self.reserve_for_nodes();
         let all: Vec<NodeIndex> = self.plan.graph.node_indices().collect();
         let calls = all
@@ -686,27 +682,13 @@ impl<'o> Executor<'o> {
         Ok((item, arguments))
     }
 
-    /// The most elements `node`'s answer may have: the smallest `max` of the `for`s that
-    /// iterate it directly. A longer answer is retried with the validation error.
+    /// The most elements `node`'s answer may have (`Plan::list_limits`). A longer
+    /// answer is retried with the validation error.
     fn list_limit(&self, node: NodeIndex) -> Option<usize> {
-        self.list_limits
+        self.plan
+            .list_limits
             .get(&node)
             .and_then(|m| usize::try_from(*m).ok())
-    }
-
-    /// Records the list limits of the expansion points numbered `from` and up.
-    fn index_sites(&mut self, from: usize) {
-        for (expansion, site) in &self.plan.sites {
-            if expansion.index() < from {
-                continue;
-            }
-            if let (crate::compile::value::Val::Node { node, .. }, Some(max)) =
-                (&site.list.val, self.plan.graph[*expansion].max)
-            {
-                let limit = self.list_limits.entry(*node).or_insert(max);
-                *limit = (*limit).min(max);
-            }
-        }
     }
 
     /// A complete manifest of `id` from an earlier attempt of this run with the same
@@ -974,7 +956,6 @@ impl<'o> Executor<'o> {
         {
             Ok(values) => {
                 self.expansions.insert(node, values);
-                self.index_sites(before);
                 let new: Vec<NodeIndex> = (before..self.plan.graph.node_count())
                     .map(NodeIndex::new)
                     .collect();
@@ -1048,12 +1029,16 @@ impl<'o> Executor<'o> {
                 if statuses.contains(&Status::Waiting) {
                     return Status::Waiting;
                 }
-                let returned = self.plan.returns.get(&node).and_then(|r| match r.val {
-                    crate::compile::value::Val::Node { node, .. } => {
-                        self.results.get(node).map(|r| r.status)
-                    }
-                    _ => None,
-                });
+                let returned = self
+                    .plan
+                    .returns
+                    .get(&node)
+                    .and_then(|r| match r.unbounded().val {
+                        crate::compile::value::Val::Node { node, .. } => {
+                            self.results.get(node).map(|r| r.status)
+                        }
+                        _ => None,
+                    });
                 if returned == Some(Status::Failed) {
                     Status::Failed
                 } else if statuses
@@ -1196,6 +1181,7 @@ impl<'o> Executor<'o> {
                 .map(|r| r.summary.clone())
                 .unwrap_or_default(),
             Val::Field { base, .. } => self.summary_of(base),
+            Val::Bounded { list, .. } => self.summary_of(list),
             Val::Choice {
                 cond,
                 then,

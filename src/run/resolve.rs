@@ -259,6 +259,20 @@ pub fn resolve_argument(value: &PlanValue, scope: &Scope<'_>) -> Result<Argument
             then,
             otherwise,
         } => resolve_argument(taken(cond, then, otherwise, scope)?, scope)?,
+        Val::Bounded { list, max } => {
+            let argument = resolve_argument(list, scope)?;
+            let len = match &argument {
+                Argument::List(items) => items.len(),
+                Argument::Json(Value::Array(items)) => items.len(),
+                _ => 0,
+            };
+            if len as u64 > *max {
+                return Err(format!(
+                    "a list of {len} elements is handed to a parameter declared `max {max}`"
+                ));
+            }
+            argument
+        }
         _ => Argument::Json(resolve(value, scope)?),
     })
 }
@@ -279,7 +293,8 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
         | Val::List(_)
         | Val::Concat(_)
         | Val::Expansion { .. }
-        | Val::Choice { .. } => resolve_argument(value, scope)?.into_json(),
+        | Val::Choice { .. }
+        | Val::Bounded { .. } => resolve_argument(value, scope)?.into_json(),
         Val::Field { base, field, .. } => {
             let base = resolve(base, &scope.whole())?;
             match base {
