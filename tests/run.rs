@@ -313,6 +313,44 @@ fn a_run_past_its_budget_does_not_start_unless_told() {
     assert_eq!(run["stopped"], "reached --max-agents 3");
     assert_eq!(run["totals"]["agent_calls"], 3);
     assert_eq!(run["status"], "waiting");
+
+    // Every call the progress lines say started also says how it ended: the one the
+    // budget stopped is `waiting (not started)`, not left hanging at `start`.
+    let runs = Runs::new("budget-lines");
+    let output = pai(&[
+        "run",
+        ORCHESTRATE,
+        "--arg",
+        "task=x",
+        "--arg",
+        "dir=tests/fixtures/app",
+        "--runs-dir",
+        runs.path(),
+        "--max-agents",
+        "3",
+        "--yes",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let lines = stderr(&output);
+    let ended = |id: &str| {
+        lines.lines().any(|line| {
+            let mut words = line.split_whitespace().skip(1);
+            words.next() != Some("start") && words.next() == Some(id)
+        })
+    };
+    let started: Vec<&str> = (lines.lines())
+        .filter_map(|line| {
+            let mut words = line.split_whitespace().skip(1);
+            (words.next() == Some("start"))
+                .then(|| words.next())
+                .flatten()
+        })
+        .collect();
+    assert_eq!(started.len(), 4, "{lines}");
+    for id in started {
+        assert!(ended(id), "`{id}` started and never ended:\n{lines}");
+    }
+    assert!(lines.contains("(not started)"), "{lines}");
 }
 
 #[test]

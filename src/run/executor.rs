@@ -546,6 +546,7 @@ impl<'o> Executor<'o> {
         // Budgets: stop starting work once a limit is reached.
         if let Some(reason) = self.budget_reached() {
             self.stopped = Some(reason);
+            self.progress.withdraw(&id);
             self.write_node(node, Status::Waiting);
             return None;
         }

@@ -132,6 +132,28 @@ impl Progress {
         }
     }
 
+    /// The call of `id` announced by [`Progress::start`] was not made after all (a
+    /// budget was reached): it is left `waiting`, and not counted as done.
+    pub fn withdraw(&mut self, id: &str) {
+        match self {
+            Progress::Quiet => {}
+            Progress::Lines(lines) => {
+                lines.line(format_args!("{:<6} {id} (not started)", "waiting"))
+            }
+            Progress::Live(live) => {
+                if let Some(free) = live.shown.remove(id) {
+                    if let Some(slot) = live.slots.get(free) {
+                        slot.set_style(idle_style());
+                        slot.set_message(String::new());
+                    }
+                    live.free.push(free);
+                }
+                live.running = live.running.saturating_sub(1);
+                let _ = writeln!(live.finished, "… {id} (not started)");
+            }
+        }
+    }
+
     /// Node `id` finished with `status`.
     pub fn finish(&mut self, id: &str, status: Status, reused: bool, counted: bool) {
         let reused = if reused { " (reused)" } else { "" };
