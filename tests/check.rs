@@ -152,6 +152,41 @@ workflow run(task: text max 10) -> result {{
     assert_eq!(codes(&check(&text(12 + schema - 1))), vec![Code::E017]);
 }
 
+/// An element of `list<T max N>` is held to N as it renders: a list element with its
+/// brackets and separators (`[aaaa, aaaa, aaaa]` is 18 bytes, 5 tokens), in a default
+/// and in a workflow call's literal argument alike.
+#[test]
+fn list_elements_are_held_to_their_max_as_they_render() {
+    let text = |element: &str| {
+        format!(
+            r#"
+agent show(rows: list<list<text> max 3>) {{
+  context 8k
+  prompt "{{{{rows}}}}"
+}}
+workflow main(rows: list<list<text> max 3> max 2) -> result {{
+  return show(rows: rows)
+}}
+workflow outer() -> result {{
+  return main(rows: [{element}])
+}}
+workflow fallback(rows: list<list<text> max 3> max 2 = [{element}]) -> result {{
+  return show(rows: rows)
+}}
+"#
+        )
+    };
+    let outcome = check(&text(r#"["aaaa", "aaaa", "aaaa"]"#));
+    assert_eq!(
+        messages(&outcome, Code::E033),
+        vec![
+            "an element of argument `rows` of `main` is 5 tokens, more than its `max 3`",
+            "an element of the default of `rows` is 5 tokens, more than its `max 3`",
+        ]
+    );
+    assert_eq!(codes(&check(&text(r#"["aaaa", "aaaa"]"#))), vec![]);
+}
+
 #[test]
 fn a_parameter_rendered_twice_counts_twice() {
     let outcome = check(

@@ -377,6 +377,38 @@ fn list_arguments_are_held_to_their_element_bound() {
     );
 }
 
+/// Lists of lists come from the command line as JSON, and each element is held to
+/// `list<T max N>` as it renders (`[aaaa, aaaa]`, brackets and separators included),
+/// which is the size the checker counts it at.
+#[test]
+fn nested_list_arguments_parse_and_are_held_as_they_render() {
+    let (dir, file) = scratch_file(
+        "nested-args",
+        "nested.pai",
+        "agent show(rows: list<list<text> max 3>) -> result {\n  context 8k\n  summary 10 tokens\n  prompt \"{{rows}}\"\n}\n\nworkflow main(rows: list<list<text> max 3> max 2) -> result {\n  return show(rows: rows)\n}\n",
+    );
+    let file = file.to_str().expect("utf-8");
+    // `[aaaa, aaaa]` is 12 bytes: 3 tokens.
+    let fits = pai(&["plan", file, "--arg", r#"rows=[["aaaa","aaaa"],["b"]]"#]);
+    assert_eq!(
+        fits.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fits.stderr)
+    );
+    // `[aaaa, aaaa, aaaa]` is 18 bytes: 5 tokens, though its texts are 3.
+    let over = pai(&["plan", file, "--arg", r#"rows=[["aaaa","aaaa","aaaa"]]"#]);
+    assert_eq!(over.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&over.stderr);
+    assert!(
+        stderr.contains("element 0 of `--arg rows` is 5 tokens, more than its `max 3`"),
+        "{stderr}"
+    );
+    let object = pai(&["plan", file, "--arg", r#"rows=[{"a":1}]"#]);
+    assert_eq!(object.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Elements whose labels differ only where a node id cannot hold them (`a/b` and
 /// `a_b`), a label that reads like a repeat's (`x#2` after two `x`), long labels that
 /// share their start, labels that hold the `,` nested labels are joined with, and a

@@ -16,7 +16,7 @@ use petgraph::algo::kosaraju_scc;
 use super::budget::{self, Bound};
 use super::cost::{self, Size};
 use super::graph::{binding_graph, cycle_path};
-use super::items::{literal_type, AgentInfo};
+use super::items::{literal_rendered_bytes, literal_type, AgentInfo};
 use super::modules::ModuleId;
 use super::scope::{Binding, ItemKind, ItemRef};
 use super::types::{Type, RESULT_FIELDS};
@@ -1210,12 +1210,21 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     }
                 }
                 let elem = value.elem.clone().unwrap_or_else(|| value.bound.element());
+                // The elements of a literal list are measured as they render: a list
+                // element with its brackets and separators.
+                let literal = match &arg.value.kind {
+                    ExprKind::List(items) => (items.iter())
+                        .map(|item| literal_rendered_bytes(item).map(budget::tokens_of_bytes))
+                        .try_fold(0u64, |largest, tokens| Some(largest.max(tokens?))),
+                    _ => None,
+                };
                 if let Some(element_max) = param.ty.element_max() {
-                    if !guessed(&elem) && elem.total() > element_max {
+                    let largest = literal.unwrap_or(elem.total());
+                    if (literal.is_some() || !guessed(&elem)) && largest > element_max {
                         self.emit(diagnostics::over_bound(
                             span,
                             &format!("an element of {what}"),
-                            elem.total(),
+                            largest,
                             "tokens",
                             element_max,
                         ));

@@ -769,10 +769,7 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
         return found;
     }
     let max = param.max.as_ref().and_then(ast::Quantity::as_count);
-    let text_tokens = |expr: &ast::Expr| match &expr.kind {
-        ExprKind::Text(text) => Some(tokens_of_bytes(text.value.len())),
-        _ => None,
-    };
+    let text_tokens = |expr: &ast::Expr| literal_rendered_bytes(expr).map(tokens_of_bytes);
     match &default.kind {
         ExprKind::Quantity(q) if q.is_duration() && q.as_duration().is_none() => {
             found.push(diagnostics::invalid_quantity(
@@ -821,6 +818,20 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
         _ => {}
     }
     found
+}
+
+/// The bytes a literal text, or a literal list of them at any depth, renders as in a
+/// prompt: a list as handlebars writes one, `[a, b]`. `None` for anything else. An
+/// element of `list<T max N>` is held to N as it renders, which is what the budget
+/// counts it at.
+pub fn literal_rendered_bytes(expr: &ast::Expr) -> Option<usize> {
+    match &expr.kind {
+        ast::ExprKind::Text(text) => Some(text.value.len()),
+        ast::ExprKind::List(items) => items.iter().try_fold(2 * items.len().max(1), |sum, item| {
+            Some(sum.saturating_add(literal_rendered_bytes(item)?))
+        }),
+        _ => None,
+    }
 }
 
 /// The type of a constant literal, or `None` if the expression is not one.

@@ -71,15 +71,16 @@ pub fn bind(
             }
         }
         if let (Some(max), Val::List(items)) = (param.ty.element_max(), &value.val) {
-            if let Some((i, item)) = items
+            if let Some((i, tokens)) = items
                 .iter()
+                .map(|item| tokens_of_bytes(rendered_bytes(item)))
                 .enumerate()
-                .find(|(_, item)| item.tokens() > max)
+                .find(|&(_, tokens)| tokens > max)
             {
                 return Err(PlanError::usage(
                     format!(
                         "element {i} of `--arg {name}` is {} tokens, more than its `max {}`",
-                        thousands(item.tokens()),
+                        thousands(tokens),
                         thousands(max)
                     ),
                     "shorten the element, or raise the `max` in `list<T max N>`",
@@ -182,7 +183,24 @@ fn parse(name: &str, raw: &str, ty: &Type) -> Result<PlanValue, PlanError> {
     Ok(PlanValue::constant(val))
 }
 
-/// `["a", "b"]` as JSON, or `a,b`; `[]` and the empty text are the empty list.
+/// The bytes `value` renders as in a prompt: a list as handlebars writes one,
+/// `[a, b]`, at every depth. An element of `list<T max N>` is held to N as it renders,
+/// which is what the checker counts it at.
+fn rendered_bytes(value: &PlanValue) -> usize {
+    match &value.val {
+        Val::Text(text) => text.len(),
+        Val::Path(path) => path.as_os_str().len(),
+        Val::List(items) => items
+            .iter()
+            .map(rendered_bytes)
+            .sum::<usize>()
+            .saturating_add(2 * items.len().max(1)),
+        _ => usize::try_from(value.tokens().saturating_mul(4)).unwrap_or(usize::MAX),
+    }
+}
+
+/// `["a", "b"]` as JSON, or `a,b`; `[]` and the empty text are the empty list. An
+/// element that is itself a list stays JSON, for its own type to parse.
 fn parse_list(raw: &str) -> Option<Vec<String>> {
     let trimmed = raw.trim();
     if trimmed.starts_with('[') {
@@ -194,6 +212,7 @@ fn parse_list(raw: &str) -> Option<Vec<String>> {
                 serde_json::Value::String(s) => Some(s.clone()),
                 serde_json::Value::Number(n) => Some(n.to_string()),
                 serde_json::Value::Bool(b) => Some(b.to_string()),
+                serde_json::Value::Array(_) => Some(v.to_string()),
                 _ => None,
             })
             .collect();
@@ -273,6 +292,10 @@ mod tests {
         );
         assert_eq!(parse_list(""), Some(vec![]));
         assert_eq!(parse_list("[1, {}]"), None);
+        assert_eq!(
+            parse_list(r#"[["a"], []]"#),
+            Some(vec![r#"["a"]"#.to_string(), "[]".to_string()])
+        );
     }
 
     #[test]
