@@ -187,6 +187,41 @@ workflow fallback(rows: list<list<text> max 3> max 2 = [{element}]) -> result {{
     assert_eq!(codes(&check(&text(r#"["aaaa", "aaaa"]"#))), vec![]);
 }
 
+/// A list in a model's record holds no more elements than the record's JSON has room
+/// for, in the check as in the plan: a `for ... max 100` over it makes at most 70
+/// copies here (5 tokens of summary, twice over, and the result overhead).
+#[test]
+fn a_for_over_a_list_in_a_models_record_is_bounded_by_its_budget() {
+    let text = |context: u64| {
+        format!(
+            r#"
+type bag {{ tags: list<number> }}
+agent mk(task: text) -> bag {{
+  context 8k
+  summary 5 tokens
+  prompt "Bag {{{{task}}}}"
+}}
+agent leaf(x: number) -> result {{
+  context 8k
+  summary 10 tokens
+  prompt "Do {{{{x}}}}"
+}}
+agent fold(parts: list<result>) -> result {{
+  context {context}
+  summary 10 tokens
+  prompt "{{{{#each parts}}}}{{{{this.summary}}}}{{{{/each}}}}"
+}}
+workflow main(task: text max 10) -> result {{
+  let r = mk(task: task)
+  return fold(parts: for t in r.tags max 100 {{ leaf(x: t) }})
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&text(2_800))), vec![]);
+    assert_eq!(codes(&check(&text(2_799))), vec![Code::E017]);
+}
+
 #[test]
 fn a_parameter_rendered_twice_counts_twice() {
     let outcome = check(

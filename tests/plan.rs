@@ -409,6 +409,33 @@ fn nested_list_arguments_parse_and_are_held_as_they_render() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A model's list handed to a parameter `list<text max 16> max 4` counts in the plan
+/// as the checker counts it, 4 × 16 tokens, not at the whole of the model's budget:
+/// an agent at exactly the checker's total is planned.
+#[test]
+fn a_list_handed_to_a_bounded_parameter_is_planned_as_checked() {
+    let text = |context: u32| {
+        format!(
+            "agent split(task: text) -> list<text max 10> {{\n  context 8k\n  summary 200 tokens\n  prompt \"Split {{{{task}}}}\"\n}}\n\nagent join(parts: list<text>) -> result {{\n  context {context}\n  summary 10 tokens\n  prompt \"{{{{#each parts}}}}{{{{this}}}}{{{{/each}}}}\"\n}}\n\nworkflow sub(items: list<text max 16> max 4) -> result {{\n  return join(parts: items)\n}}\n\nworkflow main(task: text max 10) -> result {{\n  return sub(items: split(task: task))\n}}\n"
+        )
+    };
+    let (dir, at) = scratch_file("bounded-param", "tight.pai", &text(63));
+    let refused = pai(&["check", at.to_str().expect("utf-8")]);
+    assert_eq!(refused.status.code(), Some(1));
+    let (_, fits) = scratch_file("bounded-param", "fits.pai", &text(64));
+    let file = fits.to_str().expect("utf-8");
+    let checked = pai(&["check", file]);
+    assert_eq!(checked.status.code(), Some(0));
+    let planned = pai(&["plan", file, "--workflow", "main", "--arg", "task=go"]);
+    assert_eq!(
+        planned.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Elements whose labels differ only where a node id cannot hold them (`a/b` and
 /// `a_b`), a label that reads like a repeat's (`x#2` after two `x`), long labels that
 /// share their start, labels that hold the `,` nested labels are joined with, and a

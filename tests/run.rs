@@ -1381,6 +1381,53 @@ fn a_for_over_the_copies_of_another_needs_no_max() {
     assert!(plan.contains("r[*]") && plan.contains("up to 3"), "{plan}");
 }
 
+/// A `for` over the copies of another `for` binds each copy as what it is (a result, a
+/// list of results), so the prompts it makes are the size the plan and the checker
+/// counted; bound as JSON of whole results, outputs and all, they were refused at run
+/// time after check and plan had passed them.
+#[test]
+fn a_for_over_copies_runs_at_its_proven_context() {
+    let (runs, _scratch, workflow) = runs_and_file(
+        "over-copies",
+        "copies.pai",
+        "agent split(task: text) -> list<text max 10> {\n  context 8k\n  summary 200 tokens\n  prompt \"Split {{task}}\"\n}\n\nagent leaf(x: text) -> result {\n  context 8k\n  summary 10 tokens\n  prompt \"Do {{x}}\"\n}\n\nagent again(x: text) -> result {\n  context 41\n  summary 10 tokens\n  prompt \"Do {{x}}\"\n}\n\nagent fold(parts: list<result>) -> result {\n  context 80\n  summary 10 tokens\n  prompt \"{{#each parts}}{{this.summary}}{{/each}}\"\n}\n\nworkflow one(task: text max 10) -> list<result> {\n  let firsts = for t in split(task: task) max 3 { leaf(x: t) }\n  return for r in firsts { again(x: r.summary) }\n}\n\nworkflow two(task: text max 10) -> list<result> {\n  let groups = for t in split(task: task) max 3 { for u in split(task: t) max 2 { leaf(x: u) } }\n  return for g in groups { fold(parts: g) }\n}\n",
+    );
+    for name in ["one", "two"] {
+        let output = run_in(
+            &runs,
+            &workflow,
+            &[
+                "--workflow",
+                name,
+                "--arg",
+                "task=abcdefghij",
+                "--sim-list",
+                "3",
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+    }
+}
+
+/// A list parameter's `max` holds the model that makes the list only where the call
+/// surely runs: on a branch an `if` may not take, a longer answer is fine (and the run
+/// refuses it there only if the branch is taken).
+#[test]
+fn a_bound_on_a_branch_not_taken_does_not_hold_the_model() {
+    let (runs, scratch, workflow) = runs_and_file(
+        "branch-bound",
+        "branch.pai",
+        "agent split(task: text) -> list<text max 10> {\n  context 8k\n  summary 200 tokens\n  prompt \"Split {{task}}\"\n}\n\nagent leaf(x: text) -> result {\n  context 8k\n  summary 10 tokens\n  prompt \"Do {{x}}\"\n}\n\nagent join(parts: list<text>) -> result {\n  context 8k\n  summary 10 tokens\n  prompt \"{{#each parts}}{{this}}{{/each}}\"\n}\n\nworkflow small(items: list<text max 16> max 3) -> result {\n  return join(parts: items)\n}\n\nworkflow main(task: text max 10) -> list<result> {\n  let l = split(task: task)\n  return if len(l) > 3 { for x in l max 10 { leaf(x: x) } } else { [small(items: l)] }\n}\n",
+    );
+    let output = run_replayed(
+        (&runs, &scratch, &workflow),
+        "answers:\n  - agent: split\n    value: [\"a\", \"b\", \"c\", \"d\", \"e\"]\n  - agent: leaf\n    text: \"done\"\n",
+        &["--arg", "task=go"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(runs.manifest("main/split")["status"], "complete");
+}
+
 /// A failed node hands its error on as its summary, cut to the agent's `summary`
 /// budget, which is what the parent's proof counted; it used to be at least 20 tokens.
 #[test]

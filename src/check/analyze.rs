@@ -833,6 +833,11 @@ impl<'c, 'p> Analysis<'c, 'p> {
                         let mut out = Value::of(ty.clone(), value.bound.clone());
                         if ty.is_list() {
                             out.elem = Some(value.bound.clone());
+                            // A list in a model's record holds what its JSON has room
+                            // for, as the plan counts it.
+                            if value.answer {
+                                out.len_bound = Some(value.bound.total().saturating_mul(2));
+                            }
                         }
                         out.results = value.results;
                         out.answer = value.answer;

@@ -135,11 +135,16 @@ impl<'o> Planner<'o> {
 
     /// Grows expansion point `expansion` into one copy of its body per element of
     /// `elements` (the list `source` produced). Returns what each copy yields.
+    ///
+    /// `planned` holds the elements as plan values when the list is the copies of
+    /// another `for`: each copy is then bound as what it is (a result, a list of them),
+    /// entering prompts with the fields their templates read, not as JSON of all of it.
     pub fn instantiate(
         &mut self,
         plan: &mut Plan<'o>,
         expansion: NodeIndex,
         elements: &[serde_json::Value],
+        planned: Option<&[PlanValue]>,
         source: NodeIndex,
     ) -> Result<Vec<PlanValue>, PlanError> {
         let Some(site) = plan.sites.get(&expansion).cloned() else {
@@ -153,7 +158,7 @@ impl<'o> Planner<'o> {
             serde_json::Value::Number(n) => n.to_string(),
             _ => i.to_string(),
         }));
-        for (element, label) in elements.iter().zip(labels) {
+        for (i, (element, label)) in elements.iter().zip(labels).enumerate() {
             let ctx = Ctx {
                 module: site.module,
                 parent: expansion,
@@ -165,16 +170,17 @@ impl<'o> Planner<'o> {
                 template: false,
             };
             let mut frames = site.frames.clone();
-            frames.push(frame(
-                site.for_expr.var.name.clone(),
-                PlanValue {
+            let bound = match planned.and_then(|planned| planned.get(i)) {
+                Some(copy) => copy.clone(),
+                None => PlanValue {
                     val: Val::Json {
                         value: element.clone(),
                         source,
                     },
                     deps: vec![source],
                 },
-            ));
+            };
+            frames.push(frame(site.for_expr.var.name.clone(), bound));
             let value = self.block(plan, &site.for_expr.body, &mut frames, &ctx);
             match value {
                 Ok(value) => values.push(value),
@@ -334,9 +340,13 @@ impl<'o> Planner<'o> {
                 .ok_or_else(|| PlanError::internal("a name that does not resolve"))?,
             ExprKind::Field(base, field) => {
                 let base = self.expr(plan, base, frames, ctx)?;
-                let tokens = match field.name.as_str() {
-                    "status" => SCALAR_TOKENS,
-                    "output" => ASSUMED_TEXT,
+                let tokens = match (field.name.as_str(), &base.val) {
+                    ("status", _) => SCALAR_TOKENS,
+                    // A grown element: the field itself is known.
+                    (name, Val::Json { value, .. }) => value
+                        .get(name)
+                        .map_or(SCALAR_TOKENS, crate::compile::value::json_tokens),
+                    ("output", _) => ASSUMED_TEXT,
                     _ => base.tokens(),
                 };
                 let deps = base.deps.clone();
@@ -476,8 +486,8 @@ impl<'o> Planner<'o> {
             ctx,
         )?;
         plan.graph[expansion].max = Some(max);
-        if let Val::Node { node, .. } = list.unbounded().val {
-            plan.limit_list(node, max);
+        if let (Val::Node { node, .. }, true) = (&list.unbounded().val, ctx.guards.is_empty()) {
+            plan.limit_list(*node, max);
         }
         // A model's list holds no more than its budget has room for, whatever the `max`.
         let listed = plan_size(&list, &|node| self.answer_len(plan, node));
@@ -703,18 +713,23 @@ impl<'o> Planner<'o> {
                 }
                 Some(_) => held.push((name, value)),
                 None => {
-                    if let Val::Node { node, .. } = value.unbounded().val {
-                        plan.limit_list(node, max);
+                    // Only where the call surely runs: a branch not taken must not hold
+                    // the model to its parameter (the run refuses a longer list there).
+                    if let (Val::Node { node, .. }, true) =
+                        (&value.unbounded().val, ctx.guards.is_empty())
+                    {
+                        plan.limit_list(*node, max);
                     }
                     let deps = value.deps.clone();
-                    let list = Box::new(value);
-                    held.push((
-                        name,
-                        PlanValue {
-                            val: Val::Bounded { list, max },
-                            deps,
-                        },
-                    ));
+                    let val = Val::Bounded {
+                        list: Box::new(value),
+                        max,
+                        element_max: params
+                            .iter()
+                            .find(|p| p.name.name == name)
+                            .and_then(|p| p.ty.element_max()),
+                    };
+                    held.push((name, PlanValue { val, deps }));
                 }
             }
         }
@@ -759,7 +774,8 @@ impl<'o> Planner<'o> {
         }
         match &list.val {
             Val::Bounded { list, .. } => return self.element_tokens(plan, list),
-            // Every copy yields the body's value.
+            // Every copy yields the body's value, as the checker counts it; a grown
+            // copy's fields are measured as they are (`Val::Json`).
             Val::Expansion { copies, tokens, .. } => return tokens.div_ceil((*copies).max(1)),
             _ => {}
         }
@@ -1166,12 +1182,21 @@ fn plan_size(value: &PlanValue, answers: &Answers<'_>) -> Size {
             size.list = list;
             size.len_bound = len.or(Some(tokens.saturating_mul(2)));
         }
-        Val::Bounded { list, max } => {
+        Val::Bounded {
+            list,
+            max,
+            element_max,
+        } => {
             let inner = plan_size(list, answers);
             let len = inner.len.map_or(*max, |len| len.min(*max));
+            let elem = element_max.map_or(inner.elem.total(), |m| m.min(inner.elem.total()));
+            // At most `len` elements of the largest the list holds.
+            let whole = inner.whole.total().min(elem.saturating_mul(len));
             return Size {
                 len: Some(len),
                 len_bound: Some(len),
+                whole: Bound::of(whole),
+                elem: Bound::of(elem),
                 ..inner
             };
         }

@@ -74,10 +74,12 @@ pub enum Val {
     Len(Box<PlanValue>),
     /// A list only known at run time handed to a workflow parameter declared
     /// `list<...> max N`: the plan counts it at N elements at most, and the run refuses
-    /// a longer one.
+    /// a longer one. Each element is at most `element_max` tokens when the parameter
+    /// says `list<T max M>` (the checker held the argument to it).
     Bounded {
         list: Box<PlanValue>,
         max: u64,
+        element_max: Option<u64>,
     },
     /// `if` on a condition only known at run time: both branches are planned.
     Choice {
@@ -126,7 +128,7 @@ impl PlanValue {
             | Val::Field { tokens, .. }
             | Val::Expansion { tokens, .. }
             | Val::File { tokens, .. } => *tokens,
-            Val::Json { value, .. } => tokens_of_bytes(value.to_string().len()),
+            Val::Json { value, .. } => json_tokens(value),
             Val::Not(_) | Val::Compare { .. } | Val::Logic { .. } | Val::Len(_) => SCALAR_TOKENS,
             Val::Choice {
                 then, otherwise, ..
@@ -186,3 +188,19 @@ impl PlanValue {
 
 /// The size assumed for a file the plan cannot measure.
 pub const UNMEASURED_FILE: u64 = ASSUMED_TEXT;
+
+/// The most tokens a model's JSON `value` enters a prompt with: its JSON (longer than
+/// its rendering but for separators, which its quotes outweigh) and the fence around
+/// each of its texts.
+pub fn json_tokens(value: &serde_json::Value) -> u64 {
+    fn texts(value: &serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::String(_) => 1,
+            serde_json::Value::Array(items) => items.iter().map(texts).sum(),
+            serde_json::Value::Object(fields) => fields.values().map(texts).sum(),
+            _ => 0,
+        }
+    }
+    let fences = texts(value).saturating_mul(crate::check::budget::STRUCTURED_FENCE_BYTES);
+    tokens_of_bytes(value.to_string().len().saturating_add(fences))
+}

@@ -951,9 +951,16 @@ impl<'o> Executor<'o> {
             return;
         }
         let before = self.plan.graph.node_count();
+        // The copies of another `for` are bound as the values they are.
+        let planned = match &list.unbounded().val {
+            crate::compile::value::Val::Expansion { node: copies, .. } => {
+                self.expansions.get(copies).cloned()
+            }
+            _ => None,
+        };
         match self
             .planner
-            .instantiate(&mut self.plan, node, &elements, source)
+            .instantiate(&mut self.plan, node, &elements, planned.as_deref(), source)
         {
             Ok(values) => {
                 self.expansions.insert(node, values);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use petgraph::graph::NodeIndex;
 use serde_json::{json, Value};
 
-use crate::check::budget::FENCE_SOURCE_BYTES;
+use crate::check::budget::{tokens_of_bytes, FENCE_SOURCE_BYTES};
 use crate::check::types::ResultFields;
 use crate::compile::expand::ordering_matches;
 use crate::compile::value::{PlanValue, Val};
@@ -259,22 +259,62 @@ pub fn resolve_argument(value: &PlanValue, scope: &Scope<'_>) -> Result<Argument
             then,
             otherwise,
         } => resolve_argument(taken(cond, then, otherwise, scope)?, scope)?,
-        Val::Bounded { list, max } => {
+        Val::Bounded {
+            list,
+            max,
+            element_max,
+        } => {
             let argument = resolve_argument(list, scope)?;
+            let elements: Vec<&Value> = match &argument {
+                Argument::List(items) => (items.iter())
+                    .filter_map(|item| match item {
+                        Argument::Json(value) => Some(value),
+                        _ => None,
+                    })
+                    .collect(),
+                Argument::Json(Value::Array(items)) => items.iter().collect(),
+                _ => Vec::new(),
+            };
             let len = match &argument {
                 Argument::List(items) => items.len(),
-                Argument::Json(Value::Array(items)) => items.len(),
-                _ => 0,
+                _ => elements.len(),
             };
             if len as u64 > *max {
                 return Err(format!(
                     "a list of {len} elements is handed to a parameter declared `max {max}`"
                 ));
             }
+            // Each element as it enters a prompt (fenced, a list with its separators),
+            // which is what the plan counted it at.
+            if let Some(element_max) = element_max {
+                let largest = (elements.iter())
+                    .map(|value| tokens_of_bytes(rendered_len(value)))
+                    .max()
+                    .unwrap_or(0);
+                if largest > *element_max {
+                    return Err(format!(
+                        "an element of {largest} tokens is handed to a parameter declared `list<T max {element_max}>`"
+                    ));
+                }
+            }
             argument
         }
         _ => Argument::Json(resolve(value, scope)?),
     })
+}
+
+/// The bytes `value` renders as in a prompt: a text as it is, a list as handlebars
+/// writes one (`[a, b]`), anything else as its JSON.
+fn rendered_len(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items
+            .iter()
+            .map(rendered_len)
+            .sum::<usize>()
+            .saturating_add(2 * items.len().max(1)),
+        other => other.to_string().len(),
+    }
 }
 
 /// Computes `value`; an error names the input that is missing.
