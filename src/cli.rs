@@ -180,9 +180,9 @@ enum Format {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// The `.pai` file (with `--resume`, the run's own file by default)
+    /// The `.pai` file (with `--resume`, the run's own file, which it may name again)
     file: Option<PathBuf>,
-    /// The workflow to run (default as for `pai plan`)
+    /// The workflow to run (default as for `pai plan`; with `--resume`, the run's own)
     #[arg(long)]
     workflow: Option<String>,
     /// Route this request to a skill (as `pai route` does) and run it: the request is
@@ -876,6 +876,32 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         };
         if let Err(exit) = resumed_from_where_started(run_id, &previous, &args.runs_dir) {
             return exit.into();
+        }
+        // A resume goes on with the run's own file and workflow: another would plan a
+        // different tree into the same directory, beside the first one's manifests.
+        let same_file = |given: &PathBuf| {
+            let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+            given == &PathBuf::from(&previous.file)
+                || canonical(given).is_some_and(|g| Some(g) == canonical(previous.file.as_ref()))
+        };
+        let other_file = file.as_ref().filter(|given| !same_file(given));
+        let other_workflow = workflow.as_ref().filter(|w| **w != previous.workflow);
+        if other_file.is_some() || other_workflow.is_some() {
+            let given = match (other_file, other_workflow) {
+                (Some(file), Some(w)) => format!("`{}` and workflow `{w}`", file.display()),
+                (Some(file), None) => format!("`{}`", file.display()),
+                (None, Some(w)) => format!("workflow `{w}`"),
+                (None, None) => String::new(),
+            };
+            stderrln!(
+                "error: run `{run_id}` was started with workflow `{}` of `{}`, and a resume goes on with them, not {given}",
+                previous.workflow,
+                previous.file
+            );
+            stderrln!(
+                "help: resume with `pai run --resume {run_id}`, or start a new run of the other workflow"
+            );
+            return Exit::Usage.into();
         }
         file = file.or_else(|| Some(PathBuf::from(&previous.file)));
         plan_args = merged_args(&previous.args, &plan_args);

@@ -107,3 +107,31 @@ fn readme_quick_start_example_is_clean() {
         pai::check::check_paths(&[root().join("examples/design/execute.pai")]).expect("readable");
     assert_eq!(outcome.diagnostics, Vec::new());
 }
+
+/// The README's "language in one screen" checks clean beside the design example's
+/// `agents/coding.pai`, which its `use` names.
+#[test]
+fn readme_language_example_is_clean() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("## The language in one screen")
+        .nth(1)
+        .expect("the section");
+    let block = section
+        .split("```")
+        .nth(1)
+        .expect("its code block")
+        .trim_start_matches('\n');
+    let dir = std::env::temp_dir().join(format!("pai-readme-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("agents")).expect("scratch dir");
+    std::fs::copy(
+        root().join("examples/design/agents/coding.pai"),
+        dir.join("agents/coding.pai"),
+    )
+    .expect("copied");
+    let file = dir.join("readme.pai");
+    std::fs::write(&file, block).expect("written");
+    let outcome = pai::check::check_paths(&[file]).expect("readable");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(outcome.diagnostics, Vec::new());
+}

@@ -961,6 +961,40 @@ fn a_run_is_resumed_as_it_was_started_and_by_one_pai_at_a_time() {
     assert_eq!(args, ["x=1", "y=3"]);
     assert_eq!(run["totals"]["agent_calls"], 1, "the prompt changed");
 
+    // Its own file may be named again; another file or workflow is refused, and the
+    // run is left as it was (it used to plan the other tree into the same directory).
+    let same = pai(&[
+        "run",
+        file,
+        "--resume",
+        "r1",
+        "--runs-dir",
+        runs.path(),
+        "-q",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    let before = std::fs::read_to_string(&run_yaml).expect("run.yaml");
+    let other = scratch.join("other.pai");
+    std::fs::copy(&workflow, &other).expect("copied");
+    for switched in [
+        vec!["run", other.to_str().expect("utf-8"), "--resume", "r1"],
+        vec!["run", "--workflow", "echo", "--resume", "r1"],
+    ] {
+        let mut args = switched.clone();
+        args.extend_from_slice(&["--runs-dir", runs.path(), "-q"]);
+        let refused = pai(&args);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains("error: run `r1` was started with workflow `two` of"),
+            "{}",
+            stderr(&refused)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&run_yaml).expect("run.yaml"),
+            before
+        );
+    }
+
     let elsewhere = scratch.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("dir");
     let moved = Command::new(env!("CARGO_BIN_EXE_pai"))
