@@ -1462,6 +1462,28 @@ fn a_bound_on_a_branch_not_taken_does_not_hold_the_model() {
     assert_eq!(runs.manifest("main/split")["status"], "complete");
 }
 
+/// The critical path runs through the calls an expansion point grew: a list's maker,
+/// the calls over its elements, then what waits on them (`after`) are three calls in a
+/// row; it counted two, leaving out the grown ones.
+#[test]
+fn the_critical_path_runs_through_grown_calls() {
+    let (runs, _scratch, workflow) = runs_and_file(
+        "critical-grown",
+        "fan.pai",
+        "agent step(x: text max 100) {\n  context 8k\n  summary 50 tokens\n  prompt \"Do {{x}}\"\n}\n\nagent lister(x: text max 100) -> list<text max 20> {\n  context 8k\n  summary 200 tokens\n  prompt \"List {{x}}\"\n}\n\nworkflow fan(x: text max 100) -> result {\n  let items = lister(x: x)\n  let done = for i in items max 3 { step(x: i) }\n  return step(x: x) after done\n}\n",
+    );
+    let output = run_in(
+        &runs,
+        &workflow,
+        &["--arg", "x=go", "--sim-latency", "200ms"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let totals = &runs.run_yaml()["totals"];
+    let critical = totals["critical_path_seconds"].as_f64().unwrap_or_default();
+    let wall = totals["wall_seconds"].as_f64().unwrap_or_default();
+    assert!(critical >= 0.6 && critical <= wall, "{critical} of {wall}");
+}
+
 /// A failed node hands its error on as its summary, cut to the agent's `summary`
 /// budget, which is what the parent's proof counted; it used to be at least 20 tokens.
 #[test]

@@ -1296,7 +1296,18 @@ impl<'o> Executor<'o> {
 
     /// The longest chain of dependent calls, by their measured durations.
     fn critical_path_seconds(&self) -> f64 {
-        let Ok(order) = petgraph::algo::toposort(&self.plan.graph, None) else {
+        // An expansion point finishes when the copies it grew have, so what waits on it
+        // waits on them: the chain runs through its calls (edges from each grown node to
+        // the expansion that owns it, which the plan's graph does not hold).
+        let mut graph = self.plan.graph.map(|_, _| (), |_, _| ());
+        for node in self.plan.graph.node_indices() {
+            if let Some(owner) = self.owner_expansion(node) {
+                graph.add_edge(node, owner, ());
+            }
+        }
+        let order = petgraph::algo::toposort(&graph, None)
+            .or_else(|_| petgraph::algo::toposort(&self.plan.graph, None));
+        let Ok(order) = order else {
             return 0.0;
         };
         // By node index: a hash map here was a tenth of a 10,000-node run's tail.
@@ -1307,9 +1318,7 @@ impl<'o> Executor<'o> {
                 .records
                 .get(node)
                 .map_or(0.0, |r| r.duration.as_secs_f64());
-            let before = self
-                .plan
-                .graph
+            let before = graph
                 .neighbors_directed(node, Direction::Incoming)
                 .map(|p| longest.get(p.index()).copied().unwrap_or(0.0))
                 .fold(0.0, f64::max);
