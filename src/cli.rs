@@ -1044,7 +1044,12 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         Err(error) => {
             stderrln!("error: {}", error.message);
             stderrln!("help: {}", error.help);
-            Exit::Usage.into()
+            // A plan that breaks a bound exits as `pai plan` does.
+            if error.plan_broken {
+                Exit::Failed.into()
+            } else {
+                Exit::Usage.into()
+            }
         }
     }
 }
@@ -1162,9 +1167,9 @@ fn checked_file(file: &Path, command: &str) -> Result<check::Outcome, Exit> {
         report::human(&outcome.sources, &errors, human_style(Color::Auto))
     );
     stderrln!(
-        "error: `{}` has {} errors; `pai {command}` needs a file that checks",
+        "error: `{}` has {}; `pai {command}` needs a file that checks",
         file.display(),
-        errors.len()
+        plural(errors.len(), "error")
     );
     Err(Exit::Failed)
 }
@@ -1185,8 +1190,12 @@ fn human_style(color: Color) -> report::HumanStyle {
     report::HumanStyle { color, width }
 }
 
+/// `1 error`, `2 errors`.
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 fn summary_line(files: usize, errors: usize, warnings: usize) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     format!(
         "checked {}: {}, {}",
         plural(files, "file"),

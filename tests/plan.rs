@@ -122,6 +122,27 @@ fn recursion_past_depth_names_the_path() {
         ],
     );
     assert_eq!(output.status.code(), Some(1));
+    // `pai run` refuses the same plan with the same exit status.
+    let runs = std::env::temp_dir().join(format!("pai-plan-deep-runs-{}", std::process::id()));
+    let run = pai(&[
+        "run",
+        ORCHESTRATE,
+        "--arg",
+        "task=x",
+        "--arg",
+        "dir=tests/fixtures/deep",
+        "--runs-dir",
+        runs.to_str().expect("utf-8"),
+        "-q",
+    ]);
+    let _ = std::fs::remove_dir_all(&runs);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stderr).contains("would recurse past its `depth"));
 }
 
 #[test]
@@ -237,10 +258,13 @@ fn a_file_with_errors_is_not_planned() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("pai::E004"), "{stderr}");
     assert!(
-        stderr.contains("`pai plan` needs a file that checks"),
+        stderr.contains("has 4 errors; `pai plan` needs a file that checks"),
         "{stderr}"
     );
     assert!(output.stdout.is_empty());
+    let one = pai(&["plan", "tests/ui/e003_invalid_escape.pai"]);
+    let stderr = String::from_utf8_lossy(&one.stderr);
+    assert!(stderr.contains("has 1 error; `pai plan`"), "{stderr}");
 }
 
 /// The DESIGN promise: the plan follows the folder depth — each directory's activation

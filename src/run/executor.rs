@@ -1270,6 +1270,7 @@ impl<'o> Executor<'o> {
         let errors = self.writer.flush();
         if let Some(error) = errors.into_iter().next() {
             return Err(RunError {
+                plan_broken: false,
                 message: error,
                 help: "check that the runs directory is writable".to_string(),
             });

@@ -285,6 +285,7 @@ pub fn lock_run(run_dir: &Path, run_id: &str) -> Result<std::fs::File, super::Ru
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(super::RunError {
+            plan_broken: false,
             message: format!("run `{run_id}` is in use by another `pai`"),
             help: "wait for it to finish, or stop it, then `--resume` it".to_string(),
         }),

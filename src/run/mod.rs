@@ -69,11 +69,15 @@ impl Default for Options {
 pub struct RunError {
     pub message: String,
     pub help: String,
+    /// The plan breaks a bound of the workflow (exit 1, as `pai plan`), rather than bad
+    /// usage or an environment that cannot hold the run (exit 2).
+    pub plan_broken: bool,
 }
 
 impl RunError {
     fn io(path: &Path, error: std::io::Error) -> RunError {
         RunError {
+            plan_broken: false,
             message: format!(
                 "cannot write `{}`: {}",
                 path.display(),
@@ -88,6 +92,7 @@ impl RunError {
 impl From<compile::PlanError> for RunError {
     fn from(error: compile::PlanError) -> RunError {
         RunError {
+            plan_broken: !error.usage,
             message: error.message,
             help: error.help,
         }
@@ -157,6 +162,7 @@ pub async fn run(
         })
         .collect();
     providers.prepare(agents).map_err(|error| RunError {
+        plan_broken: false,
         message: error.message,
         help: error.help,
     })?;
@@ -198,7 +204,7 @@ pub async fn run(
             }
         }
         if !over.is_empty() {
-            return Err(RunError {
+            return Err(RunError { plan_broken: false,
                 message: format!("the plan's worst case passes a limit: {}", over.join(", ")),
                 help: "raise the limit, make the workflow smaller, or start anyway with `--yes` (the limits still stop the run when reached)".to_string(),
             });
@@ -210,6 +216,7 @@ pub async fn run(
     // replaced and the old nodes' manifests left among the new ones.
     if !options.resume && run_dir.join("run.yaml").exists() {
         return Err(RunError {
+            plan_broken: false,
             message: format!(
                 "run `{run_id}` already exists in `{}`",
                 options.runs_dir.display()
