@@ -49,6 +49,7 @@ fn request(prompt: &str) -> Request {
         shape: Shape::Result,
         max_items: None,
         max_element_tokens: None,
+        summary: None,
         attempt: 1,
     }
 }

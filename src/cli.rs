@@ -208,7 +208,8 @@ struct RunArgs {
     /// Simulated latency of each `sim` answer, such as `50ms`
     #[arg(long, default_value = "0ms")]
     sim_latency: String,
-    /// Elements of each simulated list that no `for ... max` bounds (1 to 10,000)
+    /// Elements of each simulated list that no `for ... max` bounds (1 to 10,000), fewer
+    /// where the agent's `summary` budget holds fewer
     #[arg(long, default_value_t = 3, value_parser = sim_list_length)]
     sim_list: usize,
     /// Where runs live

@@ -1197,15 +1197,21 @@ fn a_recorded_answer_that_no_longer_fits_runs_again() {
 /// a prompt whose budget counted one token.
 #[test]
 fn a_structured_answer_over_its_summary_fails_its_node() {
-    let (runs, _scratch, workflow) = runs_and_file(
+    let (runs, scratch, workflow) = runs_and_file(
         "typed-summary",
         "typed.pai",
         "agent planner(task: text max 10) -> list<text> {\n  context 200\n  summary 40 tokens\n  prompt \"Split {{task}}\"\n}\n\nagent consumer(items: list<text>) -> result {\n  context 200\n  summary 10 tokens\n  prompt \"Do {{items}}\"\n}\n\nworkflow main(task: text max 10) -> result {\n  let parts = planner(task: task)\n  return consumer(items: parts)\n}\n",
     );
-    let output = run_in(
-        &runs,
-        &workflow,
-        &["--arg", "task=go", "--sim-list", "1000"],
+    // A model that answers 1,000 elements, asked again, answers them again.
+    let long: Vec<String> = (0..1000).map(|i| format!("\"p{i}\"")).collect();
+    let fixture = format!(
+        "answers:\n  - agent: planner\n    value: [{}]\n  - agent: consumer\n    text: done\n",
+        long.join(", ")
+    );
+    let output = run_replayed(
+        (&runs, &scratch, &workflow),
+        &fixture,
+        &["--arg", "task=go"],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let planner = runs.manifest("main/planner");
@@ -1215,7 +1221,12 @@ fn a_structured_answer_over_its_summary_fails_its_node() {
         error.contains("more than the agent's `summary 40`"),
         "{error}"
     );
-    let fits = run_in(&runs, &workflow, &["--arg", "task=go", "--sim-list", "1"]);
+    // `sim` answers within the budget, whatever `--sim-list` asks.
+    let fits = run_in(
+        &runs,
+        &workflow,
+        &["--arg", "task=go", "--sim-list", "1000"],
+    );
     assert_eq!(fits.status.code(), Some(0), "{}", stderr(&fits));
 }
 

@@ -34,6 +34,23 @@ pub const STRUCTURED_FENCE_BYTES: usize = 23;
 /// [`STRUCTURED_FENCE_BYTES`] in tokens.
 pub const STRUCTURED_FENCE_TOKENS: u64 = (STRUCTURED_FENCE_BYTES as u64).div_ceil(4);
 
+/// The tokens a model's structured answer (or any part of it) enters a prompt with:
+/// its JSON, and the [`STRUCTURED_FENCE_BYTES`] fence around each of its texts. Its
+/// JSON is at least its rendering but for one byte per separator, which its quotes
+/// and brackets outweigh. The run holds an answer to its `summary` budget by this.
+pub fn answer_tokens(value: &serde_json::Value) -> u64 {
+    fn texts(value: &serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::String(_) => 1,
+            serde_json::Value::Array(items) => items.iter().map(texts).sum(),
+            serde_json::Value::Object(fields) => fields.values().map(texts).sum(),
+            _ => 0,
+        }
+    }
+    let fences = texts(value).saturating_mul(STRUCTURED_FENCE_BYTES);
+    tokens_of_bytes(value.to_string().len().saturating_add(fences))
+}
+
 /// Estimated tokens of `bytes` bytes of text.
 pub fn tokens_of_bytes(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(4)

@@ -345,7 +345,7 @@ impl<'o> Planner<'o> {
                     // A grown element: the field itself is known.
                     (name, Val::Json { value, .. }) => value
                         .get(name)
-                        .map_or(SCALAR_TOKENS, crate::compile::value::json_tokens),
+                        .map_or(SCALAR_TOKENS, crate::check::budget::answer_tokens),
                     ("output", _) => ASSUMED_TEXT,
                     _ => base.tokens(),
                 };

@@ -128,7 +128,7 @@ impl PlanValue {
             | Val::Field { tokens, .. }
             | Val::Expansion { tokens, .. }
             | Val::File { tokens, .. } => *tokens,
-            Val::Json { value, .. } => json_tokens(value),
+            Val::Json { value, .. } => crate::check::budget::answer_tokens(value),
             Val::Not(_) | Val::Compare { .. } | Val::Logic { .. } | Val::Len(_) => SCALAR_TOKENS,
             Val::Choice {
                 then, otherwise, ..
@@ -188,19 +188,3 @@ impl PlanValue {
 
 /// The size assumed for a file the plan cannot measure.
 pub const UNMEASURED_FILE: u64 = ASSUMED_TEXT;
-
-/// The most tokens a model's JSON `value` enters a prompt with: its JSON (longer than
-/// its rendering but for separators, which its quotes outweigh) and the fence around
-/// each of its texts.
-pub fn json_tokens(value: &serde_json::Value) -> u64 {
-    fn texts(value: &serde_json::Value) -> usize {
-        match value {
-            serde_json::Value::String(_) => 1,
-            serde_json::Value::Array(items) => items.iter().map(texts).sum(),
-            serde_json::Value::Object(fields) => fields.values().map(texts).sum(),
-            _ => 0,
-        }
-    }
-    let fences = texts(value).saturating_mul(crate::check::budget::STRUCTURED_FENCE_BYTES);
-    tokens_of_bytes(value.to_string().len().saturating_add(fences))
-}

@@ -370,12 +370,7 @@ fn within_bounds(
 /// each of its strings.
 fn within_summary(value: Option<&Value>, summary: u64) -> Result<(), String> {
     if let Some(value) = value {
-        let fence = crate::check::budget::STRUCTURED_FENCE_BYTES;
-        let bytes = value
-            .to_string()
-            .len()
-            .saturating_add(strings_in(value).saturating_mul(fence));
-        let tokens = crate::check::budget::tokens_of_bytes(bytes);
+        let tokens = crate::check::budget::answer_tokens(value);
         if tokens > summary {
             return Err(format!(
                 "the answer is {tokens} tokens with the fences its strings enter a prompt in, more than the agent's `summary {summary}`; answer more briefly"
@@ -400,16 +395,6 @@ fn within_element_max(value: Option<&Value>, max: Option<u64>) -> Result<(), Str
         }
     }
     Ok(())
-}
-
-/// How many strings a JSON value holds (each is fenced on its way into a prompt).
-fn strings_in(value: &Value) -> usize {
-    match value {
-        Value::String(_) => 1,
-        Value::Array(items) => items.iter().map(strings_in).sum(),
-        Value::Object(fields) => fields.values().map(strings_in).sum(),
-        _ => 0,
-    }
 }
 
 /// The JSON inside an answer that may wrap it in a Markdown code fence.

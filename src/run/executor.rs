@@ -593,6 +593,7 @@ impl<'o> Executor<'o> {
                 shape: spec.shape.clone(),
                 max_items,
                 max_element_tokens: spec.element_max,
+                summary: Some(spec.summary),
                 attempt: 1,
             };
             let policy = Policy {

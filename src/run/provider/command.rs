@@ -743,6 +743,7 @@ mod tests {
             shape: super::super::Shape::Result,
             max_items: None,
             max_element_tokens: None,
+            summary: None,
             attempt: 1,
         };
         let prompt = provider.prompt(&request);

@@ -36,16 +36,20 @@ impl Sim {
         let tag = crate::run::call::hex(digest.get(..4).unwrap_or_default());
         let value = match &request.shape {
             Shape::Result => None,
-            shape => Some(within_element_tokens(
-                self.value(
+            shape => {
+                let value = self.value(
                     shape,
                     &request.agent,
                     &tag,
                     0,
                     request.max_items.unwrap_or(usize::MAX),
-                ),
-                request.max_element_tokens,
-            )),
+                );
+                let value = within_element_tokens(value, request.max_element_tokens);
+                Some(match request.summary {
+                    Some(summary) => within_summary(value, summary),
+                    None => value,
+                })
+            }
         };
         let text = match &value {
             Some(value) => value.to_string(),
@@ -130,6 +134,91 @@ fn within_element_tokens(value: serde_json::Value, max: Option<u64>) -> serde_js
     )
 }
 
+/// The answer made small enough for the agent's `summary` budget, as a model asked to
+/// answer more briefly would: the longest list loses its second half, then texts are
+/// halved, until it fits or there is nothing left to take (a record whose smallest
+/// JSON passes the budget stays as it is, and the run says so). Halving keeps it to a
+/// few passes over the answer, however long `--sim-list` made it.
+fn within_summary(mut value: serde_json::Value, summary: u64) -> serde_json::Value {
+    use crate::check::budget::answer_tokens;
+    while answer_tokens(&value) > summary {
+        if !halve_longest_list(&mut value) && !halve_texts(&mut value) {
+            break;
+        }
+    }
+    value
+}
+
+/// Drops the second half of the longest non-empty list in `value` (the first found of
+/// those as long), or its one element; `false` if there is none.
+fn halve_longest_list(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    /// Where the longest list is: the keys and indices that lead to it.
+    fn find(value: &Value, at: &mut Vec<Value>, best: &mut Option<(usize, Vec<Value>)>) {
+        let children: Vec<(Value, &Value)> = match value {
+            Value::Array(items) => {
+                if !items.is_empty() && best.as_ref().is_none_or(|(len, _)| items.len() > *len) {
+                    *best = Some((items.len(), at.clone()));
+                }
+                (items.iter().enumerate())
+                    .map(|(i, item)| (Value::from(i), item))
+                    .collect()
+            }
+            Value::Object(fields) => (fields.iter())
+                .map(|(key, field)| (Value::from(key.as_str()), field))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (step, child) in children {
+            at.push(step);
+            find(child, at, best);
+            at.pop();
+        }
+    }
+    let mut best = None;
+    find(value, &mut Vec::new(), &mut best);
+    let Some((_, path)) = best else {
+        return false;
+    };
+    let mut here = Some(value);
+    for step in &path {
+        here = here.and_then(|v| match step {
+            Value::Number(i) => (i.as_u64()).and_then(|i| v.get_mut(usize::try_from(i).ok()?)),
+            Value::String(key) => v.get_mut(key.as_str()),
+            _ => None,
+        });
+    }
+    match here {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            items.truncate(items.len() / 2);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Halves every text in `value` (at a character boundary); `false` if all are empty.
+fn halve_texts(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if !text.is_empty() => {
+            let mut end = text.len() / 2;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |cut, item| halve_texts(item) | cut),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |cut, field| halve_texts(field) | cut),
+        _ => false,
+    }
+}
+
 impl Provider for Sim {
     fn name(&self) -> &str {
         "sim"
@@ -161,6 +250,7 @@ mod tests {
             shape: Shape::Result,
             max_items: None,
             max_element_tokens: None,
+            summary: None,
             attempt: 1,
         };
         // The first 4 bytes of SHA-256 over "leaf\nHandle i7." (Python's hashlib):
@@ -176,5 +266,42 @@ mod tests {
             ..request
         };
         assert!(!Sim::default().answer(&other).text.contains("03275032"));
+    }
+
+    /// `sim` answers as a model told to answer more briefly would: within the agent's
+    /// `summary` budget, so a file that checks also runs with the default provider (a
+    /// list of records in 30 tokens used to fail every attempt).
+    #[test]
+    fn structured_answers_fit_the_summary_budget() {
+        let item = Shape::Record(vec![
+            ("name".to_string(), Shape::Text),
+            ("tags".to_string(), Shape::List(Box::new(Shape::Text))),
+        ]);
+        let request = |summary| Request {
+            node: "w/lister".to_string(),
+            agent: "lister".to_string(),
+            model: None,
+            system: None,
+            prompt: "List go".to_string(),
+            tools: Vec::new(),
+            shape: Shape::List(Box::new(item.clone())),
+            max_items: None,
+            max_element_tokens: None,
+            summary: Some(summary),
+            attempt: 1,
+        };
+        let sim = Sim {
+            list_len: 100,
+            ..Sim::default()
+        };
+        for summary in [1, 10, 30, 60, 300, 100_000] {
+            let value = sim.answer(&request(summary)).value.expect("structured");
+            let tokens = crate::check::budget::answer_tokens(&value);
+            assert!(tokens <= summary.max(1), "{tokens} > {summary}: {value}");
+            assert!(value.is_array(), "{value}");
+        }
+        // With room to spare, the answer is as `--sim-list` asks.
+        let roomy = sim.answer(&request(1_000_000)).value.expect("structured");
+        assert_eq!(roomy.as_array().map(Vec::len), Some(100));
     }
 }
