@@ -1495,6 +1495,46 @@ fn the_critical_path_runs_through_grown_calls() {
     assert!(critical >= 0.6 && critical <= wall, "{critical} of {wall}");
 }
 
+/// When an agent that answers a record or a list fails, what expects its value says so
+/// (`input ... is unavailable: ... failed: ...`) instead of a template error, and a
+/// `for` over it grows nothing, so the synthesis after it still runs on what there is
+/// and the run ends `partial`.
+#[test]
+fn a_failed_structured_answer_is_reported_where_it_was_expected() {
+    let (runs, scratch, workflow) = runs_and_file(
+        "failed-typed",
+        "typed.pai",
+        "type Item { name: text, tags: list<text> }\n\nagent lister(x: text max 10) -> list<Item> {\n  context 8k\n  summary 300 tokens\n  prompt \"List {{x}}\"\n}\n\nagent show(items: list<Item>) {\n  context 8k\n  summary 50 tokens\n  prompt \"{{#each items}}{{this.name}}{{/each}}\"\n}\n\nagent judge(item: Item) {\n  context 8k\n  summary 50 tokens\n  prompt \"Judge {{item.name}}\"\n}\n\nagent fold(parts: list<result>) {\n  context 8k\n  summary 50 tokens\n  prompt \"{{#each parts}}{{this.summary}}{{/each}}\"\n}\n\nworkflow shown(x: text max 10) -> result {\n  return show(items: lister(x: x))\n}\n\nworkflow judged(x: text max 10) -> result {\n  return fold(parts: for i in lister(x: x) max 5 { judge(item: i) })\n}\n",
+    );
+    let fixture = "answers:\n  - agent: lister\n    error: \"the model refused\"\n    retryable: false\n  - agent: fold\n    text: folded\n";
+    let shown = run_replayed(
+        (&runs, &scratch, &workflow),
+        fixture,
+        &["--workflow", "shown", "--arg", "x=go"],
+    );
+    assert_eq!(shown.status.code(), Some(1), "{}", stderr(&shown));
+    let error = failed_node_error(&runs, "shown/show");
+    assert_eq!(
+        error,
+        "input `items` is unavailable: `shown/lister` failed: the model refused"
+    );
+
+    let runs = Runs::new("failed-typed-for");
+    let judged = run_replayed(
+        (&runs, &scratch, &workflow),
+        fixture,
+        &["--workflow", "judged", "--arg", "x=go"],
+    );
+    assert_eq!(judged.status.code(), Some(1), "{}", stderr(&judged));
+    assert_eq!(runs.run_yaml()["status"], "partial");
+    let error = failed_node_error(&runs, "judged/i[*]");
+    assert_eq!(
+        error,
+        "its list is unavailable: `judged/lister` failed: the model refused"
+    );
+    assert_eq!(runs.manifest("judged/fold")["status"], "complete");
+}
+
 /// A failed node hands its error on as its summary, cut to the agent's `summary`
 /// budget, which is what the parent's proof counted; it used to be at least 20 tokens.
 #[test]

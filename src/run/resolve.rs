@@ -379,12 +379,16 @@ pub fn resolve(value: &PlanValue, scope: &Scope<'_>) -> Result<Value, String> {
 }
 
 /// The values the copies of expansion point `node` yield, once it has grown.
+/// An expansion point that failed to grow (its list was unavailable) made none: what
+/// it feeds sees what there is, as with any failure, and its workflow is `partial`.
 fn copies<'s>(node: NodeIndex, scope: &Scope<'s>) -> Result<&'s [PlanValue], String> {
-    scope
-        .expansions
-        .get(&node)
-        .map(Vec::as_slice)
-        .ok_or_else(|| format!("`{}` has not grown yet", (scope.ids)(node)))
+    if let Some(copies) = scope.expansions.get(&node) {
+        return Ok(copies);
+    }
+    match scope.results.get(node) {
+        Some(result) if result.status == Status::Failed => Ok(&[]),
+        _ => Err(format!("`{}` has not grown yet", (scope.ids)(node))),
+    }
 }
 
 /// The branch an `if` takes: its condition compares what was written, never the fences.
