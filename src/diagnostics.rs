@@ -116,6 +116,8 @@ codes! {
         "The file took more parsing steps than its size allows (about 20 per byte). The grammar\nis linear on well-formed input, so this points at pathological input.";
     E033 Error "value over its bound"
         "A constant is larger than the bound declared for it: a parameter's default longer\nthan the parameter's `max` (in tokens for text, in elements for a list), an element of\na default list over `list<T max N>`, or a literal list with more elements than the\n`for ... max N` that iterates it. Budgets are proven from the bounds, so a value past\none would make the proof wrong. Shorten the value, or raise the bound.";
+    E034 Error "recursion through a model's list"
+        "A recursive call inside a `for` over a model's answer can never be planned: `pai plan`\nplans the body of such a `for` once, as a template, so the recursion unfolds past any\n`depth` before the run could see an empty list. Recurse over what the plan can see\n(folders with `dirs` and `files`, a literal list, an argument), or decompose a model's\nanswer one fixed level per workflow. A recursive call inside an `if` is not reported:\nits condition may end the recursion when the plan is made.";
     W001 Warning "unused parameter"
         "A parameter of an agent is never named in its templates, or a parameter of a workflow\nis never referenced in its body. Remove it, or use it.";
     W002 Warning "unused binding"
@@ -615,6 +617,17 @@ pub fn recursion_without_depth(span: Span, name: &str, path: &str) -> Diagnostic
         "recursive workflow",
     )
     .help("bound the recursion: add `depth N` after the signature")
+}
+
+pub fn recursion_through_model_list(span: Span, name: &str, list: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::E034,
+        span,
+        format!("workflow `{name}` recurses inside a `for` over a model's answer, which `pai plan` unfolds past any `depth`"),
+        "this call recurses",
+    )
+    .related(list, "a list only the run knows")
+    .help("recurse over what the plan can see (`dirs`, `files`, a literal list, an argument), or give each level of a model's decomposition its own workflow")
 }
 
 pub fn skill_cycle(span: Span, path: &str) -> Diagnostic {

@@ -222,6 +222,47 @@ workflow main(task: text max 10) -> result {{
     assert_eq!(codes(&check(&text(2_799))), vec![Code::E017]);
 }
 
+/// Recursion inside a `for` over a model's answer is E034 (`pai plan` would unfold it
+/// past any `depth`); not inside an `if`, which may end it, nor over folders.
+#[test]
+fn recursion_through_a_models_list_is_refused_where_the_plan_cannot_end_it() {
+    let text = |body: &str| {
+        format!(
+            r#"
+agent split(task: text max 100) -> list<text max 20> {{
+  context 8k
+  summary 200 tokens
+  prompt "Split {{{{task}}}}"
+}}
+agent fold(parts: list<result> max 3) -> result {{
+  context 8k
+  summary 50 tokens
+  prompt "{{{{#each parts}}}}{{{{this.summary}}}}{{{{/each}}}}"
+}}
+workflow rec(task: text max 100, deeper: bool, dir: path) -> result
+  depth 3
+{{
+  return fold(parts: {body})
+}}
+"#
+        )
+    };
+    let codes_of = |body: &str| codes(&check(&text(body)));
+    assert_eq!(
+        codes_of("for p in split(task: task) max 3 { rec(task: p, deeper: deeper, dir: dir) }"),
+        vec![Code::E034]
+    );
+    assert_eq!(
+        codes_of("for p in split(task: task) max 3 { if deeper { rec(task: p, deeper: false, dir: dir) } else { fold(parts: []) } }"),
+        vec![]
+    );
+    assert_eq!(
+        codes_of("for d in dirs(dir) max 3 { rec(task: task, deeper: deeper, dir: d) }"),
+        vec![Code::W003],
+        "only `split` unused"
+    );
+}
+
 #[test]
 fn a_parameter_rendered_twice_counts_twice() {
     let outcome = check(

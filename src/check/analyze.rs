@@ -200,6 +200,10 @@ const MAX_NESTED_ANALYSES: usize = 16;
 struct Analysis<'c, 'p> {
     checker: &'c Checker<'p>,
     share: &'c mut Share,
+    /// The workflow analysed.
+    item: ItemRef,
+    /// Inside the body of a `for` over a model's answer (its list), and no `if`.
+    model_for: Option<Span>,
     module: ModuleId,
     rules: Vec<Rules>,
     params: Vec<ParamSlot>,
@@ -233,6 +237,8 @@ impl<'p> Checker<'p> {
         let mut analysis = Analysis {
             checker: self,
             share,
+            item,
+            model_for: None,
             module: item.module,
             rules,
             params: Vec::new(),
@@ -1021,9 +1027,14 @@ impl<'c, 'p> Analysis<'c, 'p> {
             var_value.elem = Some(var_value.bound.element());
             var_value.len = iter.elem_len;
         }
+        let outer = self.model_for;
+        if iter.answer {
+            self.model_for = Some(f.iter.span);
+        }
         self.push_frame(&f.body.lets, Some((&f.var, var_value)));
         let body = self.expr(&f.body.value);
         self.pop_frame();
+        self.model_for = outer;
 
         let times = count.unwrap_or(1);
         let mut bound = body.bound.clone().times(times);
@@ -1042,12 +1053,15 @@ impl<'c, 'p> Analysis<'c, 'p> {
     fn if_expr(&mut self, i: &'p ast::If) -> Value {
         let cond = self.expr(&i.cond);
         self.expect_bool(&cond, i.cond.span, "an `if` condition");
+        // A branch may be where the recursion ends (E034 is not reported inside one).
+        let outer = self.model_for.take();
         self.push_frame(&i.then.lets, None);
         let then = self.expr(&i.then.value);
         self.pop_frame();
         self.push_frame(&i.otherwise.lets, None);
         let otherwise = self.expr(&i.otherwise.value);
         self.pop_frame();
+        self.model_for = outer;
         let ty = if otherwise.ty.fits(&then.ty) {
             then.ty.clone()
         } else if then.ty.fits(&otherwise.ty) {
@@ -1353,6 +1367,15 @@ impl<'c, 'p> Analysis<'c, 'p> {
         };
         let args = self.arguments(call, target.module, &workflow.params);
         self.hold_to_bounds(call, &workflow.params, &args);
+        if let Some(list) = self.model_for {
+            if self.checker.calls_reach(target, self.item) {
+                self.emit(diagnostics::recursion_through_model_list(
+                    call.callee.span,
+                    &workflow.name.name,
+                    list,
+                ));
+            }
+        }
         // What the callee reads and hands on stays inside it: its own calls are checked
         // in its own body.
         let checker = self.checker;

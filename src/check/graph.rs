@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use super::DiGraphMap;
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet, HashSetExt};
 use petgraph::algo::kosaraju_scc;
 
 use super::modules::ModuleId;
@@ -147,6 +147,24 @@ impl Checker<'_> {
             }),
             _ => None,
         }
+    }
+
+    /// Whether workflow `from` calls `to`, directly or through others (or is it).
+    pub(super) fn calls_reach(&self, from: ItemRef, to: ItemRef) -> bool {
+        let mut seen: HashSet<ItemRef> = HashSet::new();
+        let mut next = vec![from];
+        while let Some(item) = next.pop() {
+            if item == to {
+                return true;
+            }
+            if !seen.insert(item) {
+                continue;
+            }
+            if let Some(edges) = self.calls.edges.get(&item) {
+                next.extend(edges.iter().map(|edge| edge.target));
+            }
+        }
+        false
     }
 
     pub(super) fn build_call_graph(&mut self) {
