@@ -263,6 +263,31 @@ workflow rec(task: text max 100, deeper: bool, dir: path) -> result
     );
 }
 
+/// An agent's parameter `max` holds its arguments as a workflow's does (it was only
+/// read for workflows).
+#[test]
+fn an_agents_parameter_max_holds_its_arguments() {
+    let text = |doc: &str| {
+        format!(
+            r#"
+agent sum(doc: text max 10) {{
+  context 8k
+  prompt "Sum {{{{doc}}}}"
+}}
+workflow main() -> result {{
+  return sum(doc: "{doc}")
+}}
+"#
+        )
+    };
+    let outcome = check(&text(&"x".repeat(44)));
+    assert_eq!(
+        messages(&outcome, Code::E033),
+        vec!["argument `doc` of `sum` is 11 tokens, more than its `max 10`"]
+    );
+    assert_eq!(codes(&check(&text(&"x".repeat(40)))), vec![]);
+}
+
 #[test]
 fn a_parameter_rendered_twice_counts_twice() {
     let outcome = check(

@@ -1391,6 +1391,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
             return Value::unknown();
         };
         let args = self.arguments(call, target.module, &agent.params);
+        // An agent's parameter `max` is a bound as a workflow's is (DESIGN §1).
+        self.hold_to_bounds(call, &agent.params, &args);
         let Some(info) = self.checker.agents.get(&target) else {
             return Value::unknown();
         };
