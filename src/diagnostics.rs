@@ -363,6 +363,27 @@ pub fn syntax_error(span: Span, expected: &str, found: &str) -> Diagnostic {
     .help("see docs/GRAMMAR.md for the syntax of each item")
 }
 
+/// A string (`block` false) or `"""` block opened at `span` and never closed.
+pub fn unclosed_text(span: Span, block: bool) -> Diagnostic {
+    if block {
+        Diagnostic::new(
+            Code::E001,
+            span,
+            "a `\"\"\"` block is never closed",
+            "this `\"\"\"` opens it",
+        )
+        .help("close it with `\"\"\"` after its last line")
+    } else {
+        Diagnostic::new(
+            Code::E001,
+            span,
+            "a string is not closed on its line",
+            "this `\"` opens it",
+        )
+        .help("close it with `\"` on the same line, or write text of several lines as a `\"\"\"` block")
+    }
+}
+
 pub fn reserved_name(span: Span, word: &str) -> Diagnostic {
     Diagnostic::new(
         Code::E001,

@@ -286,6 +286,9 @@ pub(crate) fn convert_error(
     } + offset;
     match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => {
+            if let Some(unclosed) = unclosed_text(text, position) {
+                return unclosed;
+            }
             let span = token_span(text, position);
             let mut names: Vec<String> = positives
                 .iter()
@@ -329,6 +332,37 @@ fn token_span(text: &str, position: usize) -> Span {
     Span::new(position, position + len)
 }
 
+/// A string or `"""` block opened at (or just before) `position` and never closed: said
+/// as such, rather than as a quote the grammar did not expect there.
+fn unclosed_text(text: &str, position: usize) -> Option<Diagnostic> {
+    let rest = text.get(position..)?;
+    if !rest.starts_with('"') {
+        return None;
+    }
+    // `"""abc` fails at its third quote, after `""` read as an empty string.
+    let block_start = if rest.starts_with("\"\"\"") {
+        Some(position)
+    } else {
+        position
+            .checked_sub(2)
+            .filter(|&start| text.get(start..position + 1) == Some("\"\"\""))
+    };
+    if let Some(start) = block_start {
+        let closed = text
+            .get(start + 3..)
+            .is_some_and(|after| after.contains("\"\"\""));
+        return (!closed).then(|| diagnostics::unclosed_text(Span::new(start, start + 3), true));
+    }
+    let line = rest.get(1..)?.split(['\n', '\r']).next().unwrap_or("");
+    let mut escaped = false;
+    let closed = line.chars().any(|c| {
+        let quote = c == '"' && !escaped;
+        escaped = c == '\\' && !escaped;
+        quote
+    });
+    (!closed).then(|| diagnostics::unclosed_text(Span::new(position, position + 1), false))
+}
+
 fn describe_found(text: &str, position: usize) -> String {
     let rest = text.get(position..).unwrap_or("");
     match rest.chars().next() {
@@ -337,7 +371,11 @@ fn describe_found(text: &str, position: usize) -> String {
         Some(_) => {
             let span = token_span(text, position);
             let token = text.get(span.start..span.end).unwrap_or("");
-            format!("`{}`", token.escape_debug())
+            if token.chars().any(char::is_control) {
+                format!("`{}`", token.escape_debug())
+            } else {
+                format!("`{token}`")
+            }
         }
     }
 }
