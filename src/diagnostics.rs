@@ -57,7 +57,7 @@ codes! {
     E003 Error "invalid text literal"
         "A `\"...\"` string knows the escapes `\\n`, `\\t`, `\\\"` and `\\\\`. Any other backslash is an\nerror. `\"\"\"...\"\"\"` blocks are raw: no escapes at all.";
     E004 Error "unknown name"
-        "A name was used that nothing defines: a binding, parameter, loop variable, agent,\nworkflow, skill, protocol, provider or builtin. Names may contain `-`, so `a-b` is one\nname, never `a` minus `b`: there is no minus operator.\n\n    let total = len(x: items)   # `items` must be a parameter or a `let`";
+        "A name was used that nothing defines: a binding, parameter, loop variable, agent,\nworkflow, skill, protocol, provider or builtin. Names may contain `-`, so `a-b` is one\nname, never `a` minus `b`: there is no minus operator.\n\n    let total = len(items)   # `items` must be a parameter or a `let`";
     E005 Error "duplicate definition"
         "Two things in one scope have the same name: items of a file (and the files it `use`s),\nparameters of one signature, fields of one type, bindings of one body. Rename one.";
     E006 Error "`use` does not resolve"
@@ -133,7 +133,7 @@ codes! {
     W007 Warning "fan-out without `max`"
         "A `for` over a list whose length is unknown before the run (files, directories, a\nmodel's answer) has no `max N`. No context budget can be proven for what it feeds.";
     W008 Warning "budget leans on an assumed size"
-        "An input of unknown size (a workflow `text` parameter without `max`, `read(...)`) flows\ninto an agent. The checker counts it at a default (4,000 tokens for text, 256 for a path)\nand warns, because the proof depends on that guess. Bound it: `request: text max 2k`,\n`topics: list<text max 200> max 16`.";
+        "An input of unknown size (a workflow `text` parameter without `max`, `read(...)`, a list\nparameter without `max`) flows into an agent. The checker counts it at a default (4,000\ntokens for text, 16 elements for a list) and warns, because the proof depends on that\nguess. A path always counts 1,024 tokens, the longest path most systems allow, without a\nwarning. Bound it: `request: text max 2k`,\n`topics: list<text max 200> max 16`.";
     W009 Warning "context hygiene: output instead of summary"
         "A parent handed a child's full `output` instead of its `summary`. Tree orchestration\nkeeps parents small by passing summaries up; the full output stays on disk.";
     W010 Warning "agent without `context`"

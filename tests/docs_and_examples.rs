@@ -135,3 +135,34 @@ fn readme_language_example_is_clean() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(outcome.diagnostics, Vec::new());
 }
+
+/// The sample `pai plan` output in docs/plan.md is what `pai plan` prints, line for
+/// line, up to its `...`.
+#[test]
+fn plan_doc_sample_matches_the_binary() {
+    let doc = std::fs::read_to_string(root().join("docs/plan.md")).expect("docs/plan.md");
+    let command = "$ pai plan tests/fixtures/orchestrate.pai --arg task=\"add auth\" --arg dir=tests/fixtures/app\n";
+    let sample = doc
+        .split(command)
+        .nth(1)
+        .and_then(|rest| rest.split("...\n```").next())
+        .expect("the sample in docs/plan.md");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pai"))
+        .args([
+            "plan",
+            "tests/fixtures/orchestrate.pai",
+            "--arg",
+            "task=add auth",
+            "--arg",
+            "dir=tests/fixtures/app",
+        ])
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("pai runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for (line, (documented, actual)) in sample.lines().zip(printed.lines()).enumerate() {
+        assert_eq!(documented, actual, "docs/plan.md sample, line {}", line + 1);
+    }
+}
