@@ -193,7 +193,7 @@ struct RunArgs {
     #[arg(long = "arg", value_name = "NAME=VALUE")]
     args: Vec<String>,
     /// Calls in flight at most (1 or more)
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = at_least_one)]
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = at_least_one, allow_negative_numbers = true)]
     jobs: usize,
     /// The provider of agents that name none: a built-in (`sim`, the default; `replay`;
     /// `claude`, `codex`, `ollama`, `llm`, `gemini`, `openai`, `anthropic`) or one the
@@ -206,7 +206,7 @@ struct RunArgs {
     #[arg(long)]
     fixture: Option<PathBuf>,
     /// Simulated latency of each `sim` answer, such as `50ms`
-    #[arg(long, default_value = "0ms")]
+    #[arg(long, default_value = "0ms", allow_hyphen_values = true)]
     sim_latency: String,
     /// Elements of each simulated list that no `for ... max` bounds (1 to 10,000), fewer
     /// where the agent's `summary` budget holds fewer
@@ -222,13 +222,13 @@ struct RunArgs {
     #[arg(long, conflicts_with = "resume")]
     run_id: Option<String>,
     /// Stop starting agents after this many calls (refuse to start if the plan may pass it)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     max_agents: Option<u64>,
     /// Stop starting agents once this many tokens are spent
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     max_tokens: Option<u64>,
     /// Stop starting agents once this many dollars are spent
-    #[arg(long, value_parser = dollars)]
+    #[arg(long, value_parser = dollars, allow_negative_numbers = true)]
     max_cost: Option<f64>,
     /// Start even if the plan's worst case passes a limit
     #[arg(long)]

@@ -117,6 +117,16 @@ fn run_refuses_meaningless_limits() {
         ("--max-cost", "NaN", "a number of dollars"),
         ("--max-cost=-1", "", "a number of dollars"),
         ("--max-agents=-3", "", "invalid value"),
+        // A negative value after a space is the flag's value, said wrong as such, not
+        // an unknown flag.
+        ("--max-cost", "-1", "a number of dollars"),
+        ("-j", "-1", "at least 1"),
+        ("--max-tokens", "-5", "invalid value '-5' for '--max-tokens"),
+        (
+            "--sim-latency",
+            "-5s",
+            "`--sim-latency -5s` is not a duration",
+        ),
         ("--sim-list", "18446744073709551615", "from 1 to 10000"),
         ("--sim-list", "0", "from 1 to 10000"),
     ] {

@@ -150,11 +150,9 @@ fn parse(name: &str, raw: &str, ty: &Type) -> Result<PlanValue, PlanError> {
             }
             Val::Path(path)
         }
-        Type::Number => Val::Number(
-            raw.trim()
-                .parse()
-                .map_err(|_| bad("a number such as `3` or `2.5`"))?,
-        ),
+        Type::Number => Val::Number(parse_number(raw.trim()).ok_or_else(|| {
+            bad("a number as the language writes one: `3`, `2.5`, `1_000` or `2k`")
+        })?),
         Type::Bool => match raw.trim() {
             "true" => Val::Bool(true),
             "false" => Val::Bool(false),
@@ -223,6 +221,32 @@ fn parse_list(raw: &str) -> Option<Vec<String>> {
     Some(trimmed.split(',').map(|s| s.trim().to_string()).collect())
 }
 
+/// A number as the language writes one: digits with `_` between groups, an optional
+/// fraction, an optional `k` or `M`. Not `NaN`, `inf` or `1e3`, which Rust's parser
+/// takes and a `.pai` file does not.
+fn parse_number(raw: &str) -> Option<f64> {
+    let (digits, factor) = match raw.strip_suffix('k') {
+        Some(digits) => (digits, 1_000.0),
+        None => match raw.strip_suffix('M') {
+            Some(digits) => (digits, 1_000_000.0),
+            None => (raw, 1.0),
+        },
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let grouped = !whole.is_empty()
+        && whole
+            .split('_')
+            .all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()));
+    let fraction_ok = !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit());
+    if !grouped || !fraction_ok || digits.len() > MAX_NUMBER_CHARS {
+        return None;
+    }
+    let number: f64 = format!("{}.{fraction}", whole.replace('_', ""))
+        .parse()
+        .ok()?;
+    Some(number * factor)
+}
+
 /// `250ms`, `30s`, `10m`, `2h` in seconds.
 fn parse_duration(raw: &str) -> Option<f64> {
     let (number, factor) = if let Some(n) = raw.strip_suffix("ms") {
@@ -241,7 +265,7 @@ fn parse_duration(raw: &str) -> Option<f64> {
     let plain = !number.is_empty()
         && number.chars().all(|c| c.is_ascii_digit() || c == '.')
         && number.matches('.').count() <= 1;
-    if !plain || number.len() > MAX_DURATION_DIGITS {
+    if !plain || number.len() > MAX_NUMBER_CHARS {
         return None;
     }
     number
@@ -251,9 +275,10 @@ fn parse_duration(raw: &str) -> Option<f64> {
         .map(|n| n * factor)
 }
 
-/// The longest number a duration argument may have, fraction included: far past any
-/// timeout, short enough that it renders within the 6 tokens a duration is counted at.
-const MAX_DURATION_DIGITS: usize = 12;
+/// The longest number a number or duration argument may have, fraction included: far
+/// past any timeout or count, short enough that it renders within the 6 tokens a scalar
+/// is counted at.
+const MAX_NUMBER_CHARS: usize = 12;
 
 fn default_value(kind: &ExprKind, ty: &Type) -> Option<PlanValue> {
     let val = match kind {
@@ -296,6 +321,18 @@ mod tests {
             parse_list(r#"[["a"], []]"#),
             Some(vec![r#"["a"]"#.to_string(), "[]".to_string()])
         );
+    }
+
+    #[test]
+    fn numbers_parse_as_the_language_writes_them() {
+        assert_eq!(parse_number("3"), Some(3.0));
+        assert_eq!(parse_number("2.5"), Some(2.5));
+        assert_eq!(parse_number("1_000"), Some(1000.0));
+        assert_eq!(parse_number("2k"), Some(2000.0));
+        assert_eq!(parse_number("1.5M"), Some(1_500_000.0));
+        for bad in ["NaN", "inf", "1e3", "-1", "", "1__0", "_1", "1.", ".5", "k"] {
+            assert_eq!(parse_number(bad), None, "{bad}");
+        }
     }
 
     #[test]
