@@ -288,6 +288,18 @@ workflow main() -> result {{
     assert_eq!(codes(&check(&text(&"x".repeat(40)))), vec![]);
 }
 
+/// `exec([])` names no program: refused at check time (it failed only at run time).
+#[test]
+fn an_exec_without_a_program_is_refused() {
+    let text = |argv: &str| format!("workflow w() -> result {{\n  return exec({argv})\n}}\n");
+    let outcome = check(&text("[]"));
+    assert_eq!(
+        messages(&outcome, Code::E026),
+        vec!["`exec([])` names no program to run"]
+    );
+    assert_eq!(codes(&check(&text(r#"["ls"]"#))), vec![]);
+}
+
 #[test]
 fn a_parameter_rendered_twice_counts_twice() {
     let outcome = check(

@@ -1619,6 +1619,18 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 ));
             }
         }
+        // A literal empty argv names no program: it passed check and failed the run.
+        if let (true, Some(ExprKind::List(items))) =
+            (name == "exec", call.args.first().map(|a| &a.value.kind))
+        {
+            if items.is_empty() {
+                self.emit(diagnostics::invalid_call(
+                    call.args_span,
+                    "`exec([])` names no program to run".to_string(),
+                    "give the program and its arguments: `exec([\"cargo\", \"test\"])`".to_string(),
+                ));
+            }
+        }
         // A literal glob is compiled now: a bad one (`"["`) passed check and failed the plan.
         if name == "files" {
             let named = |arg: &&ast::Arg| arg.name.as_ref().is_some_and(|n| n.name == "glob");
