@@ -1017,15 +1017,16 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         Ok(report) => {
             let totals = &report.totals;
             stderrln!(
-                "run {} {}{}: {} agent calls ({} reused), {} complete, {} failed, {} waiting; {} tokens; ${:.4}; {:.2}s wall, {:.2}s critical path",
+                "run {} {}{}: {} ({} complete, {} failed, {} waiting), {} made ({} reused); {} tokens; ${:.4}; {:.2}s wall, {:.2}s critical path",
                 report.run_id,
                 report.status.as_str(),
                 report.stopped.as_ref().map(|s| format!(" ({s})")).unwrap_or_default(),
-                totals.agent_calls,
-                totals.reused,
+                plural((totals.complete + totals.failed + totals.waiting) as usize, "agent"),
                 totals.complete,
                 totals.failed,
                 totals.waiting,
+                plural(totals.agent_calls as usize, "call"),
+                totals.reused,
                 totals.tokens.input.saturating_add(totals.tokens.output),
                 totals.cost_usd,
                 totals.wall_seconds,
