@@ -256,6 +256,16 @@ workflow rec(task: text max 100, deeper: bool, dir: path) -> result
         codes_of("for p in split(task: task) max 3 { if deeper { rec(task: p, deeper: false, dir: dir) } else { fold(parts: []) } }"),
         vec![]
     );
+    // An `if` on a model's value does not end it: the plan takes both branches.
+    assert_eq!(
+        codes_of("for p in split(task: task) max 3 { if len(split(task: p)) > 1 { rec(task: p, deeper: deeper, dir: dir) } else { fold(parts: []) } }"),
+        vec![Code::E034]
+    );
+    // A decided `if` around the `for` may end it too.
+    assert_eq!(
+        codes_of("if deeper { for p in split(task: task) max 3 { rec(task: p, deeper: false, dir: dir) } } else { [] }"),
+        vec![]
+    );
     assert_eq!(
         codes_of("for d in dirs(dir) max 3 { rec(task: task, deeper: deeper, dir: d) }"),
         vec![Code::W003],

@@ -1535,6 +1535,20 @@ fn a_failed_structured_answer_is_reported_where_it_was_expected() {
     assert_eq!(runs.manifest("judged/fold")["status"], "complete");
 }
 
+/// A `for`'s `max` holds the model that makes its list even inside an `if` decided at
+/// run time, unless the condition reads that list (then the limit would decide it).
+#[test]
+fn a_for_under_an_if_on_another_answer_still_tells_the_model_its_max() {
+    let (runs, _scratch, workflow) = runs_and_file(
+        "guarded-for",
+        "guard.pai",
+        "agent lister(task: text max 50) -> list<text max 10> {\n  context 8k\n  summary 200 tokens\n  prompt \"List {{task}}\"\n}\n\nagent leaf(task: text max 300) -> result {\n  context 8k\n  summary 50 tokens\n  prompt \"Do {{task}}\"\n}\n\nagent fold(parts: list<result>) -> result {\n  context 8k\n  summary 50 tokens\n  prompt \"{{#each parts}}{{this.summary}}{{/each}}\"\n}\n\nworkflow g() -> result {\n  let l = lister(task: \"x\")\n  let first = leaf(task: \"probe\")\n  return if first.status == \"complete\" { fold(parts: for x in l max 3 { leaf(task: x) }) } else { first }\n}\n",
+    );
+    let output = run_in(&runs, &workflow, &["--sim-list", "10"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(runs.manifest("g/x[*]")["status"], "complete");
+}
+
 /// A failed node hands its error on as its summary, cut to the agent's `summary`
 /// budget, which is what the parent's proof counted; it used to be at least 20 tokens.
 #[test]

@@ -202,8 +202,11 @@ struct Analysis<'c, 'p> {
     share: &'c mut Share,
     /// The workflow analysed.
     item: ItemRef,
-    /// Inside the body of a `for` over a model's answer (its list), and no `if`.
+    /// Inside the body of a `for` over a model's answer (its list).
     model_for: Option<Span>,
+    /// Inside how many `if`s whose condition the plan can decide, which may end a
+    /// recursion there (E034 is not reported inside one).
+    decided_ifs: usize,
     module: ModuleId,
     rules: Vec<Rules>,
     params: Vec<ParamSlot>,
@@ -239,6 +242,7 @@ impl<'p> Checker<'p> {
             share,
             item,
             model_for: None,
+            decided_ifs: 0,
             module: item.module,
             rules,
             params: Vec::new(),
@@ -1050,18 +1054,45 @@ impl<'c, 'p> Analysis<'c, 'p> {
         value
     }
 
+    /// Whether the plan can decide `expr` before the run: it reads no agent's answer
+    /// or result and no file (parameters count as decided: their values are known
+    /// where the plan starts).
+    fn decided_when_planned(&mut self, expr: &'p Expr) -> bool {
+        match &expr.kind {
+            ExprKind::Text(_) | ExprKind::Quantity(_) | ExprKind::Bool(_) => true,
+            ExprKind::Ref(ident) => self
+                .local(&ident.name)
+                .is_none_or(|v| v.results == 0 && !v.answer && v.reads == 0),
+            ExprKind::Field(base, _) | ExprKind::Not(base) => self.decided_when_planned(base),
+            ExprKind::Binary(_, left, right) => {
+                self.decided_when_planned(left) && self.decided_when_planned(right)
+            }
+            ExprKind::List(items) => items.iter().all(|item| self.decided_when_planned(item)),
+            ExprKind::Call(call)
+                if matches!(call.callee.name.as_str(), "len" | "files" | "dirs") =>
+            {
+                call.args
+                    .iter()
+                    .all(|arg| self.decided_when_planned(&arg.value))
+            }
+            ExprKind::Call(_) | ExprKind::For(_) | ExprKind::If(_) => false,
+        }
+    }
+
     fn if_expr(&mut self, i: &'p ast::If) -> Value {
         let cond = self.expr(&i.cond);
         self.expect_bool(&cond, i.cond.span, "an `if` condition");
-        // A branch may be where the recursion ends (E034 is not reported inside one).
-        let outer = self.model_for.take();
+        // A condition the plan decides may be where a recursion ends (E034 is not
+        // reported inside one); on a model's value, the plan takes both branches.
+        let decided = self.decided_when_planned(&i.cond);
+        self.decided_ifs += usize::from(decided);
         self.push_frame(&i.then.lets, None);
         let then = self.expr(&i.then.value);
         self.pop_frame();
         self.push_frame(&i.otherwise.lets, None);
         let otherwise = self.expr(&i.otherwise.value);
         self.pop_frame();
-        self.model_for = outer;
+        self.decided_ifs -= usize::from(decided);
         let ty = if otherwise.ty.fits(&then.ty) {
             then.ty.clone()
         } else if then.ty.fits(&otherwise.ty) {
@@ -1367,7 +1398,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         };
         let args = self.arguments(call, target.module, &workflow.params);
         self.hold_to_bounds(call, &workflow.params, &args);
-        if let Some(list) = self.model_for {
+        if let (Some(list), 0) = (self.model_for, self.decided_ifs) {
             if self.checker.calls_reach(target, self.item) {
                 self.emit(diagnostics::recursion_through_model_list(
                     call.callee.span,

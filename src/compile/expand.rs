@@ -61,6 +61,16 @@ struct Ctx {
     template: bool,
 }
 
+impl Ctx {
+    /// Whether a condition new nodes run under reads what `node` answers: a limit on
+    /// `node`'s list set here would decide the branch it stands in.
+    fn guarded_by(&self, node: NodeIndex) -> bool {
+        self.guards
+            .iter()
+            .any(|(cond, _)| cond.deps.contains(&node))
+    }
+}
+
 /// Scopes of names, innermost last.
 type Frames = Vec<HashMap<String, PlanValue>>;
 
@@ -486,8 +496,10 @@ impl<'o> Planner<'o> {
             ctx,
         )?;
         plan.graph[expansion].max = Some(max);
-        if let (Val::Node { node, .. }, true) = (&list.unbounded().val, ctx.guards.is_empty()) {
-            plan.limit_list(*node, max);
+        if let Val::Node { node, .. } = &list.unbounded().val {
+            if !ctx.guarded_by(*node) {
+                plan.limit_list(*node, max);
+            }
         }
         // A model's list holds no more than its budget has room for, whatever the `max`.
         let listed = plan_size(&list, &|node| self.answer_len(plan, node));
@@ -713,12 +725,12 @@ impl<'o> Planner<'o> {
                 }
                 Some(_) => held.push((name, value)),
                 None => {
-                    // Only where the call surely runs: a branch not taken must not hold
-                    // the model to its parameter (the run refuses a longer list there).
-                    if let (Val::Node { node, .. }, true) =
-                        (&value.unbounded().val, ctx.guards.is_empty())
-                    {
-                        plan.limit_list(*node, max);
+                    // Not where the branch depends on the list itself (the run refuses a
+                    // longer list there).
+                    if let Val::Node { node, .. } = &value.unbounded().val {
+                        if !ctx.guarded_by(*node) {
+                            plan.limit_list(*node, max);
+                        }
                     }
                     let deps = value.deps.clone();
                     let val = Val::Bounded {
