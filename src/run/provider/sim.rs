@@ -37,17 +37,20 @@ impl Sim {
         let value = match &request.shape {
             Shape::Result => None,
             shape => {
-                let value = self.value(
-                    shape,
-                    &request.agent,
-                    &tag,
-                    0,
-                    request.max_items.unwrap_or(usize::MAX),
-                );
-                let value = within_element_tokens(value, request.max_element_tokens);
+                let make = |list_len: usize| {
+                    let value = self.value(
+                        shape,
+                        &request.agent,
+                        &tag,
+                        0,
+                        request.max_items.unwrap_or(usize::MAX),
+                        list_len,
+                    );
+                    within_element_tokens(value, request.max_element_tokens)
+                };
                 Some(match request.summary {
-                    Some(summary) => within_summary(value, summary),
-                    None => value,
+                    Some(summary) => self.within_summary(&make, summary),
+                    None => make(self.list_len),
                 })
             }
         };
@@ -72,6 +75,48 @@ impl Sim {
         }
     }
 
+    /// The answer made with `make` (lists of the length given) small enough for the
+    /// agent's `summary` budget, as a model asked to answer more briefly would: its
+    /// lists as long as fits, up to `--sim-list`, then its texts halved until it fits or
+    /// they are empty (a record whose smallest JSON passes the budget stays as it is,
+    /// and the run says so). The length is found by doubling then halving the
+    /// interval, so no answer much larger than the budget is ever made: a list of lists
+    /// at `--sim-list 10000` made whole first held gigabytes.
+    fn within_summary(
+        &self,
+        make: &dyn Fn(usize) -> serde_json::Value,
+        summary: u64,
+    ) -> serde_json::Value {
+        use crate::check::budget::answer_tokens;
+        let fits = |value: &serde_json::Value| answer_tokens(value) <= summary;
+        let (mut fit, mut over) = (0, None);
+        let mut len = 1;
+        while len <= self.list_len {
+            if !fits(&make(len)) {
+                over = Some(len);
+                break;
+            }
+            fit = len;
+            if len == self.list_len {
+                break;
+            }
+            len = len.saturating_mul(2).min(self.list_len);
+        }
+        if let Some(mut over) = over {
+            while over - fit > 1 {
+                let mid = fit + (over - fit) / 2;
+                if fits(&make(mid)) {
+                    fit = mid;
+                } else {
+                    over = mid;
+                }
+            }
+        }
+        let mut value = make(fit);
+        while !fits(&value) && halve_texts(&mut value) {}
+        value
+    }
+
     fn value(
         &self,
         shape: &Shape,
@@ -79,6 +124,7 @@ impl Sim {
         tag: &str,
         index: usize,
         max_items: usize,
+        list_len: usize,
     ) -> serde_json::Value {
         use serde_json::Value;
         match shape {
@@ -88,8 +134,8 @@ impl Sim {
             Shape::Bool => Value::Bool(index.is_multiple_of(2)),
             Shape::Duration => Value::String(format!("{}s", index + 1)),
             Shape::List(element) => Value::Array(
-                (0..self.list_len.min(max_items))
-                    .map(|i| self.value(element, agent, tag, i, usize::MAX))
+                (0..list_len.min(max_items))
+                    .map(|i| self.value(element, agent, tag, i, usize::MAX, list_len))
                     .collect(),
             ),
             Shape::Record(fields) => Value::Object(
@@ -98,7 +144,7 @@ impl Sim {
                     .map(|(name, shape)| {
                         (
                             name.clone(),
-                            self.value(shape, agent, tag, index, usize::MAX),
+                            self.value(shape, agent, tag, index, usize::MAX, list_len),
                         )
                     })
                     .collect(),
@@ -132,69 +178,6 @@ fn within_element_tokens(value: serde_json::Value, max: Option<u64>) -> serde_js
             })
             .collect(),
     )
-}
-
-/// The answer made small enough for the agent's `summary` budget, as a model asked to
-/// answer more briefly would: the longest list loses its second half, then texts are
-/// halved, until it fits or there is nothing left to take (a record whose smallest
-/// JSON passes the budget stays as it is, and the run says so). Halving keeps it to a
-/// few passes over the answer, however long `--sim-list` made it.
-fn within_summary(mut value: serde_json::Value, summary: u64) -> serde_json::Value {
-    use crate::check::budget::answer_tokens;
-    while answer_tokens(&value) > summary {
-        if !halve_longest_list(&mut value) && !halve_texts(&mut value) {
-            break;
-        }
-    }
-    value
-}
-
-/// Drops the second half of the longest non-empty list in `value` (the first found of
-/// those as long), or its one element; `false` if there is none.
-fn halve_longest_list(value: &mut serde_json::Value) -> bool {
-    use serde_json::Value;
-    /// Where the longest list is: the keys and indices that lead to it.
-    fn find(value: &Value, at: &mut Vec<Value>, best: &mut Option<(usize, Vec<Value>)>) {
-        let children: Vec<(Value, &Value)> = match value {
-            Value::Array(items) => {
-                if !items.is_empty() && best.as_ref().is_none_or(|(len, _)| items.len() > *len) {
-                    *best = Some((items.len(), at.clone()));
-                }
-                (items.iter().enumerate())
-                    .map(|(i, item)| (Value::from(i), item))
-                    .collect()
-            }
-            Value::Object(fields) => (fields.iter())
-                .map(|(key, field)| (Value::from(key.as_str()), field))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (step, child) in children {
-            at.push(step);
-            find(child, at, best);
-            at.pop();
-        }
-    }
-    let mut best = None;
-    find(value, &mut Vec::new(), &mut best);
-    let Some((_, path)) = best else {
-        return false;
-    };
-    let mut here = Some(value);
-    for step in &path {
-        here = here.and_then(|v| match step {
-            Value::Number(i) => (i.as_u64()).and_then(|i| v.get_mut(usize::try_from(i).ok()?)),
-            Value::String(key) => v.get_mut(key.as_str()),
-            _ => None,
-        });
-    }
-    match here {
-        Some(Value::Array(items)) if !items.is_empty() => {
-            items.truncate(items.len() / 2);
-            true
-        }
-        _ => false,
-    }
 }
 
 /// Halves every text in `value` (at a character boundary); `false` if all are empty.
@@ -303,5 +286,41 @@ mod tests {
         // With room to spare, the answer is as `--sim-list` asks.
         let roomy = sim.answer(&request(1_000_000)).value.expect("structured");
         assert_eq!(roomy.as_array().map(Vec::len), Some(100));
+    }
+
+    /// A list of records holding lists, at `--sim-list 10000`, fits a small budget
+    /// without being made whole first (10,000 × 10,000 texts).
+    #[test]
+    fn nested_lists_fit_without_being_made_whole() {
+        let item = Shape::Record(vec![
+            ("name".to_string(), Shape::Text),
+            ("tags".to_string(), Shape::List(Box::new(Shape::Text))),
+        ]);
+        let request = Request {
+            node: "n/nested".to_string(),
+            agent: "nested".to_string(),
+            model: None,
+            system: None,
+            prompt: "Do x".to_string(),
+            tools: Vec::new(),
+            shape: Shape::List(Box::new(item)),
+            max_items: None,
+            max_element_tokens: None,
+            summary: Some(300),
+            attempt: 1,
+        };
+        let sim = Sim {
+            list_len: 10_000,
+            ..Sim::default()
+        };
+        let value = sim.answer(&request).value.expect("structured");
+        assert!(
+            crate::check::budget::answer_tokens(&value) <= 300,
+            "{value}"
+        );
+        assert!(
+            value.as_array().is_some_and(|items| !items.is_empty()),
+            "{value}"
+        );
     }
 }
