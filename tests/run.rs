@@ -1504,7 +1504,7 @@ fn a_failed_structured_answer_is_reported_where_it_was_expected() {
     let (runs, scratch, workflow) = runs_and_file(
         "failed-typed",
         "typed.pai",
-        "type Item { name: text, tags: list<text> }\n\nagent lister(x: text max 10) -> list<Item> {\n  context 8k\n  summary 300 tokens\n  prompt \"List {{x}}\"\n}\n\nagent show(items: list<Item>) {\n  context 8k\n  summary 50 tokens\n  prompt \"{{#each items}}{{this.name}}{{/each}}\"\n}\n\nagent judge(item: Item) {\n  context 8k\n  summary 50 tokens\n  prompt \"Judge {{item.name}}\"\n}\n\nagent fold(parts: list<result>) {\n  context 8k\n  summary 50 tokens\n  prompt \"{{#each parts}}{{this.summary}}{{/each}}\"\n}\n\nworkflow shown(x: text max 10) -> result {\n  return show(items: lister(x: x))\n}\n\nworkflow judged(x: text max 10) -> result {\n  return fold(parts: for i in lister(x: x) max 5 { judge(item: i) })\n}\n",
+        "type Item { name: text, tags: list<text> }\n\nagent lister(x: text max 10) -> list<Item> {\n  context 8k\n  summary 300 tokens\n  prompt \"List {{x}}\"\n}\n\nagent show(items: list<Item>) {\n  context 8k\n  summary 50 tokens\n  prompt \"{{#each items}}{{this.name}}{{/each}}\"\n}\n\nagent judge(item: Item) {\n  context 8k\n  summary 50 tokens\n  prompt \"Judge {{item.name}}\"\n}\n\nagent fold(parts: list<result>) {\n  context 8k\n  summary 50 tokens\n  prompt \"{{#each parts}}{{this.summary}}{{/each}}\"\n}\n\nworkflow shown(x: text max 10) -> result {\n  return show(items: lister(x: x))\n}\n\nworkflow judged(x: text max 10) -> result {\n  return fold(parts: for i in lister(x: x) max 5 { judge(item: i) })\n}\n\nworkflow joined(x: text max 10) -> result {\n  return show(items: lister(x: x) + [])\n}\n",
     );
     let fixture = "answers:\n  - agent: lister\n    error: \"the model refused\"\n    retryable: false\n  - agent: fold\n    text: folded\n";
     let shown = run_replayed(
@@ -1519,6 +1519,19 @@ fn a_failed_structured_answer_is_reported_where_it_was_expected() {
         "input `items` is unavailable: `shown/lister` failed: the model refused"
     );
 
+    // Through `+` (or a field, or a list literal) as well.
+    let runs = Runs::new("failed-typed-joined");
+    let joined = run_replayed(
+        (&runs, &scratch, &workflow),
+        fixture,
+        &["--workflow", "joined", "--arg", "x=go"],
+    );
+    assert_eq!(joined.status.code(), Some(1), "{}", stderr(&joined));
+    assert_eq!(
+        failed_node_error(&runs, "joined/show"),
+        "input `items` is unavailable: `joined/lister` failed: the model refused"
+    );
+
     let runs = Runs::new("failed-typed-for");
     let judged = run_replayed(
         (&runs, &scratch, &workflow),
@@ -1530,7 +1543,7 @@ fn a_failed_structured_answer_is_reported_where_it_was_expected() {
     let error = failed_node_error(&runs, "judged/i[*]");
     assert_eq!(
         error,
-        "its list is unavailable: `judged/lister` failed: the model refused"
+        "the list is unavailable: `judged/lister` failed: the model refused"
     );
     assert_eq!(runs.manifest("judged/fold")["status"], "complete");
 }

@@ -862,6 +862,7 @@ impl<'o> Planner<'o> {
             n.input_tokens = input;
             n.context = info.and_then(|i| i.context);
             n.output_tokens = summary;
+            n.structured = info.is_some_and(|i| i.shape != crate::check::shape::Shape::Result);
             n.model = match agent.setting("model").map(|s| &s.value) {
                 Some(SettingValue::Text(model)) => Some(model.value.clone()),
                 _ => None,
@@ -1070,6 +1071,7 @@ fn add_node(
         model: None,
         max: None,
         template: ctx.template,
+        structured: false,
     });
     if let Some(parent) = parent {
         plan.graph[parent].children.push(index);

@@ -79,6 +79,8 @@ pub struct Node {
     /// Planned inside an expansion point to show its worst case: the run makes copies
     /// of it when the list arrives, and never runs the template itself.
     pub template: bool,
+    /// An agent that answers a record or a list: failed, it has no value to hand on.
+    pub structured: bool,
 }
 
 /// What an agent or exec node is handed, as recipes over other nodes' results.

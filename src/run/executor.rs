@@ -674,28 +674,11 @@ impl<'o> Executor<'o> {
             .agents
             .get(&item)
             .map_or(ResultFields::ALL, |info| info.result_fields);
-        let params = self.outcome.agent(item).map(|agent| &agent.params[..]);
         let mut arguments = Vec::with_capacity(args.len());
         for (name, value) in args {
-            let unavailable = |error: String| format!("input `{name}` is unavailable: {error}");
-            // A failed call flows on as a `result` where one is expected (failures are
-            // data); where its record or list is expected, there is nothing to render.
-            let expects_result = params
-                .and_then(|params| params.iter().find(|p| p.name.name == name))
-                .is_none_or(|param| holds_results(&param.ty));
-            if let (false, crate::compile::value::Val::Node { node: from, .. }) =
-                (expects_result, &value.unbounded().val)
-            {
-                if let Some(failed) =
-                    (self.results.get(*from)).filter(|r| r.status == Status::Failed)
-                {
-                    return Err(unavailable(format!(
-                        "`{}` failed: {}",
-                        failed.id, failed.summary
-                    )));
-                }
-            }
-            let argument = self.argument(&value, fields).map_err(unavailable)?;
+            let argument = self
+                .argument(&value, fields)
+                .map_err(|error| format!("input `{name}` is unavailable: {error}"))?;
             arguments.push((name, argument));
         }
         Ok((item, arguments))
@@ -830,6 +813,7 @@ impl<'o> Executor<'o> {
             output: text,
             wrote_output,
             value: call.value.map(Box::new),
+            structured: false,
         };
         self.finish_with_output(node, result, output);
     }
@@ -847,6 +831,7 @@ impl<'o> Executor<'o> {
                 output: "".into(),
                 wrote_output: false,
                 value: None,
+                structured: false,
             },
         );
     }
@@ -860,9 +845,10 @@ impl<'o> Executor<'o> {
     fn finish_with_output(
         &mut self,
         node: NodeIndex,
-        result: NodeResult,
+        mut result: NodeResult,
         output: Option<Arc<str>>,
     ) {
+        result.structured = self.plan.graph[node].structured;
         let status = result.status;
         let record = self.records.get_or_default(node);
         if let Some((started, _)) = &record.started {
@@ -944,16 +930,6 @@ impl<'o> Executor<'o> {
         };
         let list = site.list.clone();
         let max = self.plan.graph[node].max.unwrap_or(0);
-        if let crate::compile::value::Val::Node { node: from, .. } = &list.unbounded().val {
-            if let Some(failed) = (self.results.get(*from)).filter(|r| r.status == Status::Failed) {
-                let message = format!(
-                    "its list is unavailable: `{}` failed: {}",
-                    failed.id, failed.summary
-                );
-                self.fail(node, &message);
-                return;
-            }
-        }
         let source = list.deps.first().copied().unwrap_or(node);
         // The copies bind the elements as the model wrote them; they are fenced again
         // where they enter a prompt.
@@ -1042,6 +1018,7 @@ impl<'o> Executor<'o> {
                 output: "".into(),
                 wrote_output: false,
                 value: None,
+                structured: false,
             },
         );
     }
@@ -1373,14 +1350,6 @@ fn skipped(id: &str) -> NodeResult {
         output: "".into(),
         wrote_output: false,
         value: None,
-    }
-}
-
-/// Whether a parameter of type `ty` holds `result`s (a `result`, or a list of them).
-fn holds_results(ty: &crate::syntax::ast::TypeExpr) -> bool {
-    use crate::syntax::ast::TypeExpr;
-    match ty {
-        TypeExpr::Named(name) => name.name == "result",
-        TypeExpr::List(element, ..) => holds_results(element),
+        structured: false,
     }
 }

@@ -51,6 +51,8 @@ pub struct NodeResult {
     /// The structured answer of an agent that returns a record or a list; boxed, since
     /// most results have none and a `Value` is 80 bytes with `preserve_order`.
     pub value: Option<Box<Value>>,
+    /// Whether it is such an agent's: failed, it has no value to hand on.
+    pub structured: bool,
 }
 
 impl NodeResult {
@@ -141,7 +143,7 @@ fn special_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String
     match &result.value {
         Some(value) => Ok(fence_all(value, scope)),
         None if result.status == Status::Skipped => Ok(Value::Null),
-        None => Err(format!("`{}` failed", result.id)),
+        None => Err(format!("`{}` failed: {}", result.id, result.summary)),
     }
 }
 
@@ -149,6 +151,7 @@ fn special_value(result: &NodeResult, scope: &Scope<'_>) -> Result<Value, String
 /// skipped branch or an error).
 fn is_plain(result: &NodeResult) -> bool {
     result.value.is_none()
+        && !result.structured
         && result.status != Status::Skipped
         && !(result.status == Status::Failed && result.summary.is_empty())
 }
@@ -436,6 +439,7 @@ mod tests {
                 output: "long".into(),
                 wrote_output: true,
                 value: None,
+                structured: false,
             }),
         );
         let expansions = HashMap::default();
@@ -492,6 +496,7 @@ mod tests {
             output: format!("output {i}").into(),
             wrote_output: true,
             value: None,
+            structured: false,
         };
         let mut results = crate::compile::NodeMap::default();
         for i in 0..4 {
