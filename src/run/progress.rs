@@ -141,13 +141,7 @@ impl Progress {
                 lines.line(format_args!("{:<6} {id} (not started)", "waiting"))
             }
             Progress::Live(live) => {
-                if let Some(free) = live.shown.remove(id) {
-                    if let Some(slot) = live.slots.get(free) {
-                        slot.set_style(idle_style());
-                        slot.set_message(String::new());
-                    }
-                    live.free.push(free);
-                }
+                live.free_slot(id);
                 live.running = live.running.saturating_sub(1);
                 let _ = writeln!(live.finished, "… {id} (not started)");
             }
@@ -163,13 +157,7 @@ impl Progress {
                 lines.line(format_args!("{:<6} {id}{reused}", status.as_str()));
             }
             Progress::Live(live) => {
-                if let Some(free) = live.shown.remove(id) {
-                    if let Some(slot) = live.slots.get(free) {
-                        slot.set_style(idle_style());
-                        slot.set_message(String::new());
-                    }
-                    live.free.push(free);
-                }
+                live.free_slot(id);
                 if counted {
                     // Started calls are counted ones (`Progress::start`), shown or not.
                     live.running = live.running.saturating_sub(1);
@@ -228,6 +216,17 @@ fn idle_style() -> ProgressStyle {
 }
 
 impl Live {
+    /// Empties the slot that showed `id`, if one did, for the next call.
+    fn free_slot(&mut self, id: &str) {
+        if let Some(free) = self.shown.remove(id) {
+            if let Some(slot) = self.slots.get(free) {
+                slot.set_style(idle_style());
+                slot.set_message(String::new());
+            }
+            self.free.push(free);
+        }
+    }
+
     /// Bars drawn on `target`.
     fn new(total: u64, target: ProgressDrawTarget) -> Live {
         let multi = MultiProgress::with_draw_target(target);
