@@ -460,6 +460,27 @@ fn a_list_handed_to_a_bounded_parameter_is_planned_as_checked() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Two `for`s with one variable over models' lists are two expansion points with ids of
+/// their own (`x[*]`, `x#2[*]`), as calls of one agent are: they were both `x[*]`, and
+/// the second one's manifest overwrote the first one's.
+#[test]
+fn expansion_points_of_one_variable_get_ids_of_their_own() {
+    let (dir, file) = scratch_file(
+        "same-var",
+        "same.pai",
+        "agent lister(task: text max 50) -> list<text max 10> {\n  context 8k\n  summary 200 tokens\n  prompt \"List {{task}}\"\n}\n\nagent leaf(task: text max 300) -> result {\n  context 8k\n  summary 50 tokens\n  prompt \"Do {{task}}\"\n}\n\nworkflow w() -> list<result> {\n  let a = for x in lister(task: \"a\") max 3 { leaf(task: x) }\n  let b = for x in lister(task: \"b\") max 1 { leaf(task: x) }\n  return a + b\n}\n",
+    );
+    let ids = plan_ids(&pai(&[
+        "plan",
+        file.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]));
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(ids.contains(&"w/x[*]".to_string()), "{ids:?}");
+    assert!(ids.contains(&"w/x#2[*]".to_string()), "{ids:?}");
+}
+
 /// Elements whose labels differ only where a node id cannot hold them (`a/b` and
 /// `a_b`), a label that reads like a repeat's (`x#2` after two `x`), long labels that
 /// share their start, labels that hold the `,` nested labels are joined with, and a

@@ -224,24 +224,28 @@ impl<'o> Planner<'o> {
         if !self.suffixed_workflows.insert(item) {
             return;
         }
-        let mut calls: Vec<&Call> = Vec::new();
-        walk_exprs(workflow, &mut |expr| {
-            if let ExprKind::Call(call) = &expr.kind {
-                calls.push(call);
-            }
+        // Calls by their callee, and `for`s by their variable (an expansion point is
+        // `x[*]`): the second of a name in a body is `#2`, and so on, so that no two
+        // nodes under one parent share an id and a manifest.
+        let mut sites: Vec<(usize, String)> = Vec::new();
+        walk_exprs(workflow, &mut |expr| match &expr.kind {
+            ExprKind::Call(call) => sites.push((
+                call.callee.span.start,
+                match &call.method {
+                    Some(method) => format!("{}.{}", call.callee.name, method.name),
+                    None => call.callee.name.clone(),
+                },
+            )),
+            ExprKind::For(f) => sites.push((f.var.span.start, format!("{}[*]", f.var.name))),
+            _ => {}
         });
-        calls.sort_by_key(|c| c.callee.span.start);
+        sites.sort_by_key(|(start, _)| *start);
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for call in calls {
-            let name = match &call.method {
-                Some(method) => format!("{}.{}", call.callee.name, method.name),
-                None => call.callee.name.clone(),
-            };
+        for (start, name) in sites {
             let k = seen.entry(name).or_insert(0);
             *k += 1;
             if *k >= 2 {
-                self.suffixes
-                    .insert((item.module, call.callee.span.start), *k);
+                self.suffixes.insert((item.module, start), *k);
             }
         }
     }
@@ -486,7 +490,10 @@ impl<'o> Planner<'o> {
                 "bound it: `for x in ... max N { ... }`",
             ));
         };
-        let segment = format!("{}[*]", f.var.name);
+        let segment = match self.suffixes.get(&(ctx.module, f.var.span.start)) {
+            Some(k) => format!("{}#{k}[*]", f.var.name),
+            None => format!("{}[*]", f.var.name),
+        };
         let expansion = add_node(
             plan,
             Some(ctx.parent),
