@@ -807,6 +807,23 @@ pub fn invalid_setting_value(span: Span, key: &str, expected: &str) -> Diagnosti
     .help(format!("write `{key}` followed by {expected}"))
 }
 
+/// An agent whose `summary` cannot hold even the smallest answer of its type.
+pub fn summary_below_answer(span: Span, agent: &str, ty: &str, smallest: u64) -> Diagnostic {
+    Diagnostic::new(
+        Code::E022,
+        span,
+        format!(
+            "the `summary` of `{agent}` cannot hold its smallest answer: a `{ty}` is at least {} tokens as it enters a prompt",
+            thousands(smallest)
+        ),
+        "too small for any answer",
+    )
+    .help(format!(
+        "raise it to `summary {} tokens` or more: every answer would be refused",
+        thousands(smallest)
+    ))
+}
+
 pub fn missing_setting(span: Span, owner: &str, key: &str, help: &str) -> Diagnostic {
     Diagnostic::new(
         Code::E022,

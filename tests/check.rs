@@ -310,6 +310,25 @@ fn an_exec_without_a_program_is_refused() {
     assert_eq!(codes(&check(&text(r#"["ls"]"#))), vec![]);
 }
 
+/// A `summary` too small for the smallest answer of the agent's type is refused: every
+/// answer would fail the run's check against it (`{"a":1,"b":1,"c":true}` is 6 tokens).
+#[test]
+fn a_summary_below_the_smallest_answer_is_refused() {
+    let text = |summary: u32| {
+        format!(
+            "type P {{ a: number, b: number, c: bool }}\nagent stats(t: text max 10) -> P {{\n  context 8k\n  summary {summary} tokens\n  prompt \"Count {{{{t}}}}\"\n}}\nworkflow w(t: text max 10) -> P {{\n  return stats(t: t)\n}}\n"
+        )
+    };
+    let outcome = check(&text(5));
+    assert_eq!(codes(&outcome), vec![Code::E022]);
+    assert!(
+        messages(&outcome, Code::E022)[0].contains("a `P` is at least 6 tokens"),
+        "{:?}",
+        outcome.diagnostics
+    );
+    assert_eq!(codes(&check(&text(6))), vec![]);
+}
+
 #[test]
 fn a_parameter_rendered_twice_counts_twice() {
     let outcome = check(

@@ -438,6 +438,27 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             Some(Value::Quantity(q)) => q.as_count(),
             _ => None,
         };
+        // A structured answer must fit the `summary` whole: one that cannot, even at its
+        // smallest, is refused on every run.
+        if !matches!(returns, Type::Result | Type::Unknown) {
+            let summary = tokens("summary").unwrap_or(super::budget::DEFAULT_SUMMARY);
+            let smallest =
+                tokens_of_bytes(self.checker.smallest_json(module, &returns, 0) as usize);
+            if smallest > summary {
+                let span = agent
+                    .setting("summary")
+                    .map_or(agent.name.span, |s| s.value.span());
+                self.emit(
+                    module,
+                    diagnostics::summary_below_answer(
+                        span,
+                        &agent.name.name,
+                        &returns.to_string(),
+                        smallest,
+                    ),
+                );
+            }
+        }
         let answer_len = match &returns {
             Type::List(element) => {
                 let summary = tokens("summary").unwrap_or(super::budget::DEFAULT_SUMMARY);
