@@ -222,10 +222,10 @@ struct RunArgs {
     #[arg(long, conflicts_with = "resume")]
     run_id: Option<String>,
     /// Stop starting agents after this many calls (refuse to start if the plan may pass it)
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = whole_number, allow_negative_numbers = true)]
     max_agents: Option<u64>,
     /// Stop starting agents once this many tokens are spent
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = whole_number, allow_negative_numbers = true)]
     max_tokens: Option<u64>,
     /// Stop starting agents once this many dollars are spent
     #[arg(long, value_parser = dollars, allow_negative_numbers = true)]
@@ -606,6 +606,12 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--max-agents`, `--max-tokens`: a whole number, 0 or more.
+fn whole_number(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .map_err(|_| "must be a whole number, 0 or more (such as `200000`)".to_string())
+}
+
 /// The most elements `--sim-list` may ask for: each becomes a node when a `for`
 /// iterates it, and a list that no `max` bounds is held whole in memory.
 const MAX_SIM_LIST: usize = 10_000;
@@ -623,7 +629,8 @@ fn sim_list_length(text: &str) -> Result<usize, String> {
 /// would ever reach it).
 fn dollars(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(amount) if amount >= 0.0 => Ok(amount),
+        // `-0` is 0 (it printed as `$-0.00`).
+        Ok(amount) if amount >= 0.0 => Ok(amount + 0.0),
         _ => Err("must be a number of dollars, 0 or more (such as `2.50`)".to_string()),
     }
 }

@@ -116,12 +116,12 @@ fn run_refuses_meaningless_limits() {
         ("-j", "0", "at least 1"),
         ("--max-cost", "NaN", "a number of dollars"),
         ("--max-cost=-1", "", "a number of dollars"),
-        ("--max-agents=-3", "", "invalid value"),
+        ("--max-agents=-3", "", "must be a whole number, 0 or more"),
         // A negative value after a space is the flag's value, said wrong as such, not
         // an unknown flag.
         ("--max-cost", "-1", "a number of dollars"),
         ("-j", "-1", "at least 1"),
-        ("--max-tokens", "-5", "invalid value '-5' for '--max-tokens"),
+        ("--max-tokens", "-5", "must be a whole number, 0 or more"),
         (
             "--sim-latency",
             "-5s",
