@@ -106,7 +106,7 @@ impl Value {
         value.results = 1;
         value.answer = structured;
         if value.ty.is_list() {
-            value.len_bound = Some(value.bound.total().saturating_mul(2));
+            value.len_bound = Some(budget::most_elements_in(value.bound.total()));
         }
         value
     }
@@ -846,7 +846,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                             // A list in a model's record holds what its JSON has room
                             // for, as the plan counts it.
                             if value.answer {
-                                out.len_bound = Some(value.bound.total().saturating_mul(2));
+                                out.len_bound = Some(budget::most_elements_in(value.bound.total()));
                             }
                         }
                         out.results = value.results;

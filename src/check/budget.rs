@@ -51,6 +51,19 @@ pub fn answer_tokens(value: &serde_json::Value) -> u64 {
     tokens_of_bytes(value.to_string().len().saturating_add(fences))
 }
 
+/// The bytes a list of `elements` elements renders as, its elements' own renderings
+/// taking `element_bytes`: handlebars writes `[a, b]`, two bytes of brackets and two of
+/// `, ` between elements (`[]` when empty).
+pub fn rendered_list_bytes(elements: usize, element_bytes: usize) -> usize {
+    element_bytes.saturating_add(2 * elements.max(1))
+}
+
+/// The most elements a list inside a model's answer of `tokens` can hold: its JSON is
+/// at most 4 bytes a token, and each element takes at least a byte and a comma.
+pub fn most_elements_in(tokens: u64) -> u64 {
+    tokens.saturating_mul(2)
+}
+
 /// Estimated tokens of `bytes` bytes of text.
 pub fn tokens_of_bytes(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(4)

@@ -146,7 +146,7 @@ impl Size {
             return (len, None);
         }
         if self.answer {
-            return (self.whole.total().saturating_mul(2), None);
+            return (budget::most_elements_in(self.whole.total()), None);
         }
         (
             ASSUMED_LENGTH,

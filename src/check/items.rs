@@ -848,9 +848,12 @@ fn default_over_bounds(param: &Param, default: &ast::Expr) -> Vec<diagnostics::D
 pub fn literal_rendered_bytes(expr: &ast::Expr) -> Option<usize> {
     match &expr.kind {
         ast::ExprKind::Text(text) => Some(text.value.len()),
-        ast::ExprKind::List(items) => items.iter().try_fold(2 * items.len().max(1), |sum, item| {
-            Some(sum.saturating_add(literal_rendered_bytes(item)?))
-        }),
+        ast::ExprKind::List(items) => {
+            let bytes = (items.iter()).try_fold(0usize, |sum, item| {
+                Some(sum.saturating_add(literal_rendered_bytes(item)?))
+            })?;
+            Some(super::budget::rendered_list_bytes(items.len(), bytes))
+        }
         _ => None,
     }
 }

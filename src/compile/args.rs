@@ -188,11 +188,10 @@ fn rendered_bytes(value: &PlanValue) -> usize {
     match &value.val {
         Val::Text(text) => text.len(),
         Val::Path(path) => path.as_os_str().len(),
-        Val::List(items) => items
-            .iter()
-            .map(rendered_bytes)
-            .sum::<usize>()
-            .saturating_add(2 * items.len().max(1)),
+        Val::List(items) => crate::check::budget::rendered_list_bytes(
+            items.len(),
+            items.iter().map(rendered_bytes).sum(),
+        ),
         _ => usize::try_from(value.tokens().saturating_mul(4)).unwrap_or(usize::MAX),
     }
 }

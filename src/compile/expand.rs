@@ -24,8 +24,8 @@ use super::node_map::NodeMap;
 use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
 use crate::check::budget::{
-    tokens_of_bytes, Bound, ASSUMED_TEXT, DEFAULT_SUMMARY, FENCE_TOKENS, RESULT_OVERHEAD,
-    SCALAR_TOKENS, STRUCTURED_FENCE_TOKENS,
+    most_elements_in, tokens_of_bytes, Bound, ASSUMED_TEXT, DEFAULT_SUMMARY, FENCE_TOKENS,
+    RESULT_OVERHEAD, SCALAR_TOKENS, STRUCTURED_FENCE_TOKENS,
 };
 use crate::check::cost::{self, Size};
 use crate::check::graph::{binding_graph, walk_exprs};
@@ -479,7 +479,8 @@ impl<'o> Planner<'o> {
         // A list whose length the plan bounds (the copies of another `for`, a list handed
         // to a parameter declared with a `max`) needs no `max` of its own: the checker
         // takes the same bound.
-        let max = max.or_else(|| plan_size(&list, &|node| self.answer_len(plan, node)).len);
+        let listed = plan_size(&list, &|node| self.answer_len(plan, node));
+        let max = max.or(listed.len);
         // Known only at run time: an expansion point that grows up to `max`.
         let Some(max) = max else {
             return Err(PlanError::plan(
@@ -509,7 +510,6 @@ impl<'o> Planner<'o> {
             }
         }
         // A model's list holds no more than its budget has room for, whatever the `max`.
-        let listed = plan_size(&list, &|node| self.answer_len(plan, node));
         let copies = listed
             .len
             .or(listed.len_bound)
@@ -711,12 +711,10 @@ impl<'o> Planner<'o> {
     ) -> Result<Vec<(String, PlanValue)>, PlanError> {
         let mut held = Vec::with_capacity(args.len());
         for (name, value) in args {
-            let declared = params.iter().find(|p| p.name.name == name).and_then(|p| {
-                matches!(p.ty, ast::TypeExpr::List(..))
-                    .then(|| p.max.as_ref().and_then(|q| q.as_count()))
-                    .flatten()
-            });
-            let Some(max) = declared else {
+            let param = params.iter().find(|p| p.name.name == name);
+            let declared = param.filter(|p| matches!(p.ty, ast::TypeExpr::List(..)));
+            let Some((max, param)) = declared.and_then(|p| Some((p.max.as_ref()?.as_count()?, p)))
+            else {
                 held.push((name, value));
                 continue;
             };
@@ -743,10 +741,7 @@ impl<'o> Planner<'o> {
                     let val = Val::Bounded {
                         list: Box::new(value),
                         max,
-                        element_max: params
-                            .iter()
-                            .find(|p| p.name.name == name)
-                            .and_then(|p| p.ty.element_max()),
+                        element_max: param.ty.element_max(),
                     };
                     held.push((name, PlanValue { val, deps }));
                 }
@@ -1201,7 +1196,7 @@ fn plan_size(value: &PlanValue, answers: &Answers<'_>) -> Size {
             size.results = 1;
             size.answer = structured;
             size.list = list;
-            size.len_bound = len.or(Some(tokens.saturating_mul(2)));
+            size.len_bound = len.or(Some(most_elements_in(tokens)));
         }
         Val::Bounded {
             list,
@@ -1224,7 +1219,7 @@ fn plan_size(value: &PlanValue, answers: &Answers<'_>) -> Size {
         Val::Field { .. } | Val::Json { .. } => {
             size.results = 1;
             size.answer = true;
-            size.len_bound = Some(tokens.saturating_mul(2));
+            size.len_bound = Some(most_elements_in(tokens));
         }
         _ => {}
     }

@@ -437,11 +437,7 @@ fn check_shape(shape: &Shape, value: &Value, at: &str) -> Result<(), String> {
                 let shown: String = extra.chars().take(40).collect();
                 return Err(format!(
                     "{at} has a field `{shown}` its type does not declare; answer with only {}",
-                    fields
-                        .iter()
-                        .map(|(n, _)| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::diagnostics::backticked(fields.iter().map(|(n, _)| n))
                 ));
             }
             true
@@ -483,11 +479,7 @@ fn describe(shape: &Shape) -> String {
         Shape::List(element) => format!("a list of {}", describe(element)),
         Shape::Record(fields) => format!(
             "an object with {}",
-            fields
-                .iter()
-                .map(|(n, _)| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::diagnostics::backticked(fields.iter().map(|(n, _)| n))
         ),
     }
 }

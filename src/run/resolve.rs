@@ -311,11 +311,10 @@ pub fn resolve_argument(value: &PlanValue, scope: &Scope<'_>) -> Result<Argument
 fn rendered_len(value: &Value) -> usize {
     match value {
         Value::String(text) => text.len(),
-        Value::Array(items) => items
-            .iter()
-            .map(rendered_len)
-            .sum::<usize>()
-            .saturating_add(2 * items.len().max(1)),
+        Value::Array(items) => crate::check::budget::rendered_list_bytes(
+            items.len(),
+            items.iter().map(rendered_len).sum(),
+        ),
         other => other.to_string().len(),
     }
 }
