@@ -48,7 +48,6 @@ fn request(prompt: &str) -> Request {
         tools: vec!["Read".to_string(), "Edit".to_string()],
         shape: Shape::Result,
         max_items: None,
-        max_element_tokens: None,
         summary: None,
         attempt: 1,
     }

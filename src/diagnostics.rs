@@ -131,7 +131,7 @@ codes! {
     W006 Warning "overlapping skill triggers"
         "Two skills list the same `use when` trigger, so routing between them is ambiguous.";
     W007 Warning "fan-out without `max`"
-        "A `for` over a list whose length is unknown before the run (files, directories, a\nmodel's answer) has no `max N`. No context budget can be proven for what it feeds.";
+        "A `for` over a list whose length is unknown before the run (files, directories, a\nmodel's answer) has no `max N`. No context budget can be proven for what it feeds,\nexcept over a model's list: that holds no more elements than its agent's `summary` has\nroom for (two a token at most, fewer for longer elements), and the checker and `pai\nplan` count that many copies. Write the `max` you mean: it is usually far smaller.";
     W008 Warning "budget leans on an assumed size"
         "An input of unknown size (a workflow `text` parameter without `max`, `read(...)`, a list\nparameter without `max`) flows into an agent. The checker counts it at a default (4,000\ntokens for text, 16 elements for a list) and warns, because the proof depends on that\nguess. A path always counts 1,024 tokens, the longest path most systems allow, without a\nwarning. Bound it: `request: text max 2k`,\n`topics: list<text max 200> max 16`.";
     W009 Warning "context hygiene: output instead of summary"
@@ -985,12 +985,21 @@ pub fn overlapping_trigger(
     diagnostic
 }
 
-pub fn for_without_max(span: Span, what: &str) -> Diagnostic {
+/// W007. `budget`: for a model's list, the most elements its `summary` has room for,
+/// which the checker and the plan count instead.
+pub fn for_without_max(span: Span, what: &str, budget: Option<u64>) -> Diagnostic {
+    let label = match budget {
+        Some(most) => format!(
+            "up to {} elements: as many as its `summary` has room for",
+            thousands(most)
+        ),
+        None => "length unknown before the run".to_string(),
+    };
     Diagnostic::new(
         Code::W007,
         span,
         format!("`for` over {what} has no `max`"),
-        "length unknown before the run",
+        label,
     )
     .help("bound it: `for x in ... max N { ... }`")
 }

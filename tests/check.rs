@@ -222,6 +222,36 @@ workflow main(task: text max 10) -> result {{
     assert_eq!(codes(&check(&text(2_799))), vec![Code::E017]);
 }
 
+/// A record field declared `list<text max N>` holds each of its texts to N tokens (the
+/// run refuses a longer one), so the checker counts N and its fence, not the whole
+/// record: `Do ` and a step of 5 tokens fenced (23 bytes) make 12 tokens here.
+#[test]
+fn a_text_in_a_models_record_list_counts_its_declared_max() {
+    let text = |context: u64| {
+        format!(
+            r#"
+type plan {{ steps: list<text max 5> }}
+agent planner(task: text max 50) -> plan {{
+  context 2k
+  summary 400 tokens
+  prompt "Plan {{{{task}}}}"
+}}
+agent worker(step: text max 20) -> result {{
+  context {context}
+  summary 10 tokens
+  prompt "Do {{{{step}}}}"
+}}
+workflow main(task: text max 50) -> list<result> {{
+  let p = planner(task: task)
+  return for s in p.steps max 3 {{ worker(step: s) }}
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&text(12))), vec![]);
+    assert_eq!(codes(&check(&text(11))), vec![Code::E017]);
+}
+
 /// Recursion inside a `for` over a model's answer is E034 (`pai plan` would unfold it
 /// past any `depth`); not inside an `if`, which may end it, nor over folders.
 #[test]

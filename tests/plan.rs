@@ -460,6 +460,37 @@ fn a_list_handed_to_a_bounded_parameter_is_planned_as_checked() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A `for` without `max` over a model's list checks with a warning (W007), so it plans
+/// too: it grows to as many copies as the list's budget has room for, the bound the
+/// checker proved. The plan refused it, though `pai check` had passed.
+#[test]
+fn a_for_without_max_over_a_models_list_plans_to_its_budget() {
+    let text = "agent split(task: text) -> list<text max 10> {\n  context 8k\n  summary 40 tokens\n  prompt \"Split {{task}}\"\n}\n\nagent leaf(part: text max 20) -> result {\n  context 1k\n  summary 10 tokens\n  prompt \"Do {{part}}\"\n}\n\nworkflow main(task: text max 10) -> list<result> {\n  return for p in split(task: task) { leaf(part: p) }\n}\n";
+    let (dir, at) = scratch_file("for-without-max", "split.pai", text);
+    let file = at.to_str().expect("utf-8");
+    let checked = pai(&["check", file]);
+    assert_eq!(checked.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("W007"));
+    let planned = pai(&["plan", file, "--format", "json", "--arg", "task=go"]);
+    assert!(
+        planned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&planned.stdout).expect("json");
+    let expansion = plan["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|node| node["kind"] == "expansion")
+        .expect("an expansion point");
+    // 40 tokens of summary hold at most 80 elements; the checker's `answer_len` is
+    // tighter for texts of up to 10 tokens.
+    let max = expansion["max"].as_u64().expect("max");
+    assert!((1..=80).contains(&max), "{expansion}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Two `for`s with one variable over models' lists are two expansion points with ids of
 /// their own (`x[*]`, `x#2[*]`), as calls of one agent are: they were both `x[*]`, and
 /// the second one's manifest overwrote the first one's.

@@ -1638,11 +1638,38 @@ fn a_text_over_its_list_bound_is_refused() {
     let error = failed_node_error(&runs, "w/splitter");
     assert!(
         error.contains(
-            "element 1 is 33 bytes, more than the 8 (`list<text max 2>`, 4 bytes a token)"
+            "the answer[1] is 33 bytes, more than the 8 (`list<text max 2>`, 4 bytes a token)"
         ),
         "{error}"
     );
     // `sim` answers within the bound.
+    let simulated = run_in(&runs, &workflow, &["--arg", "task=go"]);
+    assert_eq!(simulated.status.code(), Some(0), "{}", stderr(&simulated));
+}
+
+/// A record answer whose `list<text max N>` field holds a longer text is refused as a
+/// list answer's is: the checker counted each text at N tokens.
+#[test]
+fn a_text_over_its_record_list_bound_is_refused() {
+    let (runs, scratch, workflow) = runs_and_file(
+        "record-element-max",
+        "plan.pai",
+        "type Plan { steps: list<text max 2> }\n\nagent planner(task: text max 10) -> Plan {\n  context 1k\n  summary 80 tokens\n  prompt \"Plan {{task}}\"\n}\n\nagent worker(step: text max 10) {\n  context 100\n  summary 10 tokens\n  prompt \"Do {{step}}\"\n}\n\nworkflow w(task: text max 10) -> list<result> {\n  let p = planner(task: task)\n  return for s in p.steps max 4 { worker(step: s) }\n}\n",
+    );
+    let output = run_replayed(
+        (&runs, &scratch, &workflow),
+        "answers:\n  - agent: planner\n    value: {steps: [\"ok\", \"a text far longer than two tokens\"]}\n",
+        &["--arg", "task=go"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let error = failed_node_error(&runs, "w/planner");
+    assert!(
+        error.contains(
+            "the answer.steps[1] is 33 bytes, more than the 8 (`list<text max 2>`, 4 bytes a token)"
+        ),
+        "{error}"
+    );
+    // `sim` answers within the bound, and every step's call fits its `context`.
     let simulated = run_in(&runs, &workflow, &["--arg", "task=go"]);
     assert_eq!(simulated.status.code(), Some(0), "{}", stderr(&simulated));
 }

@@ -847,6 +847,16 @@ impl<'c, 'p> Analysis<'c, 'p> {
                             // for, as the plan counts it.
                             if value.answer {
                                 out.len_bound = Some(budget::most_elements_in(value.bound.total()));
+                                // `list<text max N>`: the run holds each text to N tokens,
+                                // and it enters a prompt fenced.
+                                let text_max =
+                                    self.checker
+                                        .record_field_text_max(self.module, &record, name);
+                                if let Some(max) = text_max {
+                                    let fenced =
+                                        max.saturating_add(budget::STRUCTURED_FENCE_TOKENS);
+                                    out.elem = Some(Bound::of(fenced.min(value.bound.total())));
+                                }
                             }
                         }
                         out.results = value.results;
@@ -1004,21 +1014,31 @@ impl<'c, 'p> Analysis<'c, 'p> {
             (Some((declared, _)), None) => Some(declared),
             (None, len) => len,
         };
-        // A model's list holds no more than its budget has room for, whatever the `max`.
-        let count = match (count, iter.len_bound) {
-            (Some(count), Some(bound)) => Some(count.min(bound)),
-            (count, _) => count,
-        };
         let mut unproven = None;
         // A `max` that is written but invalid has its own error (E029).
-        if count.is_none() && iter.ty != Type::Unknown && f.max.is_none() {
+        let unbounded = iter.len.is_none() && iter.ty != Type::Unknown && f.max.is_none();
+        if unbounded {
             let what = match &f.iter.kind {
                 ExprKind::Call(call) => format!("`{}(...)`", call.callee.name),
+                _ if iter.len_bound.is_some() => "a model's list".to_string(),
                 _ => "a list of unknown length".to_string(),
             };
-            self.emit(diagnostics::for_without_max(f.iter.span, &what));
-            unproven = Some(f.iter.span);
+            self.emit(diagnostics::for_without_max(
+                f.iter.span,
+                &what,
+                iter.len_bound,
+            ));
+            if iter.len_bound.is_none() {
+                unproven = Some(f.iter.span);
+            }
         }
+        // A model's list holds no more than its budget has room for, whatever the `max`
+        // (and without one, as the plan counts it).
+        let count = match (count, iter.len_bound) {
+            (Some(count), Some(bound)) => Some(count.min(bound)),
+            (None, Some(bound)) if unbounded => Some(bound),
+            (count, _) => count,
+        };
         let mut var_value = Value::of(
             element,
             iter.elem.clone().unwrap_or_else(|| iter.bound.element()),

@@ -466,9 +466,14 @@ impl<'c, 'p> ItemCheck<'c, 'p> {
             }
             _ => None,
         };
-        let shape =
-            super::shape::shape_of(self.checker.program, &self.checker.scopes, module, &returns);
-        let schema_bytes = super::shape::instructions_bound(&shape, agent.answer_element_max());
+        let shape = super::shape::shape_of(
+            self.checker.program,
+            &self.checker.scopes,
+            module,
+            &returns,
+            agent.returns.as_ref(),
+        );
+        let schema_bytes = super::shape::instructions_bound(&shape);
         AgentInfo {
             name: agent.name.name.clone(),
             span: agent.name.span,

@@ -295,6 +295,21 @@ impl Checker<'_> {
         )
     }
 
+    /// For a field of record `name` declared `list<text max N>`: N.
+    pub(super) fn record_field_text_max(
+        &self,
+        module: ModuleId,
+        name: &str,
+        field: &str,
+    ) -> Option<u64> {
+        let binding = self.scopes.get(module.0)?.names.get(name)?;
+        let Item::Type(decl) = self.item(binding.item) else {
+            return None;
+        };
+        let field = decl.fields.iter().find(|f| f.name.name == field)?;
+        field.ty.text_element_max()
+    }
+
     /// Resolves a type without reporting or marking anything used.
     pub(super) fn resolve_type_quiet(&self, module: ModuleId, ty: &TypeExpr) -> Type {
         resolve_type_in(&self.scopes, module, ty)

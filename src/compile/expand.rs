@@ -31,6 +31,7 @@ use crate::check::cost::{self, Size};
 use crate::check::graph::{binding_graph, walk_exprs};
 use crate::check::modules::ModuleId;
 use crate::check::scope::{skill_workflow, ItemKind, ItemRef};
+use crate::check::shape::Shape;
 use crate::check::Outcome;
 use crate::syntax::ast::{
     self, BinOp, Block, Call, CompareOp, Expr, ExprKind, Item, Let, Value as SettingValue,
@@ -477,10 +478,11 @@ impl<'o> Planner<'o> {
             });
         }
         // A list whose length the plan bounds (the copies of another `for`, a list handed
-        // to a parameter declared with a `max`) needs no `max` of its own: the checker
-        // takes the same bound.
+        // to a parameter declared with a `max`, a model's list, which holds no more than
+        // its budget has room for) needs no `max` of its own: the checker takes the same
+        // bound, and warns (W007).
         let listed = plan_size(&list, &|node| self.answer_len(plan, node));
-        let max = max.or(listed.len);
+        let max = max.or(listed.len).or(listed.len_bound);
         // Known only at run time: an expansion point that grows up to `max`.
         let Some(max) = max else {
             return Err(PlanError::plan(
@@ -793,17 +795,35 @@ impl<'o> Planner<'o> {
             Val::Expansion { copies, tokens, .. } => return tokens.div_ceil((*copies).max(1)),
             _ => {}
         }
-        let Val::Node { node, .. } = &list.val else {
-            return whole;
+        // A model's list, or a list field of a model's record.
+        let (node, field) = match &list.val {
+            Val::Node { node, .. } => (*node, None),
+            Val::Field { base, field, .. } => match &base.val {
+                Val::Node { node, .. } => (*node, Some(field.as_str())),
+                _ => return whole,
+            },
+            _ => return whole,
         };
-        let Some(CallRecipe::Agent { item, .. }) = plan.calls.get(*node).map(|recipe| &**recipe)
+        let Some(CallRecipe::Agent { item, .. }) = plan.calls.get(node).map(|recipe| &**recipe)
         else {
             return whole;
         };
-        match self.item(*item) {
-            Item::Agent(agent) => agent.answer_element_max().map_or(whole, |max| {
-                max.saturating_add(STRUCTURED_FENCE_TOKENS).min(whole)
-            }),
+        let Some(info) = self.outcome.agents.get(item) else {
+            return whole;
+        };
+        let shape = match (field, &info.shape) {
+            (None, shape) => Some(shape),
+            (Some(name), Shape::Record(fields)) => fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, shape)| shape),
+            _ => None,
+        };
+        match shape {
+            Some(Shape::List {
+                text_max: Some(max),
+                ..
+            }) => max.saturating_add(STRUCTURED_FENCE_TOKENS).min(whole),
             _ => whole,
         }
     }
@@ -864,7 +884,7 @@ impl<'o> Planner<'o> {
             n.input_tokens = input;
             n.context = info.and_then(|i| i.context);
             n.output_tokens = summary;
-            n.structured = info.is_some_and(|i| i.shape != crate::check::shape::Shape::Result);
+            n.structured = info.is_some_and(|i| i.shape != Shape::Result);
             n.model = match agent.setting("model").map(|s| &s.value) {
                 Some(SettingValue::Text(model)) => Some(model.value.clone()),
                 _ => None,

@@ -238,8 +238,7 @@ async fn call_agent_inner(
                 let checked =
                     validate(&request.shape, &response, request.max_items).and_then(|value| {
                         let answer = value.as_ref();
-                        within_bounds(answer, policy.summary, request.max_element_tokens)
-                            .map(|()| value)
+                        within_summary(answer, policy.summary).map(|()| value)
                     });
                 match checked {
                     Ok(value) => {
@@ -334,8 +333,6 @@ pub(super) struct Fits<'a> {
     pub max_items: Option<usize>,
     /// The agent's `summary` budget.
     pub summary: u64,
-    /// For `-> list<text max N>`: N.
-    pub element_max: Option<u64>,
 }
 
 /// Whether `value`, recorded by an earlier run, is still an answer its agent could give:
@@ -348,20 +345,9 @@ pub(super) fn still_fits(fits: &Fits<'_>, value: Option<&Value>) -> bool {
         (_, None) => false,
         (shape, Some(value)) => {
             check_answer(shape, value, fits.max_items).is_ok()
-                && within_bounds(Some(value), fits.summary, fits.element_max).is_ok()
+                && within_summary(Some(value), fits.summary).is_ok()
         }
     }
-}
-
-/// A structured answer within what the checker counted it at: its agent's `summary`
-/// budget and, for `-> list<text max N>`, N tokens per text.
-fn within_bounds(
-    value: Option<&Value>,
-    summary: u64,
-    element_max: Option<u64>,
-) -> Result<(), String> {
-    within_summary(value, summary)?;
-    within_element_max(value, element_max)
 }
 
 /// A structured answer, refused when it is larger than the `summary` budget it is
@@ -375,23 +361,6 @@ fn within_summary(value: Option<&Value>, summary: u64) -> Result<(), String> {
             return Err(format!(
                 "the answer is {tokens} tokens with the fences its strings enter a prompt in, more than the agent's `summary {summary}`; answer more briefly"
             ));
-        }
-    }
-    Ok(())
-}
-
-/// A list answer whose texts must each fit `max` tokens (`-> list<text max N>`): the
-/// checker counted each at that size.
-fn within_element_max(value: Option<&Value>, max: Option<u64>) -> Result<(), String> {
-    if let (Some(max), Some(Value::Array(items))) = (max, value) {
-        for (i, item) in items.iter().enumerate() {
-            let bytes = item.as_str().map_or(0, str::len);
-            let limit = max.saturating_mul(4);
-            if bytes as u64 > limit {
-                return Err(format!(
-                    "the answer's element {i} is {bytes} bytes, more than the {limit} (`list<text max {max}>`, 4 bytes a token) the agent returns; answer each more briefly"
-                ));
-            }
         }
     }
     Ok(())
@@ -418,9 +387,20 @@ fn check_shape(shape: &Shape, value: &Value, at: &str) -> Result<(), String> {
     let ok = match (shape, value) {
         (Shape::Text | Shape::Path | Shape::Duration | Shape::Result, Value::String(_)) => true,
         (Shape::Number, Value::Number(_)) | (Shape::Bool, Value::Bool(_)) => true,
-        (Shape::List(element), Value::Array(items)) => {
+        (Shape::List { element, text_max }, Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                check_shape(element, item, &format!("{at}[{i}]"))?;
+                let at = format!("{at}[{i}]");
+                check_shape(element, item, &at)?;
+                // `list<text max N>`: the checker counted each text at N tokens.
+                if let (Some(max), Value::String(text)) = (text_max, item) {
+                    let limit = max.saturating_mul(4);
+                    if text.len() as u64 > limit {
+                        return Err(format!(
+                            "{at} is {} bytes, more than the {limit} (`list<text max {max}>`, 4 bytes a token) its type allows; answer each more briefly",
+                            text.len()
+                        ));
+                    }
+                }
             }
             true
         }
@@ -476,7 +456,7 @@ fn describe(shape: &Shape) -> String {
         Shape::Duration => "a duration string".to_string(),
         Shape::Number => "a number".to_string(),
         Shape::Bool => "true or false".to_string(),
-        Shape::List(element) => format!("a list of {}", describe(element)),
+        Shape::List { element, .. } => format!("a list of {}", describe(element)),
         Shape::Record(fields) => format!(
             "an object with {}",
             crate::diagnostics::backticked(fields.iter().map(|(n, _)| n))
@@ -593,20 +573,40 @@ mod tests {
     /// its shape, its summary budget (with fences) and its texts' bound.
     #[test]
     fn a_recorded_answer_is_reused_only_within_its_bounds() {
-        let shape = Shape::List(Box::new(Shape::Text));
-        let fits = |summary, element_max| Fits {
-            shape: &shape,
-            max_items: None,
-            summary,
-            element_max,
+        let list = |text_max| Shape::List {
+            element: Box::new(Shape::Text),
+            text_max,
         };
-        let answer = serde_json::json!(["twenty bytes of text", "ok"]);
-        assert!(still_fits(&fits(100, None), Some(&answer)));
-        assert!(still_fits(&fits(100, Some(5)), Some(&answer)));
-        assert!(!still_fits(&fits(100, Some(4)), Some(&answer)));
+        let fits = |shape, summary| {
+            let fits = Fits {
+                shape: &shape,
+                max_items: None,
+                summary,
+            };
+            still_fits(
+                &fits,
+                Some(&serde_json::json!(["twenty bytes of text", "ok"])),
+            )
+        };
+        assert!(fits(list(None), 100));
+        assert!(fits(list(Some(5)), 100));
+        assert!(!fits(list(Some(4)), 100));
         // 29 bytes of JSON and two fences of 23: 75 bytes, 19 tokens.
-        assert!(still_fits(&fits(19, None), Some(&answer)));
-        assert!(!still_fits(&fits(18, None), Some(&answer)));
+        assert!(fits(list(None), 19));
+        assert!(!fits(list(None), 18));
+        // A bounded list inside a record is held to its bound too.
+        let record = |text_max| Shape::Record(vec![("steps".to_string(), list(text_max))]);
+        let answer = serde_json::json!({ "steps": ["twenty bytes of text"] });
+        let fits = |shape| {
+            let fits = Fits {
+                shape: &shape,
+                max_items: None,
+                summary: 100,
+            };
+            still_fits(&fits, Some(&answer))
+        };
+        assert!(fits(record(Some(5))));
+        assert!(!fits(record(Some(4))));
     }
 
     #[test]
@@ -653,7 +653,7 @@ mod tests {
 
     #[test]
     fn structured_answers_are_checked_against_their_shape() {
-        let shape = Shape::List(Box::new(Shape::Record(vec![("claim".into(), Shape::Text)])));
+        let shape = Shape::list(Shape::Record(vec![("claim".into(), Shape::Text)]));
         let good = Response {
             text: "```json\n[{\"claim\": \"a\"}]\n```".into(),
             ..Response::default()

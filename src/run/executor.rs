@@ -113,8 +113,6 @@ struct AgentSpec {
     summary: u64,
     /// Its `context`, which no prompt it is sent may pass.
     context: Option<u64>,
-    /// For `-> list<text max N>`: N.
-    element_max: Option<u64>,
 }
 
 pub(super) struct Executor<'o> {
@@ -513,7 +511,6 @@ impl<'o> Executor<'o> {
                     shape: &spec.shape,
                     max_items,
                     summary: spec.summary,
-                    element_max: spec.element_max,
                 };
                 if !call::still_fits(&fits, previous.value.as_ref()) {
                     return None;
@@ -592,7 +589,6 @@ impl<'o> Executor<'o> {
                 tools: spec.tools.clone(),
                 shape: spec.shape.clone(),
                 max_items,
-                max_element_tokens: spec.element_max,
                 summary: Some(spec.summary),
                 attempt: 1,
             };
@@ -648,7 +644,6 @@ impl<'o> Executor<'o> {
                 .and_then(|info| info.summary)
                 .unwrap_or(crate::check::budget::DEFAULT_SUMMARY),
             context: outcome.agents.get(&item).and_then(|info| info.context),
-            element_max: agent.answer_element_max(),
         });
         self.specs.insert(item, spec.clone());
         Some(spec)

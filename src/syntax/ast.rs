@@ -94,6 +94,15 @@ impl TypeExpr {
         }
     }
 
+    /// For `list<text max N>`: N, the tokens each text may have (a model is told it, and
+    /// the run holds its answers to it).
+    pub fn text_element_max(&self) -> Option<u64> {
+        match self {
+            TypeExpr::List(element, _, _) if element.is_text() => self.element_max(),
+            _ => None,
+        }
+    }
+
     /// Whether it is `text`.
     fn is_text(&self) -> bool {
         matches!(self, TypeExpr::Named(name) if name.name == "text")
@@ -130,12 +139,7 @@ impl Agent {
 
     /// The tokens each text of its answer may have, when it returns `list<text max N>`.
     pub fn answer_element_max(&self) -> Option<u64> {
-        match &self.returns {
-            Some(returns @ TypeExpr::List(element, _, _)) if element.is_text() => {
-                returns.element_max()
-            }
-            _ => None,
-        }
+        self.returns.as_ref().and_then(TypeExpr::text_element_max)
     }
 }
 

@@ -742,7 +742,6 @@ mod tests {
             tools: Vec::new(),
             shape: super::super::Shape::Result,
             max_items: None,
-            max_element_tokens: None,
             summary: None,
             attempt: 1,
         };

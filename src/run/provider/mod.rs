@@ -35,8 +35,6 @@ pub struct Request {
     pub shape: Shape,
     /// The most elements a list answer may have: the `max` of the `for` it feeds.
     pub max_items: Option<usize>,
-    /// The most tokens each text of a list answer may have (`-> list<text max N>`).
-    pub max_element_tokens: Option<u64>,
     /// The agent's `summary` budget: a structured answer must fit it whole, measured
     /// as it enters a prompt (`check::budget::answer_tokens`).
     pub summary: Option<u64>,

@@ -16,9 +16,5 @@ pub fn prompt_with_instructions(request: &Request) -> String {
 
 /// What [`prompt_with_instructions`] adds after the prompt: nothing for a `result`.
 pub fn instructions(request: &Request) -> String {
-    crate::check::shape::instructions(
-        &request.shape,
-        request.max_items,
-        request.max_element_tokens,
-    )
+    crate::check::shape::instructions(&request.shape, request.max_items)
 }

@@ -38,15 +38,14 @@ impl Sim {
             Shape::Result => None,
             shape => {
                 let make = |list_len: usize| {
-                    let value = self.value(
+                    self.value(
                         shape,
                         &request.agent,
                         &tag,
                         0,
                         request.max_items.unwrap_or(usize::MAX),
                         list_len,
-                    );
-                    within_element_tokens(value, request.max_element_tokens)
+                    )
                 };
                 Some(match request.summary {
                     Some(summary) => self.within_summary(&make, summary),
@@ -133,9 +132,12 @@ impl Sim {
             Shape::Number => Value::from(index as u64 + 1),
             Shape::Bool => Value::Bool(index.is_multiple_of(2)),
             Shape::Duration => Value::String(format!("{}s", index + 1)),
-            Shape::List(element) => Value::Array(
+            Shape::List { element, text_max } => Value::Array(
                 (0..list_len.min(max_items))
-                    .map(|i| self.value(element, agent, tag, i, usize::MAX, list_len))
+                    .map(|i| {
+                        let item = self.value(element, agent, tag, i, usize::MAX, list_len);
+                        within_tokens(item, *text_max)
+                    })
                     .collect(),
             ),
             Shape::Record(fields) => Value::Object(
@@ -153,31 +155,22 @@ impl Sim {
     }
 }
 
-/// The texts of a list answer cut to `max` tokens each (4 bytes a token), as the run
-/// holds a `list<text max N>` answer to.
-fn within_element_tokens(value: serde_json::Value, max: Option<u64>) -> serde_json::Value {
-    use serde_json::Value;
-    let (max, items) = match (max, value) {
-        (Some(max), Value::Array(items)) => (max, items),
-        (_, value) => return value,
-    };
-    let limit = usize::try_from(max.saturating_mul(4)).unwrap_or(usize::MAX);
-    Value::Array(
-        items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(mut text) if text.len() > limit => {
-                    let mut end = limit;
-                    while !text.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    text.truncate(end);
-                    Value::String(text)
+/// A text cut to `max` tokens (4 bytes a token), as the run holds each text of a
+/// `list<text max N>` to.
+fn within_tokens(value: serde_json::Value, max: Option<u64>) -> serde_json::Value {
+    match (value, max) {
+        (serde_json::Value::String(mut text), Some(max)) => {
+            let mut end = usize::try_from(max.saturating_mul(4)).unwrap_or(usize::MAX);
+            if end < text.len() {
+                while !text.is_char_boundary(end) {
+                    end -= 1;
                 }
-                other => other,
-            })
-            .collect(),
-    )
+                text.truncate(end);
+            }
+            serde_json::Value::String(text)
+        }
+        (value, _) => value,
+    }
 }
 
 /// Halves every text in `value` (at a character boundary); `false` if all are empty.
@@ -232,7 +225,6 @@ mod tests {
             tools: Vec::new(),
             shape: Shape::Result,
             max_items: None,
-            max_element_tokens: None,
             summary: None,
             attempt: 1,
         };
@@ -258,7 +250,7 @@ mod tests {
     fn structured_answers_fit_the_summary_budget() {
         let item = Shape::Record(vec![
             ("name".to_string(), Shape::Text),
-            ("tags".to_string(), Shape::List(Box::new(Shape::Text))),
+            ("tags".to_string(), Shape::list(Shape::Text)),
         ]);
         let request = |summary| Request {
             node: "w/lister".to_string(),
@@ -267,9 +259,8 @@ mod tests {
             system: None,
             prompt: "List go".to_string(),
             tools: Vec::new(),
-            shape: Shape::List(Box::new(item.clone())),
+            shape: Shape::list(item.clone()),
             max_items: None,
-            max_element_tokens: None,
             summary: Some(summary),
             attempt: 1,
         };
@@ -294,7 +285,7 @@ mod tests {
     fn nested_lists_fit_without_being_made_whole() {
         let item = Shape::Record(vec![
             ("name".to_string(), Shape::Text),
-            ("tags".to_string(), Shape::List(Box::new(Shape::Text))),
+            ("tags".to_string(), Shape::list(Shape::Text)),
         ]);
         let request = Request {
             node: "n/nested".to_string(),
@@ -303,9 +294,8 @@ mod tests {
             system: None,
             prompt: "Do x".to_string(),
             tools: Vec::new(),
-            shape: Shape::List(Box::new(item)),
+            shape: Shape::list(item),
             max_items: None,
-            max_element_tokens: None,
             summary: Some(300),
             attempt: 1,
         };
