@@ -328,16 +328,25 @@ workflow main() -> result {{
     assert_eq!(codes(&check(&text(&"x".repeat(40)))), vec![]);
 }
 
-/// `exec([])` names no program: refused at check time (it failed only at run time).
+/// An argv that is always empty names no program: refused at check time (it failed
+/// only at run time), written `[]` or computed (`[] + []`).
 #[test]
 fn an_exec_without_a_program_is_refused() {
     let text = |argv: &str| format!("workflow w() -> result {{\n  return exec({argv})\n}}\n");
-    let outcome = check(&text("[]"));
-    assert_eq!(
-        messages(&outcome, Code::E026),
-        vec!["`exec([])` names no program to run"]
-    );
-    assert_eq!(codes(&check(&text(r#"["ls"]"#))), vec![]);
+    for empty in ["[]", "[] + []", "if true { [] } else { [] }"] {
+        assert_eq!(
+            messages(&check(&text(empty)), Code::E026),
+            vec!["`exec` is handed an empty argv: it names no program to run"],
+            "{empty}"
+        );
+    }
+    for program in [
+        r#"["ls"]"#,
+        r#"[] + ["ls"]"#,
+        r#"if true { [] } else { ["ls"] }"#,
+    ] {
+        assert_eq!(codes(&check(&text(program))), vec![], "{program}");
+    }
 }
 
 /// A `summary` too small for the smallest answer of the agent's type is refused: every

@@ -1670,14 +1670,13 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 ));
             }
         }
-        // A literal empty argv names no program: it passed check and failed the run.
-        if let (true, Some(ExprKind::List(items))) =
-            (name == "exec", call.args.first().map(|a| &a.value.kind))
-        {
-            if items.is_empty() {
+        // An argv that is always empty (`[]`, `[] + []`) names no program: it passed check
+        // and failed the run.
+        if let (true, Some((_, argv))) = (name == "exec", values.first()) {
+            if argv.ty.is_list() && argv.len == Some(0) {
                 self.emit(diagnostics::invalid_call(
                     call.args_span,
-                    "`exec([])` names no program to run".to_string(),
+                    "`exec` is handed an empty argv: it names no program to run".to_string(),
                     "give the program and its arguments: `exec([\"cargo\", \"test\"])`".to_string(),
                 ));
             }
