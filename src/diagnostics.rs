@@ -116,8 +116,8 @@ codes! {
         "The file took more parsing steps than its size allows (about 20 per byte). The grammar\nis linear on well-formed input, so this points at pathological input.";
     E033 Error "value over its bound"
         "A constant is larger than the bound declared for it: a parameter's default longer\nthan the parameter's `max` (in tokens for text, in elements for a list), an element of\na default list over `list<T max N>`, or a literal list with more elements than the\n`for ... max N` that iterates it. Budgets are proven from the bounds, so a value past\none would make the proof wrong. Shorten the value, or raise the bound.";
-    E034 Error "recursion through a model's list"
-        "A recursive call inside a `for` over a model's answer can never be planned: `pai plan`\nplans the body of such a `for` once, as a template, so the recursion unfolds past any\n`depth` before the run could see an empty list. Recurse over what the plan can see\n(folders with `dirs` and `files`, a literal list, an argument), or decompose a model's\nanswer one fixed level per workflow. A recursive call inside an `if` whose condition the\nplan decides (no agent's answer, result or file in it) is not reported: it may end the\nrecursion when the plan is made.";
+    E034 Error "recursion the plan cannot end"
+        "`pai plan` unfolds every recursive call before the run, to `depth` at most, so a\nrecursion must end on something the plan can see. It cannot end inside a `for` over a\nmodel's answer (the plan plans that body once, as a template, so the recursion unfolds\npast any `depth` before the run could see an empty list), nor when the call hands a\nmodel's answer to the list parameter its `for` walks (every level below walks a list\nonly the run knows), nor when a workflow calls itself directly with neither an `if`\nnor a `for` over `dirs`/`files` around the call (nothing changes from one level to the\nnext: an `if` on an agent's answer does not count, since the plan takes both branches).\nRecurse over folders with `dirs` and `files`, which end where the directory tree does,\nor inside an `if` whose condition the plan decides (no agent's answer, result or file\nin it, such as `if deeper { ... }` with `deeper: false` handed down), or decompose a\nmodel's answer one fixed level per workflow.";
     W001 Warning "unused parameter"
         "A parameter of an agent is never named in its templates, or a parameter of a workflow\nis never referenced in its body. Remove it, or use it.";
     W002 Warning "unused binding"
@@ -649,6 +649,39 @@ pub fn recursion_through_model_list(span: Span, name: &str, list: Span) -> Diagn
     )
     .related(list, "a list only the run knows")
     .help("recurse over what the plan can see (`dirs`, `files`, a literal list, an argument), or give each level of a model's decomposition its own workflow")
+}
+
+/// E034 one level removed: the `for` walks a parameter, and the recursive call hands
+/// that parameter a model's answer, so every level below walks a list only the run
+/// knows.
+pub fn recursion_through_model_list_argument(
+    span: Span,
+    name: &str,
+    param: &str,
+    list: Span,
+    argument: Span,
+) -> Diagnostic {
+    Diagnostic::new(
+        Code::E034,
+        span,
+        format!("workflow `{name}` recurses inside a `for` over `{param}` and hands it a model's answer, which `pai plan` unfolds past any `depth`"),
+        "this call recurses",
+    )
+    .related(list, "the next level walks this list")
+    .related(argument, "a list only the run knows")
+    .help("recurse over what the plan can see (`dirs`, `files`, a literal list, an argument), or give each level of a model's decomposition its own workflow")
+}
+
+/// E034 in general: a recursive call that no `if` the plan decides and no `for` over
+/// the file system can end.
+pub fn recursion_without_end(span: Span, name: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::E034,
+        span,
+        format!("workflow `{name}` recurses with nothing the plan can see to end it, so `pai plan` unfolds it past any `depth`"),
+        "this call recurses",
+    )
+    .help("recurse inside an `if` on an argument (`if deeper { ... }`), or in a `for` over `dirs(...)` or `files(...)`, which ends where the directory tree does")
 }
 
 pub fn skill_cycle(span: Span, path: &str) -> Diagnostic {

@@ -303,6 +303,102 @@ workflow rec(task: text max 100, deeper: bool, dir: path) -> result
     );
 }
 
+/// E034 one level removed: the `for` walks a list parameter, and the recursive call
+/// hands that parameter a model's answer, so every level below walks a list only the
+/// run knows (this checked clean, and the plan unfolded it past its `depth`).
+#[test]
+fn recursion_that_hands_a_walked_parameter_a_models_list_is_refused() {
+    let text = |body: &str| {
+        format!(
+            r#"
+agent split(task: text max 20) -> list<text max 10> {{
+  context 8k
+  summary 40 tokens
+  prompt "Split {{{{task}}}}"
+}}
+agent fold(parts: list<result>) -> result {{
+  context 8k
+  summary 10 tokens
+  prompt "{{{{#each parts}}}}{{{{this.summary}}}}{{{{/each}}}}"
+}}
+workflow walk(items: list<text max 20> max 4, deeper: bool) -> result
+  depth 3
+{{
+  return fold(parts: {body})
+}}
+workflow main(task: text max 20) -> result {{
+  return walk(items: split(task: task), deeper: true)
+}}
+"#
+        )
+    };
+    let codes_of = |body: &str| codes(&check(&text(body)));
+    assert_eq!(
+        codes_of("for i in items { walk(items: split(task: i), deeper: deeper) }"),
+        vec![Code::E034]
+    );
+    // A decided `if` may end it.
+    assert_eq!(
+        codes_of("for i in items { if deeper { walk(items: split(task: i), deeper: false) } else { fold(parts: []) } }"),
+        vec![]
+    );
+    // Handing on a list the plan sees is planned level by level.
+    assert_eq!(
+        codes_of("for i in items { if deeper { walk(items: items, deeper: false) } else { fold(parts: []) } }"),
+        vec![]
+    );
+}
+
+/// A workflow that calls itself with nothing the plan evaluates changing (no decided
+/// `if`, no `for` over the file system) unfolds past its `depth` in `pai plan`: E034
+/// (these checked clean and could never be planned).
+#[test]
+fn recursion_that_nothing_the_plan_sees_can_end_is_refused() {
+    let text = |body: &str| {
+        format!(
+            r#"
+agent judge(q: text max 5) -> bool {{
+  context 1k
+  summary 20 tokens
+  prompt "{{{{q}}}}"
+}}
+agent leaf(q: text max 5) -> result {{
+  context 1k
+  summary 20 tokens
+  prompt "{{{{q}}}}"
+}}
+agent fold(parts: list<result>) -> result {{
+  context 8k
+  summary 20 tokens
+  prompt "{{{{#each parts}}}}{{{{this.summary}}}}{{{{/each}}}}"
+}}
+workflow r(q: text max 5, deeper: bool, dir: path) -> result depth 3 {{
+  return {body}
+}}
+workflow main(dir: path) -> result {{
+  return r(q: "x", deeper: true, dir: dir)
+}}
+"#
+        )
+    };
+    let e034 = |body: &str| codes(&check(&text(body))).contains(&Code::E034);
+    for endless in [
+        "r(q: q, deeper: deeper, dir: dir)",
+        "if judge(q: q) { r(q: q, deeper: deeper, dir: dir) } else { leaf(q: q) }",
+        r#"fold(parts: for x in ["a", "b"] { r(q: x, deeper: deeper, dir: dir) })"#,
+    ] {
+        assert!(e034(endless), "{endless}");
+    }
+    for ending in [
+        "if deeper { r(q: q, deeper: false, dir: dir) } else { leaf(q: q) }",
+        "fold(parts: for d in dirs(dir) max 4 { r(q: q, deeper: deeper, dir: d) })",
+        "fold(parts: for d in dirs(dir) + files(dir) max 4 { r(q: q, deeper: deeper, dir: d) })",
+        "leaf(q: q)",
+    ] {
+        assert!(!e034(ending), "{ending}");
+    }
+}
+
 /// An agent's parameter `max` holds its arguments as a workflow's does (it was only
 /// read for workflows).
 #[test]

@@ -52,6 +52,9 @@ pub struct Value {
     pub outputs: Vec<Span>,
     /// Whether it is a text literal (which may stand for a path).
     pub literal_text: bool,
+    /// Whether it lists the file system (`dirs`, `files`): a recursion over it ends
+    /// where the directory tree does.
+    pub listing: bool,
 }
 
 impl Value {
@@ -68,6 +71,7 @@ impl Value {
             answer: false,
             outputs: Vec::new(),
             literal_text: false,
+            listing: false,
         }
     }
 
@@ -204,6 +208,12 @@ struct Analysis<'c, 'p> {
     item: ItemRef,
     /// Inside the body of a `for` over a model's answer (its list).
     model_for: Option<Span>,
+    /// Inside the body of a `for` over a list parameter of the workflow analysed (its
+    /// name and the list): a recursive call that hands it a model's answer is E034.
+    param_for: Option<(&'p str, Span)>,
+    /// Inside how many `for`s over `dirs` or `files`, where a recursion ends with the
+    /// directory tree.
+    listing_fors: usize,
     /// Inside how many `if`s whose condition the plan can decide, which may end a
     /// recursion there (E034 is not reported inside one).
     decided_ifs: usize,
@@ -242,6 +252,8 @@ impl<'p> Checker<'p> {
             share,
             item,
             model_for: None,
+            param_for: None,
+            listing_fors: 0,
             decided_ifs: 0,
             module: item.module,
             rules,
@@ -914,6 +926,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 value.reads = l.reads + r.reads;
                 value.results = l.results + r.results;
                 value.answer = l.answer || r.answer;
+                value.listing = l.listing || r.listing;
                 value.outputs = [l.outputs, r.outputs].concat();
                 value
             }
@@ -1051,14 +1064,22 @@ impl<'c, 'p> Analysis<'c, 'p> {
             var_value.elem = Some(var_value.bound.element());
             var_value.len = iter.elem_len;
         }
-        let outer = self.model_for;
+        let outer = (self.model_for, self.param_for);
         if iter.answer {
             self.model_for = Some(f.iter.span);
         }
+        if let ExprKind::Ref(ident) = &f.iter.kind {
+            let local = self.frames.iter().any(|frame| frame.defines(&ident.name));
+            if !local && self.params.iter().any(|p| p.name == ident.name) {
+                self.param_for = Some((ident.name.as_str(), f.iter.span));
+            }
+        }
+        self.listing_fors += usize::from(iter.listing);
         self.push_frame(&f.body.lets, Some((&f.var, var_value)));
         let body = self.expr(&f.body.value);
         self.pop_frame();
-        self.model_for = outer;
+        self.listing_fors -= usize::from(iter.listing);
+        (self.model_for, self.param_for) = outer;
 
         let times = count.unwrap_or(1);
         let mut bound = body.bound.clone().times(times);
@@ -1138,6 +1159,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
             .map(|(a, b)| a.max(b));
         value.reads = then.reads.max(otherwise.reads);
         value.results = then.results.max(otherwise.results);
+        value.listing = then.listing || otherwise.listing;
         value.answer = then.answer || otherwise.answer;
         value.outputs = [then.outputs, otherwise.outputs].concat();
         value
@@ -1426,6 +1448,32 @@ impl<'c, 'p> Analysis<'c, 'p> {
                     list,
                 ));
             }
+        } else if target == self.item && self.decided_ifs == 0 && self.listing_fors == 0 {
+            // The next level's `for` walks what this call hands it: a model's answer.
+            let handed = self.param_for.and_then(|(param, list)| {
+                let (_, value) = args.iter().find(|(name, _)| name == param)?;
+                value.answer.then_some((param, list))
+            });
+            if let Some((param, list)) = handed {
+                let argument = call
+                    .args
+                    .iter()
+                    .find(|arg| arg.name.as_ref().is_some_and(|n| n.name == param))
+                    .map_or(call.callee.span, |arg| arg.value.span);
+                self.emit(diagnostics::recursion_through_model_list_argument(
+                    call.callee.span,
+                    &workflow.name.name,
+                    param,
+                    list,
+                    argument,
+                ));
+            } else {
+                // Nothing the plan evaluates changes from one level to the next.
+                self.emit(diagnostics::recursion_without_end(
+                    call.callee.span,
+                    &workflow.name.name,
+                ));
+            }
         }
         // What the callee reads and hands on stays inside it: its own calls are checked
         // in its own body.
@@ -1709,6 +1757,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
                 );
                 value.bound.unproven = Some(span);
                 value.elem = Some(Bound::of(budget::PATH_TOKENS));
+                value.listing = true;
                 value
             }
             "read" => {
