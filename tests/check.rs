@@ -399,6 +399,59 @@ workflow main(dir: path) -> result {{
     }
 }
 
+/// A recursive call returns what the workflow's body returns, not a guess from the
+/// default summary: `rec(top: false)` is `big`'s result (1,000 + 30 tokens), and a list
+/// returned by recursion is as long as the body makes it (both checked clean at 230).
+#[test]
+fn a_recursive_call_is_counted_at_what_the_body_returns() {
+    let result = |context: u64| {
+        format!(
+            r#"
+agent big(t: text max 5) -> result {{
+  context 1k
+  summary 1000 tokens
+  prompt "{{{{t}}}}"
+}}
+agent syn(child: result) -> result {{
+  context {context}
+  summary 10 tokens
+  prompt "{{{{child.summary}}}}"
+}}
+workflow rec(top: bool) -> result depth 2 {{
+  return if top {{ syn(child: rec(top: false)) }} else {{ big(t: "x") }}
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&result(1_030))), vec![]);
+    assert_eq!(codes(&check(&result(1_029))), vec![Code::E017]);
+    let list = |context: u64| {
+        format!(
+            r#"
+agent leaf(t: text max 5) -> result {{
+  context 1k
+  summary 20 tokens
+  prompt "{{{{t}}}}"
+}}
+agent syn(children: list<result>) -> result {{
+  context {context}
+  summary 20 tokens
+  prompt "{{{{#each children}}}}{{{{this.summary}}}}{{{{/each}}}}"
+}}
+workflow rec(xs: list<text max 5> max 8, top: bool) -> list<result> depth 2 {{
+  return if top {{
+    for x in xs max 8 {{ syn(children: rec(xs: xs, top: false)) }}
+  }} else {{
+    for x in xs max 8 {{ leaf(t: x) }}
+  }}
+}}
+"#
+        )
+    };
+    assert_eq!(codes(&check(&list(400))), vec![]);
+    assert_eq!(codes(&check(&list(399))), vec![Code::E017]);
+}
+
 /// An agent's parameter `max` holds its arguments as a workflow's does (it was only
 /// read for workflows).
 #[test]

@@ -100,6 +100,27 @@ impl Value {
     /// The value of an agent's answer: its summary budget, and what a `result` adds
     /// around it (its fence and other fields). A structured answer's own fences are in
     /// its budget, but one that failed enters a prompt as a `result` all the same.
+    /// Whether this value, taken as what a recursive call returns, is at least as
+    /// large as `found`, what the body returned with it.
+    fn covers(&self, found: &Value) -> bool {
+        let elem = |value: &Value| value.elem.as_ref().map_or(0, Bound::total);
+        found.bound.total() <= self.bound.total() && elem(found) <= elem(self)
+    }
+
+    /// `found`, grown to cover this value as well: the next pass's guess.
+    fn widened(&self, mut found: Value) -> Value {
+        found.bound = found.bound.max(self.bound.clone());
+        found.elem = match (found.elem.take(), &self.elem) {
+            (Some(a), Some(b)) => Some(a.max(b.clone())),
+            (a, b) => a.or_else(|| b.clone()),
+        };
+        found.len_bound = match (found.len_bound, self.len_bound) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        found
+    }
+
     fn answer(ty: Type, summary: u64) -> Value {
         let structured = ty != Type::Result;
         let bound = Bound::of(summary.saturating_add(budget::RESULT_OVERHEAD));
@@ -119,7 +140,8 @@ impl Value {
 /// Where a workflow's analysis stands.
 #[derive(Debug)]
 pub enum WorkflowState {
-    InProgress,
+    /// Under analysis: what a call of it met meanwhile (a recursion) is taken to return.
+    InProgress(Box<Value>),
     Done(Box<Value>),
 }
 
@@ -193,6 +215,38 @@ pub(super) struct Share {
     warned_no_context: HashSet<(ItemRef, ModuleId)>,
     /// Workflows whose analysis is under way, one inside the other.
     nested: usize,
+    /// The workflows whose states were set, and the W010s recorded, in order: what a
+    /// pass over a recursive body that is done again takes back ([`Mark`]).
+    analysed: Vec<ItemRef>,
+    warned: Vec<(ItemRef, ModuleId)>,
+}
+
+/// How far a [`Share`] had got, so that what one pass found can be taken back.
+struct Mark {
+    diagnostics: usize,
+    analysed: usize,
+    warned: usize,
+}
+
+impl Share {
+    fn mark(&self) -> Mark {
+        Mark {
+            diagnostics: self.findings.diagnostics.len(),
+            analysed: self.analysed.len(),
+            warned: self.warned.len(),
+        }
+    }
+
+    /// Forgets what was found, analysed and warned about since `mark`.
+    fn take_back(&mut self, mark: &Mark) {
+        self.findings.diagnostics.truncate(mark.diagnostics);
+        for item in self.analysed.drain(mark.analysed..) {
+            self.states.remove(&item);
+        }
+        for warned in self.warned.drain(mark.warned..) {
+            self.warned_no_context.remove(&warned);
+        }
+    }
 }
 
 /// How many workflows of one cycle may be analysed one inside the other (each call of
@@ -232,8 +286,9 @@ impl<'p> Checker<'p> {
             .get(&item)
             .or_else(|| self.workflows.get(&item))
         {
-            Some(WorkflowState::Done(value)) => return (**value).clone(),
-            Some(WorkflowState::InProgress) => return self.recursive_value(item),
+            Some(WorkflowState::Done(value) | WorkflowState::InProgress(value)) => {
+                return (**value).clone()
+            }
             None if share.nested >= MAX_NESTED_ANALYSES => return self.recursive_value(item),
             None => {}
         }
@@ -241,7 +296,39 @@ impl<'p> Checker<'p> {
         let Item::Workflow(workflow) = &program.module(item.module).ast.items[item.index] else {
             return Value::unknown();
         };
-        share.states.insert(item, WorkflowState::InProgress);
+        // A recursive call is first taken to return what `recursive_value` guesses. Where
+        // the body returns more, it is analysed again with that, each pass one level
+        // deeper, until the guess holds or the passes reach its `depth`: the plan unfolds
+        // no more levels than that.
+        let levels = (workflow.depth.first())
+            .and_then(|depth| depth.as_count())
+            .map_or(1, |depth| depth.clamp(1, 256));
+        let mut assumed = self.recursive_value(item);
+        let mut pass = 1;
+        let mut value = loop {
+            let mark = share.mark();
+            share.analysed.push(item);
+            share
+                .states
+                .insert(item, WorkflowState::InProgress(Box::new(assumed.clone())));
+            let value = self.analyse_body(share, item, workflow);
+            if pass >= levels || assumed.covers(&value) {
+                break value;
+            }
+            share.take_back(&mark);
+            assumed = assumed.widened(value);
+            pass += 1;
+        };
+        value.reads = 0;
+        value.outputs.clear();
+        share
+            .states
+            .insert(item, WorkflowState::Done(Box::new(value.clone())));
+        value
+    }
+
+    /// One pass of analysis over `workflow`'s body.
+    fn analyse_body(&self, share: &mut Share, item: ItemRef, workflow: &'p ast::Workflow) -> Value {
         let rules = self
             .governed
             .get(&item)
@@ -261,18 +348,14 @@ impl<'p> Checker<'p> {
             frames: Vec::new(),
         };
         analysis.share.nested += 1;
-        let mut value = analysis.workflow(workflow);
+        let value = analysis.workflow(workflow);
         analysis.share.nested -= 1;
-        value.reads = 0;
-        value.outputs.clear();
-        share
-            .states
-            .insert(item, WorkflowState::Done(Box::new(value.clone())));
         value
     }
 
-    /// The value of a workflow met again while its own body is being analysed: its
-    /// declared type, bounded by the summary of the agent its `return` calls.
+    /// The value of a workflow met again while its own body is being analysed, at
+    /// first: its declared type, bounded by the summary of the agent its `return` calls
+    /// (the analysis tries again with more where the body returns more).
     fn recursive_value(&self, item: ItemRef) -> Value {
         let program = self.program;
         let Item::Workflow(workflow) = &program.module(item.module).ast.items[item.index] else {
@@ -1554,6 +1637,7 @@ impl<'c, 'p> Analysis<'c, 'p> {
         chain.push(Bound::of(info.schema_tokens), "answer schema");
         let Some(context) = info.context else {
             if !info.context_written && self.share.warned_no_context.insert((target, self.module)) {
+                self.share.warned.push((target, self.module));
                 let mut diagnostic = diagnostics::no_context(span, &info.name, info.span);
                 if let Some(related) = diagnostic.related.first_mut() {
                     related.file = Some(agent_file);
