@@ -1674,6 +1674,28 @@ fn a_text_over_its_record_list_bound_is_refused() {
     assert_eq!(simulated.status.code(), Some(0), "{}", stderr(&simulated));
 }
 
+/// `--resume` reuses a complete `exec` step as it reuses a complete agent: its effects
+/// happen once (a deploy ran twice), and the agents after it are not asked again.
+#[test]
+fn a_resume_does_not_run_a_complete_exec_step_again() {
+    let (runs, scratch, workflow) = runs_and_file(
+        "resume-exec",
+        "side.pai",
+        "agent note(x: result) -> result {\n  context 8k\n  summary 40 tokens\n  prompt \"Deployed: {{x.summary}}\"\n}\n\nworkflow side() -> result {\n  let d = exec([\"sh\", \"-c\", \"echo deploy >> deploys.log; date +%s%N\"])\n  return note(x: d)\n}\n",
+    );
+    let first = run_in(&runs, &workflow, &["--run-id", "r1"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let resumed = pai(&["run", "--resume", "r1", "--runs-dir", runs.path(), "-q"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("0 calls made (1 reused)"),
+        "{}",
+        stderr(&resumed)
+    );
+    let log = std::fs::read_to_string(scratch.join("deploys.log")).expect("the step ran");
+    assert_eq!(log.lines().count(), 1, "{log}");
+}
+
 /// A record answer with a field its type does not declare is refused: templates that
 /// walk its fields would hand it on, past what the checker counted.
 #[test]

@@ -455,6 +455,23 @@ impl<'o> Executor<'o> {
                         return None;
                     }
                 };
+                // `--resume`: a step that completed with the same argv in the same
+                // directory is not run again (its effects happened once).
+                let mut parts = vec!["exec", dir.to_str().unwrap_or_default()];
+                parts.extend(argv.iter().map(String::as_str));
+                let hash = call::inputs_hash(&parts);
+                self.records.get_or_default(node).inputs_hash = Some(hash.clone());
+                if let Some((previous, output)) = self.reusable(&id, &hash) {
+                    self.records.get_or_default(node).reused = true;
+                    let result = CallResult {
+                        ok: true,
+                        text: output,
+                        attempts: previous.attempts,
+                        ..CallResult::default()
+                    };
+                    self.complete_call(node, result);
+                    return None;
+                }
                 let timeout = Duration::from_secs(600);
                 Some(Box::pin(async move {
                     Box::new(call::call_exec(argv, dir, timeout).await)
@@ -502,30 +519,16 @@ impl<'o> Executor<'o> {
                 }
             };
             self.records.get_or_default(node).inputs_hash = Some(prepared.hash.clone());
-            // A node is reused with its answer, or not at all: one whose `output.md`
-            // is gone runs again (an empty answer would change every prompt after it).
-            // So does one whose recorded answer no longer fits its agent's shape.
+            // One whose recorded answer no longer fits its agent's shape runs again.
             let max_items = self.list_limit(node);
-            let reusable = self.previous(&id, &prepared.hash).and_then(|previous| {
-                let fits = call::Fits {
-                    shape: &spec.shape,
-                    max_items,
-                    summary: spec.summary,
-                };
-                if !call::still_fits(&fits, previous.value.as_ref()) {
-                    return None;
-                }
-                let wrote_output = previous.outputs.iter().any(|o| o == "output.md");
-                let output = if wrote_output {
-                    crate::source::read_text(
-                        &manifest::node_dir(&self.run_dir, &id).join("output.md"),
-                    )
-                    .ok()?
-                } else {
-                    String::new()
-                };
-                Some((previous, output))
-            });
+            let fits = call::Fits {
+                shape: &spec.shape,
+                max_items,
+                summary: spec.summary,
+            };
+            let reusable = self
+                .reusable(&id, &prepared.hash)
+                .filter(|(previous, _)| call::still_fits(&fits, previous.value.as_ref()));
             if let Some((previous, output)) = reusable {
                 self.records.get_or_default(node).reused = true;
                 let result = CallResult {
@@ -686,6 +689,20 @@ impl<'o> Executor<'o> {
             .list_limits
             .get(&node)
             .and_then(|m| usize::try_from(*m).ok())
+    }
+
+    /// A complete node `id` of an earlier attempt of this run with the same inputs, and
+    /// its `output.md`: a node is reused with its output or not at all (one whose
+    /// `output.md` is gone runs again; an empty one would change every prompt after it).
+    fn reusable(&self, id: &str, hash: &str) -> Option<(Manifest, String)> {
+        let previous = self.previous(id, hash)?;
+        let output = if previous.outputs.iter().any(|o| o == "output.md") {
+            crate::source::read_text(&manifest::node_dir(&self.run_dir, id).join("output.md"))
+                .ok()?
+        } else {
+            String::new()
+        };
+        Some((previous, output))
     }
 
     /// A complete manifest of `id` from an earlier attempt of this run with the same
