@@ -326,6 +326,41 @@ fn max_cost_counts_what_the_provider_really_charged() {
     assert!((spent - 0.30).abs() < 1e-9, "{spent}");
 }
 
+/// A billed attempt that fails counts against `--max-cost` before the call is asked
+/// again: retries stop at the limit (six attempts spent 15 times the limit).
+#[test]
+fn retries_stop_at_the_run_limits() {
+    let scratch = Scratch::new("max-cost-retries");
+    // Every attempt is billed a million prompt tokens ($0.15 with gpt-4o-mini) and
+    // answers nothing.
+    let billed = serde_json::json!({
+        "choices": [],
+        "usage": { "prompt_tokens": 1_000_000, "completion_tokens": 0 },
+    })
+    .to_string();
+    let server = FakeServer::start(vec![Reply::json(billed)]);
+    let file = scratch.write(
+        "retry.pai",
+        &judge_workflow(&openai_provider(&server), "retries 5"),
+    );
+    let output = scratch.run(&file, &["--arg", "claim=b", "--max-cost", "0.2"], &[KEY]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(server.requests().len(), 2, "$0.30 spent after two");
+    let run: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(only_run(&scratch.runs()).join("run.yaml")).expect("run.yaml"),
+    )
+    .expect("parses");
+    assert_eq!(run["stopped"], "reached --max-cost $0.20");
+    let error = scratch.manifest("main/judge")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.ends_with("it was not asked again: the run reached --max-cost $0.20"),
+        "{error}"
+    );
+}
+
 #[test]
 fn an_answer_cut_at_the_token_limit_makes_the_node_partial() {
     let scratch = Scratch::new("openai-length");

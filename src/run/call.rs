@@ -30,6 +30,8 @@ pub struct CallResult {
     pub partial: Option<String>,
     /// The provider's conversation id.
     pub session: Option<String>,
+    /// The run limit that kept it from being asked again, when one did.
+    pub stopped: Option<String>,
 }
 
 impl CallResult {
@@ -188,6 +190,35 @@ pub struct Policy {
     pub backoff: Duration,
     /// The agent's `context`, which no prompt sent may pass.
     pub context: Option<u64>,
+    /// What the run's `--max-tokens` and `--max-cost` left when the call started: no
+    /// attempt is made once its earlier attempts have spent that.
+    pub left: Left,
+}
+
+/// What the run's limits left for one call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Left {
+    /// `--max-tokens` and the tokens it left.
+    pub tokens: Option<(u64, u64)>,
+    /// `--max-cost` and the dollars it left.
+    pub cost: Option<(f64, f64)>,
+}
+
+impl Left {
+    /// The limit `result`'s attempts have reached, if any.
+    fn reached(&self, result: &CallResult) -> Option<String> {
+        if let Some((max, left)) = self.tokens {
+            if result.tokens_in.saturating_add(result.tokens_out) >= left {
+                return Some(format!("reached --max-tokens {max}"));
+            }
+        }
+        if let Some((max, left)) = self.cost {
+            if result.cost_usd >= left {
+                return Some(format!("reached --max-cost {}", super::dollars(max)));
+            }
+        }
+        None
+    }
 }
 
 /// Calls the provider until it answers validly, retrying transient failures and
@@ -255,6 +286,10 @@ async fn call_agent_inner(
                             break;
                         }
                         malformed_retries -= 1;
+                        if let Some(reason) = policy.left.reached(&result) {
+                            result.stopped = Some(reason);
+                            break;
+                        }
                         // Asked again once only, so the prompt is still the original
                         // here: no copy of it is kept for every call, just in case.
                         request.prompt.push_str(&format!(
@@ -278,9 +313,16 @@ async fn call_agent_inner(
             break;
         }
         transient_retries -= 1;
+        if let Some(reason) = policy.left.reached(&result) {
+            result.stopped = Some(reason);
+            break;
+        }
         let wait = backoff(&policy, &request.node, attempt);
         // The provider's own `Retry-After` wins when it asks for longer.
         tokio::time::sleep(error.retry_after.map_or(wait, |asked| asked.max(wait))).await;
+    }
+    if let (Some(reason), Some(error)) = (&result.stopped, &mut result.error) {
+        error.push_str(&format!("; it was not asked again: the run {reason}"));
     }
     result
 }

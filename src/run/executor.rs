@@ -551,6 +551,11 @@ impl<'o> Executor<'o> {
             return None;
         }
         self.agents_started += 1;
+        let left = call::Left {
+            tokens: (self.options.max_tokens)
+                .map(|max| (max, max.saturating_sub(self.tokens_used))),
+            cost: (self.options.max_cost).map(|max| (max, (max - self.cost_used).max(0.0))),
+        };
         let max_items = self.list_limit(node);
         let backoff = self.options.backoff;
         // No manifest is written as a call starts: a node without one has not completed,
@@ -601,6 +606,7 @@ impl<'o> Executor<'o> {
                 summary: spec.summary,
                 backoff,
                 context: spec.context,
+                left,
             };
             // Boxed: the call's future (retries, the provider's request) is most of
             // the task's size, and a task's memory is reserved for its whole life, from
@@ -803,6 +809,9 @@ impl<'o> Executor<'o> {
             .tokens_used
             .saturating_add(call.tokens_in.saturating_add(call.tokens_out));
         self.cost_used += call.cost_usd;
+        if let Some(reason) = &call.stopped {
+            self.stopped.get_or_insert_with(|| reason.clone());
+        }
         let summary_source = match &call.value {
             Some(value) => value.to_string(),
             None if call.ok => call.text.clone(),
