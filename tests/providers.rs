@@ -326,6 +326,63 @@ fn max_cost_counts_what_the_provider_really_charged() {
     assert!((spent - 0.30).abs() < 1e-9, "{spent}");
 }
 
+/// A provider's key is kept out of what an `exec` step prints (its manifest, its
+/// output and the next prompt) whatever its variable is called: only variables named
+/// like credentials were redacted, and `LLM_GATEWAY_CRED` is not.
+#[test]
+fn a_declared_key_never_leaves_through_an_exec_step() {
+    let scratch = Scratch::new("key-in-exec");
+    let server = FakeServer::start(vec![Reply::json(openai_answer("ok", 10, 2))]);
+    let file = scratch.write(
+        "leak.pai",
+        &format!(
+            r#"provider gw {{
+  kind "openai"
+  url "{}/v1"
+  model "gpt-4o-mini"
+  key env("PAI_TEST_GATEWAY_CRED")
+}}
+
+agent a(e: result) -> result {{
+  provider gw
+  context 64k
+  summary 40 tokens
+  prompt "{{{{e.summary}}}}"
+}}
+
+workflow main() -> result {{
+  return a(e: exec(["printenv", "PAI_TEST_GATEWAY_CRED"]))
+}}
+"#,
+            server.url()
+        ),
+    );
+    let value = "gw-live-0123456789abcdef";
+    let output = scratch.run(&file, &[], &[("PAI_TEST_GATEWAY_CRED", value)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut files = vec![only_run(&scratch.runs())];
+    let mut read = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .expect("dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(!text.contains(value), "{}", path.display());
+            read += 1;
+        }
+    }
+    assert!(read > 3, "{read} files");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].json().to_string();
+    assert!(sent.contains("[redacted]"), "{sent}");
+    assert!(!sent.contains(value));
+}
+
 /// A billed attempt that fails counts against `--max-cost` before the call is asked
 /// again: retries stop at the limit (six attempts spent 15 times the limit).
 #[test]

@@ -580,10 +580,8 @@ async fn call_exec_inner(
         Ok(Ok(output)) => {
             // The step runs with the whole environment: keys it prints are redacted
             // before they reach its manifest, its output or the next prompt.
-            let secrets = crate::run::provider::secret::environment_secrets();
             let redact = |bytes: &[u8]| {
-                crate::run::provider::secret::redact_all(
-                    secrets,
+                crate::run::provider::secret::redact_environment(
                     String::from_utf8_lossy(bytes).into_owned(),
                 )
             };

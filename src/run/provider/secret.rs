@@ -79,6 +79,33 @@ pub fn environment_secrets() -> &'static [Secret] {
     })
 }
 
+/// The keys of the program's providers (`key env("...")`), whatever their variables are
+/// called: a variable named `LLM_GATEWAY_CRED` does not look like a credential, but a
+/// provider says it is one.
+static DECLARED: std::sync::RwLock<Vec<Secret>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds the values of the variables `names` (the program's provider keys) to what
+/// [`redact_environment`] removes.
+pub fn guard_variables<'a>(names: impl IntoIterator<Item = &'a str>) {
+    let mut declared = DECLARED.write().unwrap_or_else(|e| e.into_inner());
+    for name in names {
+        if let Ok(secret) = Secret::from_env(name) {
+            if !declared.contains(&secret) {
+                declared.push(secret);
+            }
+        }
+    }
+}
+
+/// `text` (what an `exec` step printed: it runs with the whole environment) with every
+/// credential of the environment ([`environment_secrets`]) and every provider key
+/// ([`guard_variables`]) replaced by `[redacted]`.
+pub fn redact_environment(text: String) -> String {
+    let text = redact_all(environment_secrets(), text);
+    let declared = DECLARED.read().unwrap_or_else(|e| e.into_inner());
+    redact_all(&declared, text)
+}
+
 /// `text` with every one of `secrets` replaced by `[redacted]`.
 pub fn redact_all(secrets: &[Secret], text: String) -> String {
     secrets.iter().fold(text, |text, secret| {
