@@ -1044,10 +1044,11 @@ fn run_workflow(args: RunArgs) -> ExitCode {
                 stderrln!("warning: {warning}");
             }
             stdoutln!("{}", report.summary);
-            match (report.stopped.as_deref(), report.status) {
-                (Some(reason), _) if reason.starts_with("interrupted") => ExitCode::from(130),
-                (_, crate::run::resolve::Status::Complete) => Exit::Clean.into(),
-                _ => Exit::Failed.into(),
+            let signal = (report.stopped.as_deref()).and_then(crate::run::interrupted_exit_code);
+            match (signal, report.status) {
+                (Some(code), _) => ExitCode::from(code),
+                (None, crate::run::resolve::Status::Complete) => Exit::Clean.into(),
+                (None, _) => Exit::Failed.into(),
             }
         }
         Err(error) => {

@@ -635,6 +635,58 @@ fn ctrl_c_records_calls_in_flight_as_waiting_and_exits_130() {
     );
 }
 
+/// SIGTERM (`kill`, a CI runner's cancel) and SIGHUP (the terminal closed) stop a run
+/// as Ctrl-C does: the step in flight is killed with its process group, recorded
+/// `waiting`, and the exit status is 128 and the signal's number. Both used to kill
+/// `pai` alone, leaving the step running and `run.yaml` at `running`.
+#[test]
+fn sigterm_and_sighup_stop_a_run_as_ctrl_c_does() {
+    let (runs, scratch, workflow) = runs_and_file(
+        "terminate",
+        "slow.pai",
+        "workflow slow() -> result {\n  return exec([\"sh\", \"-c\", \"echo $$ > step.pid; exec sleep 30\"])\n}\n",
+    );
+    for (signal, code, reason) in [("TERM", 143, "SIGTERM"), ("HUP", 129, "SIGHUP")] {
+        let run_id = format!("stopped-by-{signal}");
+        let _ = std::fs::remove_file(scratch.join("step.pid"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pai"))
+            .args(["run", workflow.to_str().expect("utf-8"), "--runs-dir"])
+            .args([runs.path(), "-q", "--run-id", &run_id])
+            .env_remove("PAI_PROVIDER")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawns");
+        // Wait (a bounded while) for the step to start.
+        let pid_file = scratch.join("step.pid");
+        for _ in 0..100 {
+            if std::fs::read_to_string(&pid_file).is_ok_and(|pid| pid.ends_with('\n')) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let step = std::fs::read_to_string(&pid_file).expect("the step started");
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = child.wait().expect("exits");
+        assert_eq!(status.code(), Some(code), "{signal}");
+        let run: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(runs.0.join(&run_id).join("run.yaml")).expect("run.yaml"),
+        )
+        .expect("parses");
+        assert_eq!(run["stopped"], format!("interrupted ({reason})"));
+        assert_eq!(run["status"], "waiting");
+        let alive = Command::new("kill")
+            .args(["-0", step.trim()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("kill runs");
+        assert!(!alive.success(), "the step outlived the run ({signal})");
+    }
+}
+
 #[test]
 fn a_fan_out_wider_than_the_writer_window_writes_every_manifest() {
     let runs = Runs::new("wide");

@@ -163,6 +163,42 @@ impl Drop for Executor<'_> {
     }
 }
 
+/// Waits for Ctrl-C, or on Unix for SIGTERM (`kill`, a CI runner's cancel) or SIGHUP
+/// (the terminal closed), and names it: each stops the run the same way, so that no
+/// step or agent CLI is left running and every node in flight is recorded `waiting`.
+async fn interruption() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let received = |kind: SignalKind| async move {
+            match signal(kind) {
+                Ok(mut signal) => signal.recv().await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            _ = received(SignalKind::terminate()) => "SIGTERM",
+            _ = received(SignalKind::hangup()) => "SIGHUP",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// The exit status of a run stopped by `reason`: 128 and the signal's number, as a
+/// shell reports a process the signal killed.
+pub fn interrupted_exit_code(reason: &str) -> Option<u8> {
+    match reason.strip_prefix("interrupted (")?.strip_suffix(')')? {
+        "SIGHUP" => Some(129),
+        "SIGTERM" => Some(143),
+        _ => Some(130),
+    }
+}
+
 impl<'o> Executor<'o> {
     /// Compiles the templates of every agent of the program.
     fn compile_templates(
@@ -290,8 +326,8 @@ impl<'o> Executor<'o> {
         let mut in_flight: NodeMap<()> = NodeMap::default();
         in_flight.reserve_for(self.plan.graph.node_count());
         let mut interrupted = false;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
+        let interruption = interruption();
+        tokio::pin!(interruption);
         let room = self.writer.room();
         loop {
             // Start ready work in batches, letting started calls run between them.
@@ -333,9 +369,9 @@ impl<'o> Executor<'o> {
             }
             tokio::select! {
                 biased;
-                _ = &mut ctrl_c => {
+                signal = &mut interruption => {
                     interrupted = true;
-                    self.stopped = Some("interrupted (Ctrl-C)".to_string());
+                    self.stopped = Some(format!("interrupted ({signal})"));
                     running.abort_all();
                     break;
                 }

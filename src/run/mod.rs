@@ -4,6 +4,7 @@
 mod call;
 pub(crate) mod child;
 mod executor;
+pub use executor::interrupted_exit_code;
 pub mod expect;
 pub mod manifest;
 mod progress;
