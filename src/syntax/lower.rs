@@ -137,7 +137,14 @@ impl<'t> Lowerer<'t> {
                         .clone()
                         .into_inner()
                         .filter(|p| p.as_rule() == Rule::directive_code)
-                        .map(|p| self.ident(p))
+                        .map(|p| {
+                            let mut code = self.ident(p);
+                            if let Some(bare) = code.name.strip_prefix("pai::") {
+                                code.name = bare.to_string();
+                                code.span = Span::new(code.span.start + 5, code.span.end);
+                            }
+                            code
+                        })
                         .collect(),
                     span: self.span_of(&inner),
                 });
