@@ -1024,12 +1024,20 @@ fn run_workflow(args: RunArgs) -> ExitCode {
         Ok(report) => {
             let totals = &report.totals;
             stderrln!(
-                "run {} {}{}: {} ({} complete, {} failed, {} waiting), {} made ({} reused); {} tokens; ${:.4}; {:.2}s wall, {:.2}s critical path",
+                "run {} {}{}: {} ({} complete, {}{} failed, {} waiting), {} made ({} reused); {} tokens; ${:.4}; {:.2}s wall, {:.2}s critical path",
                 report.run_id,
                 report.status.as_str(),
                 report.stopped.as_ref().map(|s| format!(" ({s})")).unwrap_or_default(),
-                plural((totals.complete + totals.failed + totals.waiting) as usize, "agent"),
+                plural(
+                    (totals.complete + totals.partial + totals.failed + totals.waiting) as usize,
+                    "agent"
+                ),
                 totals.complete,
+                if totals.partial > 0 {
+                    format!("{} partial, ", totals.partial)
+                } else {
+                    String::new()
+                },
                 totals.failed,
                 totals.waiting,
                 plural(totals.agent_calls as usize, "call"),

@@ -455,6 +455,17 @@ workflow main(x: text max 10) {{
         plain["partial_reason"],
         "the answer was cut at the token limit"
     );
+    // A partial agent is counted: it was in no total ("0 agents").
+    assert!(
+        stderr(&output).contains(": 1 agent (0 complete, 1 partial, 0 failed, 0 waiting)"),
+        "{}",
+        stderr(&output)
+    );
+    let run: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(only_run(&scratch.runs()).join("run.yaml")).expect("run.yaml"),
+    )
+    .expect("parses");
+    assert_eq!(run["totals"]["partial"], 1);
 }
 
 #[test]

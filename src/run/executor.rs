@@ -1318,6 +1318,7 @@ impl<'o> Executor<'o> {
             }
             match self.results.get(node).map(|r| r.status) {
                 Some(Status::Complete) => totals.complete += 1,
+                Some(Status::Partial) => totals.partial += 1,
                 Some(Status::Failed) => totals.failed += 1,
                 Some(_) => {}
                 None => totals.waiting += 1,

@@ -206,6 +206,10 @@ pub struct RunTotals {
     pub agent_calls: u64,
     pub reused: u64,
     pub complete: u64,
+    /// Agents whose answer was only partly done (cut at the token limit, a tool
+    /// refused): written only when there are some.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub partial: u64,
     pub failed: u64,
     pub waiting: u64,
     pub tokens: Tokens,
@@ -214,6 +218,10 @@ pub struct RunTotals {
     /// The critical path's share of the wall time: the sum of the durations along the
     /// longest chain of dependent calls.
     pub critical_path_seconds: f64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// Now, as RFC 3339.

@@ -34,10 +34,15 @@ pub fn render(run_dir: &Path) -> Result<String, String> {
     );
     let _ = writeln!(
         out,
-        "{} agent calls ({} reused), {} complete, {} failed, {} waiting; {} tokens in, {} out; ${:.4}; {:.2}s wall, {:.2}s critical path\n",
+        "{} agent calls ({} reused), {} complete, {}{} failed, {} waiting; {} tokens in, {} out; ${:.4}; {:.2}s wall, {:.2}s critical path\n",
         thousands(run.totals.agent_calls),
         thousands(run.totals.reused),
         thousands(run.totals.complete),
+        if run.totals.partial > 0 {
+            format!("{} partial, ", thousands(run.totals.partial))
+        } else {
+            String::new()
+        },
         thousands(run.totals.failed),
         thousands(run.totals.waiting),
         thousands(run.totals.tokens.input),
