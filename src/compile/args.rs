@@ -162,8 +162,8 @@ fn parse(name: &str, raw: &str, ty: &Type) -> Result<PlanValue, PlanError> {
             parse_duration(raw.trim()).ok_or_else(|| bad("a duration such as `30s` or `10m`"))?,
         ),
         Type::List(element) => {
-            let items =
-                parse_list(raw).ok_or_else(|| bad("a list: `[\"a\", \"b\"]` (JSON) or `a,b`"))?;
+            let items = parse_list(raw, element.is_list())
+                .ok_or_else(|| bad("a list: `[\"a\", \"b\"]` (JSON) or `a,b`"))?;
             let mut values = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 values.push(parse(&format!("{name}[{i}]"), item, element)?);
@@ -197,8 +197,9 @@ fn rendered_bytes(value: &PlanValue) -> usize {
 }
 
 /// `["a", "b"]` as JSON, or `a,b`; `[]` and the empty text are the empty list. An
-/// element that is itself a list stays JSON, for its own type to parse.
-fn parse_list(raw: &str) -> Option<Vec<String>> {
+/// element that is itself a list stays JSON, for its own type to parse, where the
+/// elements are lists (`nested`); elsewhere it is refused, not read as a text.
+fn parse_list(raw: &str, nested: bool) -> Option<Vec<String>> {
     let trimmed = raw.trim();
     if trimmed.starts_with('[') {
         let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
@@ -209,7 +210,7 @@ fn parse_list(raw: &str) -> Option<Vec<String>> {
                 serde_json::Value::String(s) => Some(s.clone()),
                 serde_json::Value::Number(n) => Some(n.to_string()),
                 serde_json::Value::Bool(b) => Some(b.to_string()),
-                serde_json::Value::Array(_) => Some(v.to_string()),
+                serde_json::Value::Array(_) if nested => Some(v.to_string()),
                 _ => None,
             })
             .collect();
@@ -307,19 +308,21 @@ mod tests {
     #[test]
     fn lists_parse_as_json_or_commas() {
         assert_eq!(
-            parse_list(r#"["a b", "c"]"#),
+            parse_list(r#"["a b", "c"]"#, false),
             Some(vec!["a b".to_string(), "c".to_string()])
         );
         assert_eq!(
-            parse_list("a, b"),
+            parse_list("a, b", false),
             Some(vec!["a".to_string(), "b".to_string()])
         );
-        assert_eq!(parse_list(""), Some(vec![]));
-        assert_eq!(parse_list("[1, {}]"), None);
+        assert_eq!(parse_list("", false), Some(vec![]));
+        assert_eq!(parse_list("[1, {}]", true), None);
         assert_eq!(
-            parse_list(r#"[["a"], []]"#),
+            parse_list(r#"[["a"], []]"#, true),
             Some(vec![r#"["a"]"#.to_string(), "[]".to_string()])
         );
+        // A list where texts are expected is refused, not read as the text `["a"]`.
+        assert_eq!(parse_list(r#"[["a"], "b"]"#, false), None);
     }
 
     #[test]
