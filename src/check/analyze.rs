@@ -97,9 +97,6 @@ impl Value {
         }
     }
 
-    /// The value of an agent's answer: its summary budget, and what a `result` adds
-    /// around it (its fence and other fields). A structured answer's own fences are in
-    /// its budget, but one that failed enters a prompt as a `result` all the same.
     /// Whether this value, taken as what a recursive call returns, is at least as
     /// large as `found`, what the body returned with it.
     fn covers(&self, found: &Value) -> bool {
@@ -121,6 +118,9 @@ impl Value {
         found
     }
 
+    /// The value of an agent's answer: its summary budget, and what a `result` adds
+    /// around it (its fence and other fields). A structured answer's own fences are in
+    /// its budget, but one that failed enters a prompt as a `result` all the same.
     fn answer(ty: Type, summary: u64) -> Value {
         let structured = ty != Type::Result;
         let bound = Bound::of(summary.saturating_add(budget::RESULT_OVERHEAD));
@@ -948,9 +948,9 @@ impl<'c, 'p> Analysis<'c, 'p> {
                                     self.checker
                                         .record_field_text_max(self.module, &record, name);
                                 if let Some(max) = text_max {
-                                    let fenced =
-                                        max.saturating_add(budget::STRUCTURED_FENCE_TOKENS);
-                                    out.elem = Some(Bound::of(fenced.min(value.bound.total())));
+                                    let each =
+                                        budget::bounded_text_tokens(max, value.bound.total());
+                                    out.elem = Some(Bound::of(each));
                                 }
                             }
                         }
@@ -1588,10 +1588,8 @@ impl<'c, 'p> Analysis<'c, 'p> {
         // `-> list<text max N>`: the run holds each text to N tokens, and it enters a
         // prompt fenced.
         if let Some(max) = agent.answer_element_max() {
-            let fenced = max.saturating_add(budget::STRUCTURED_FENCE_TOKENS);
-            value.elem = Some(Bound::of(
-                fenced.min(summary.saturating_add(budget::RESULT_OVERHEAD)),
-            ));
+            let each = budget::bounded_text_tokens(max, value.bound.total());
+            value.elem = Some(Bound::of(each));
         }
         value
     }

@@ -64,6 +64,13 @@ pub fn most_elements_in(tokens: u64) -> u64 {
     tokens.saturating_mul(2)
 }
 
+/// The tokens a text of `list<text max N>` in a model's answer enters a prompt with:
+/// its N (the run refuses a longer one) and its fence, or the whole answer's `whole` if
+/// that is smaller.
+pub fn bounded_text_tokens(max: u64, whole: u64) -> u64 {
+    max.saturating_add(STRUCTURED_FENCE_TOKENS).min(whole)
+}
+
 /// Estimated tokens of `bytes` bytes of text.
 pub fn tokens_of_bytes(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(4)

@@ -24,8 +24,8 @@ use super::node_map::NodeMap;
 use super::value::{PlanValue, Val, UNMEASURED_FILE};
 use super::PlanError;
 use crate::check::budget::{
-    most_elements_in, tokens_of_bytes, Bound, ASSUMED_TEXT, DEFAULT_SUMMARY, FENCE_TOKENS,
-    RESULT_OVERHEAD, SCALAR_TOKENS, STRUCTURED_FENCE_TOKENS,
+    bounded_text_tokens, most_elements_in, tokens_of_bytes, Bound, ASSUMED_TEXT, DEFAULT_SUMMARY,
+    FENCE_TOKENS, RESULT_OVERHEAD, SCALAR_TOKENS,
 };
 use crate::check::cost::{self, Size};
 use crate::check::graph::{binding_graph, walk_exprs};
@@ -823,7 +823,7 @@ impl<'o> Planner<'o> {
             Some(Shape::List {
                 text_max: Some(max),
                 ..
-            }) => max.saturating_add(STRUCTURED_FENCE_TOKENS).min(whole),
+            }) => bounded_text_tokens(*max, whole),
             _ => whole,
         }
     }

@@ -86,10 +86,6 @@ impl Providers {
         file: &Path,
         prices: Arc<Prices>,
     ) -> Result<Providers, ProviderSetupError> {
-        // Whatever answers the run, a key any provider names is kept out of what
-        // `exec` steps print.
-        let declared = all_specs(outcome);
-        super::secret::guard_variables(declared.iter().filter_map(|spec| spec.key.as_deref()));
         let root = outcome.roots.first().copied();
         let (run_key, run_spec) = match &choice.name {
             Some(name) => lookup(outcome, root, name).ok_or_else(|| ProviderSetupError {
@@ -123,7 +119,11 @@ impl Providers {
                 }
             }
         }
-        super::secret::guard_variables(specs.values().filter_map(|spec| spec.key.as_deref()));
+        // Whatever answers the run, a key any provider names (declared in the files
+        // run, or named by an agent) is kept out of what `exec` steps print.
+        let declared = all_specs(outcome);
+        let keys = declared.iter().chain(specs.values());
+        super::secret::guard_variables(keys.filter_map(|spec| spec.key.as_deref()));
         let default =
             build(&run_spec, choice, file, &prices).map_err(|message| ProviderSetupError {
                 message,
